@@ -1,0 +1,115 @@
+//! The crate's one error type.
+//!
+//! Decryption failures are deliberately coarse: a message that does not decrypt — tampered,
+//! replayed, addressed to someone else, too far ahead, or simply corrupt — is reported as
+//! [`Error::DecryptionFailed`] without saying which check failed.
+
+use core::fmt;
+
+use crate::backup::BackupError;
+
+/// A boxed error from the application's store, carried as-is so it can be downcast.
+pub type StoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in keylink.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bytes that should hold a keylink structure are malformed.
+    Malformed(&'static str),
+    /// A structure carries a version this build does not know.
+    UnknownVersion {
+        /// Which structure.
+        what: &'static str,
+        /// The version byte found.
+        found: u8,
+    },
+    /// A public key is not a valid point, or is of small order.
+    InvalidKey(&'static str),
+    /// A signature in a bundle did not verify under the bundle's identity key.
+    InvalidSignature(&'static str),
+    /// A Diffie-Hellman output was all zeros: the peer supplied a non-contributory key.
+    NonContributoryKey,
+    /// A message could not be decrypted. The session state is unchanged.
+    DecryptionFailed,
+    /// A PreKey message names a prekey that this device does not have (any more).
+    UnknownPreKey {
+        /// `"signed"` or `"one-time"`.
+        kind: &'static str,
+        /// The id the message named.
+        id: u32,
+    },
+    /// There is no session with this peer address.
+    NoSession,
+    /// The peer's identity key differs from the one remembered for this address.
+    UntrustedIdentity,
+    /// The local identity has not been stored yet.
+    NoLocalIdentity,
+    /// The application's store failed; nothing was changed.
+    Store(StoreError),
+    /// A backup operation failed.
+    Backup(BackupError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Malformed(what) => write!(
+                f,
+                "malformed {what}: the bytes are truncated or corrupt; drop them and, if they came from a peer, ask it to resend"
+            ),
+            Error::UnknownVersion { what, found } => write!(
+                f,
+                "{what} has version {found}, which this version of keylink does not support; update keylink or ask the sender to use a supported version"
+            ),
+            Error::InvalidKey(what) => write!(
+                f,
+                "invalid {what}: not a valid public key (or a small-order point); do not use this bundle or message"
+            ),
+            Error::InvalidSignature(what) => write!(
+                f,
+                "the {what} signature does not verify under the bundle's identity key; the bundle is forged or corrupt, fetch it again"
+            ),
+            Error::NonContributoryKey => f.write_str(
+                "a Diffie-Hellman result was all zeros (non-contributory peer key); the peer's keys are malicious or broken, do not use them",
+            ),
+            Error::DecryptionFailed => f.write_str(
+                "the message could not be decrypted (tampered, replayed, corrupt or not for this session); the session is unchanged, drop the message",
+            ),
+            Error::UnknownPreKey { kind, id } => write!(
+                f,
+                "the {kind} prekey with id {id} is not in the store (already used or removed); the sender must fetch a fresh bundle"
+            ),
+            Error::NoSession => f.write_str(
+                "there is no session with this address; fetch the peer's prekey bundle and start one",
+            ),
+            Error::UntrustedIdentity => f.write_str(
+                "the peer's identity key changed; show the user that the security code changed and call accept_identity once they agree",
+            ),
+            Error::NoLocalIdentity => f.write_str(
+                "no local identity is stored; generate one with IdentityKeyPair::generate and save it first",
+            ),
+            Error::Store(e) => write!(f, "the store failed, nothing was changed; retry later: {e}"),
+            Error::Backup(e) => write!(f, "backup: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Store(e) => Some(e.as_ref()),
+            Error::Backup(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<BackupError> for Error {
+    fn from(e: BackupError) -> Self {
+        Error::Backup(e)
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = core::result::Result<T, E>;

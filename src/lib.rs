@@ -1,0 +1,5 @@
+#![doc = "keylink"]
+
+pub mod backup;
+pub mod constants;
+pub mod error;
