@@ -1,6 +1,11 @@
 //! Every protocol constant in one place: HKDF labels, signature contexts, version bytes and
 //! limits. Each line says what it separates. Changing any value here is a new protocol version.
 
+// ---- Wire format ------------------------------------------------------------------------
+
+/// Protocol version carried in the high nibble of every serialized structure's leading byte.
+pub const WIRE_VERSION: u8 = 1;
+
 // ---- Signature contexts -------------------------------------------------------------------
 
 /// Signature context for a signed prekey: `sig = Sign(IK, CONTEXT || u32be(id) || public)`.

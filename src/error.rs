@@ -41,6 +41,8 @@ pub enum Error {
     },
     /// There is no session with this peer address.
     NoSession,
+    /// A sending chain reached 2^32 messages without a reply; no more can be sent on it.
+    ChainExhausted,
     /// The peer's identity key differs from the one remembered for this address.
     UntrustedIdentity,
     /// The local identity has not been stored yet.
@@ -82,6 +84,9 @@ impl fmt::Display for Error {
             ),
             Error::NoSession => f.write_str(
                 "there is no session with this address; fetch the peer's prekey bundle and start one",
+            ),
+            Error::ChainExhausted => f.write_str(
+                "this session sent 2^32 messages without a reply and cannot send more; start a new session from a fresh bundle",
             ),
             Error::UntrustedIdentity => f.write_str(
                 "the peer's identity key changed; show the user that the security code changed and call accept_identity once they agree",

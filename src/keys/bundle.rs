@@ -1,0 +1,127 @@
+//! Prekey bundles: what a device publishes so that others can start sessions with it.
+//!
+//! A [`PreKeyBundle`] is what was parsed; a [`VerifiedBundle`] exists only once every
+//! signature in it verified under the bundle's identity key, and only a verified bundle can
+//! start a session.
+
+use crate::error::{Error, Result};
+use crate::keys::identity::{IdentityKey, IdentityKeyPair};
+use crate::keys::prekey::{OneTimePreKey, SignedPreKey, verify_signed_prekey};
+use crate::keys::x25519::PublicKey;
+use crate::wire::{self, Kind, proto};
+
+const WHAT: &str = "prekey bundle";
+
+/// A prekey bundle whose signatures have not been checked yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreKeyBundle {
+    identity_key: IdentityKey,
+    device_id: u32,
+    signed_prekey_id: u32,
+    signed_prekey: PublicKey,
+    signed_prekey_signature: [u8; 64],
+    one_time_prekey: Option<(u32, PublicKey)>,
+}
+
+impl PreKeyBundle {
+    /// Assemble the bundle this device publishes.
+    pub fn new(
+        device_id: u32,
+        identity: &IdentityKeyPair,
+        signed_prekey: &SignedPreKey,
+        one_time_prekey: Option<&OneTimePreKey>,
+    ) -> Self {
+        PreKeyBundle {
+            identity_key: *identity.public(),
+            device_id,
+            signed_prekey_id: signed_prekey.id(),
+            signed_prekey: *signed_prekey.public(),
+            signed_prekey_signature: *signed_prekey.signature(),
+            one_time_prekey: one_time_prekey.map(|k| (k.id(), *k.public())),
+        }
+    }
+
+    /// Check every signature; only a verified bundle can start a session.
+    pub fn verify(self) -> Result<VerifiedBundle> {
+        verify_signed_prekey(
+            &self.identity_key,
+            self.signed_prekey_id,
+            &self.signed_prekey,
+            &self.signed_prekey_signature,
+        )?;
+        Ok(VerifiedBundle(self))
+    }
+
+    /// The identity key the bundle claims to belong to.
+    pub fn identity_key(&self) -> &IdentityKey {
+        &self.identity_key
+    }
+
+    /// The device id the bundle was published for.
+    pub fn device_id(&self) -> u32 {
+        self.device_id
+    }
+
+    /// Serialize for publication.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let (otp_id, otp) = match &self.one_time_prekey {
+            Some((id, key)) => (Some(*id), Some(key.to_bytes().to_vec())),
+            None => (None, None),
+        };
+        let msg = proto::Bundle {
+            identity_key: self.identity_key.to_bytes().to_vec(),
+            device_id: self.device_id,
+            signed_prekey_id: self.signed_prekey_id,
+            signed_prekey: self.signed_prekey.to_bytes().to_vec(),
+            signed_prekey_signature: self.signed_prekey_signature.to_vec(),
+            one_time_prekey_id: otp_id,
+            one_time_prekey: otp,
+        };
+        wire::encode(Kind::Bundle, &msg)
+    }
+}
+
+impl TryFrom<&[u8]> for PreKeyBundle {
+    type Error = Error;
+
+    fn try_from(bytes: &[u8]) -> Result<Self> {
+        let msg: proto::Bundle = wire::decode(Kind::Bundle, bytes)?;
+        let one_time_prekey = match (msg.one_time_prekey_id, &msg.one_time_prekey) {
+            (Some(id), Some(key)) => Some((id, PublicKey::from(wire::array(key, WHAT)?))),
+            (None, None) => None,
+            _ => return Err(Error::Malformed(WHAT)),
+        };
+        Ok(PreKeyBundle {
+            identity_key: IdentityKey::try_from(msg.identity_key.as_slice())?,
+            device_id: msg.device_id,
+            signed_prekey_id: msg.signed_prekey_id,
+            signed_prekey: PublicKey::from(wire::array(&msg.signed_prekey, WHAT)?),
+            signed_prekey_signature: wire::array(&msg.signed_prekey_signature, WHAT)?,
+            one_time_prekey,
+        })
+    }
+}
+
+/// A bundle whose every signature verified under its identity key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedBundle(PreKeyBundle);
+
+impl VerifiedBundle {
+    /// The bundle owner's identity key.
+    pub fn identity_key(&self) -> &IdentityKey {
+        &self.0.identity_key
+    }
+
+    /// The device id the bundle was published for.
+    pub fn device_id(&self) -> u32 {
+        self.0.device_id
+    }
+
+    pub(crate) fn signed_prekey(&self) -> (u32, &PublicKey) {
+        (self.0.signed_prekey_id, &self.0.signed_prekey)
+    }
+
+    pub(crate) fn one_time_prekey(&self) -> Option<(u32, &PublicKey)> {
+        self.0.one_time_prekey.as_ref().map(|(id, key)| (*id, key))
+    }
+}

@@ -1,0 +1,191 @@
+//! The identity key: one Ed25519 key pair, also used in its X25519 form for X3DH.
+
+use core::fmt;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use rand_core::CryptoRng;
+use x25519_dalek::StaticSecret;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::keys::x25519::{KeyPair, PublicKey};
+use crate::wire::{self, Kind, proto};
+
+/// A peer's (or our own) public identity key `IK`: a validated Ed25519 public key.
+///
+/// Only canonical encodings of points that are not of small order are accepted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct IdentityKey {
+    verifying: VerifyingKey,
+    montgomery: PublicKey,
+}
+
+impl IdentityKey {
+    /// Length of the encoding in bytes.
+    pub const LEN: usize = 32;
+
+    /// Parse and validate a 32-byte Ed25519 public key.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self> {
+        let verifying =
+            VerifyingKey::from_bytes(bytes).map_err(|_| Error::InvalidKey("identity key"))?;
+        if verifying.is_weak() || verifying.as_bytes() != bytes {
+            return Err(Error::InvalidKey("identity key"));
+        }
+        Ok(Self::from_verifying(verifying))
+    }
+
+    fn from_verifying(verifying: VerifyingKey) -> Self {
+        let montgomery = PublicKey::from(verifying.to_montgomery().to_bytes());
+        IdentityKey {
+            verifying,
+            montgomery,
+        }
+    }
+
+    /// The 32-byte Ed25519 encoding.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.verifying.to_bytes()
+    }
+
+    /// The 32-byte Ed25519 encoding, borrowed.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        self.verifying.as_bytes()
+    }
+
+    /// The X25519 form used for Diffie-Hellman.
+    pub(crate) fn dh_public(&self) -> &PublicKey {
+        &self.montgomery
+    }
+
+    /// Verify `signature` over `context || parts...` with `verify_strict`.
+    pub(crate) fn verify(
+        &self,
+        what: &'static str,
+        context: &[u8],
+        parts: &[&[u8]],
+        signature: &[u8],
+    ) -> Result<()> {
+        let signature =
+            Signature::from_slice(signature).map_err(|_| Error::InvalidSignature(what))?;
+        let message = signed_message(context, parts);
+        self.verifying
+            .verify_strict(&message, &signature)
+            .map_err(|_| Error::InvalidSignature(what))
+    }
+}
+
+impl TryFrom<&[u8]> for IdentityKey {
+    type Error = Error;
+
+    fn try_from(bytes: &[u8]) -> Result<Self> {
+        let bytes: &[u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Error::InvalidKey("identity key (must be 32 bytes)"))?;
+        Self::from_bytes(bytes)
+    }
+}
+
+impl fmt::Debug for IdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdentityKey({})", crate::hex::encode(self.as_bytes()))
+    }
+}
+
+impl core::hash::Hash for IdentityKey {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+fn signed_message(context: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut message = context.to_vec();
+    for part in parts {
+        message.extend_from_slice(part);
+    }
+    message
+}
+
+/// This device's identity: an Ed25519 signing key, its X25519 form and its public half.
+///
+/// Create it once per device with [`IdentityKeyPair::generate`], persist it with
+/// [`IdentityKeyPair::to_bytes`]. The secret zeroizes on drop and never appears in `Debug`.
+pub struct IdentityKeyPair {
+    signing: SigningKey,
+    dh: KeyPair,
+    public: IdentityKey,
+}
+
+impl IdentityKeyPair {
+    /// Generate a new identity from a cryptographically secure RNG.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Self::from_signing(SigningKey::generate(rng))
+    }
+
+    /// Rebuild an identity from its 32-byte Ed25519 seed.
+    #[doc(hidden)]
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self::from_signing(SigningKey::from_bytes(seed))
+    }
+
+    fn from_signing(signing: SigningKey) -> Self {
+        let scalar = Zeroizing::new(signing.to_scalar_bytes());
+        let dh = KeyPair::from_secret(StaticSecret::from(*scalar));
+        let public = IdentityKey::from_verifying(signing.verifying_key());
+        IdentityKeyPair {
+            signing,
+            dh,
+            public,
+        }
+    }
+
+    /// The public identity key.
+    pub fn public(&self) -> &IdentityKey {
+        &self.public
+    }
+
+    /// The X25519 form of the secret, for Diffie-Hellman.
+    pub(crate) fn dh(&self) -> &KeyPair {
+        &self.dh
+    }
+
+    /// Sign `context || parts...`.
+    pub(crate) fn sign(&self, context: &[u8], parts: &[&[u8]]) -> [u8; 64] {
+        self.signing
+            .sign(&signed_message(context, parts))
+            .to_bytes()
+    }
+
+    /// Serialize for the application's storage (versioned; holds the secret seed).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let record = proto::IdentityRecord {
+            seed: self.signing.to_bytes().to_vec(),
+        };
+        wire::encode_secret(Kind::IdentityRecord, &record)
+    }
+
+    /// Parse what [`IdentityKeyPair::to_bytes`] produced.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let record: proto::IdentityRecord = wire::decode(Kind::IdentityRecord, bytes)?;
+        let seed = Zeroizing::new(wire::array::<32>(&record.seed, "identity key record")?);
+        Ok(Self::from_seed(&seed))
+    }
+}
+
+impl Clone for IdentityKeyPair {
+    fn clone(&self) -> Self {
+        IdentityKeyPair {
+            signing: self.signing.clone(),
+            dh: self.dh.clone(),
+            public: self.public,
+        }
+    }
+}
+
+impl fmt::Debug for IdentityKeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdentityKeyPair")
+            .field("public", &self.public)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}

@@ -1,0 +1,46 @@
+//! Symmetric chains: `KDF_CK(ck) = (mk = HMAC(ck, 0x01), ck' = HMAC(ck, 0x02))`.
+
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::constants::{CHAIN_KEY_SEED, MESSAGE_KEY_SEED};
+use crate::primitives;
+use crate::ratchet::message_key::MessageKey;
+
+/// A chain key together with the index of the next message it produces.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct ChainKey {
+    key: [u8; 32],
+    index: u32,
+}
+
+impl ChainKey {
+    pub(crate) fn new(key: [u8; 32], index: u32) -> Self {
+        ChainKey { key, index }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    /// The index of the message key this chain key yields next.
+    pub(crate) fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The message key for message number `index()`.
+    pub(crate) fn message_key(&self) -> MessageKey {
+        MessageKey::new(
+            *primitives::hmac(&self.key, &[MESSAGE_KEY_SEED]),
+            self.index,
+        )
+    }
+
+    /// The chain key for the next message, or `None` once the `u32` index space is exhausted.
+    pub(crate) fn next(&self) -> Option<ChainKey> {
+        let index = self.index.checked_add(1)?;
+        Some(ChainKey {
+            key: *primitives::hmac(&self.key, &[CHAIN_KEY_SEED]),
+            index,
+        })
+    }
+}

@@ -1,0 +1,31 @@
+//! The ratchet header authenticated with every message:
+//! `0x01 || DHs.public (32) || u32be(PN) || u32be(N)`, 41 bytes.
+
+use crate::constants::HEADER_VERSION;
+use crate::keys::PublicKey;
+
+/// Length of the encoded header.
+pub(crate) const HEADER_LEN: usize = 41;
+
+/// The sender's current ratchet key and its counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub(crate) ratchet_key: PublicKey,
+    pub(crate) previous_counter: u32,
+    pub(crate) counter: u32,
+}
+
+impl Header {
+    /// The 41 bytes that go into the AEAD's associated data.
+    pub(crate) fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0u8; HEADER_LEN];
+        let (version, rest) = out.split_at_mut(1);
+        let (key, rest) = rest.split_at_mut(32);
+        let (pn, n) = rest.split_at_mut(4);
+        version.copy_from_slice(&[HEADER_VERSION]);
+        key.copy_from_slice(self.ratchet_key.as_bytes());
+        pn.copy_from_slice(&self.previous_counter.to_be_bytes());
+        n.copy_from_slice(&self.counter.to_be_bytes());
+        out
+    }
+}

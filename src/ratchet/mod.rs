@@ -1,0 +1,372 @@
+//! The Double Ratchet (DESIGN.md "Double Ratchet").
+//!
+//! Decryption never mutates state before the message authenticated: [`Ratchet::try_decrypt`]
+//! works on `&self` and returns the plaintext together with a [`PendingUpdate`], which
+//! [`Ratchet::commit`] applies. A message that fails leaves the ratchet untouched.
+
+mod chain_key;
+mod header;
+mod message_key;
+mod receiving_chain;
+mod root_key;
+mod skipped_keys;
+
+use rand_core::CryptoRng;
+
+use crate::constants::{MAX_RECEIVING_CHAINS, MAX_SKIP};
+use crate::error::{Error, Result};
+use crate::keys::{KeyPair, PublicKey};
+use crate::wire::{self, proto};
+
+use chain_key::ChainKey;
+pub(crate) use header::Header;
+use message_key::MessageKey;
+use receiving_chain::{ReceivingChain, advance_to, check_skip, skip_to};
+use root_key::RootKey;
+use skipped_keys::{SkippedKey, SkippedKeys};
+
+/// The ratchet state of one session.
+pub(crate) struct Ratchet {
+    root: RootKey,
+    /// Our current ratchet key pair `DHs`; its public half was computed once, at the step
+    /// that created it.
+    sending_key: KeyPair,
+    /// `None` only in the responder's state before its first message arrived.
+    sending_chain: Option<ChainKey>,
+    previous_counter: u32,
+    /// Oldest first, at most [`MAX_RECEIVING_CHAINS`].
+    receiving: Vec<ReceivingChain>,
+    skipped: SkippedKeys,
+}
+
+/// What a successful decryption changes, computed before anything is changed.
+pub(crate) struct PendingUpdate(Update);
+
+enum Update {
+    /// A stored skipped key was used: remove it.
+    Skipped(usize),
+    /// Message on a known receiving chain.
+    Chain {
+        chain: usize,
+        next: ChainKey,
+        skipped: Vec<SkippedKey>,
+    },
+    /// Message under a new ratchet key of the peer: a DH ratchet step.
+    Step {
+        root: RootKey,
+        previous_chain: Option<ChainKey>,
+        receiving: ReceivingChain,
+        skipped: Vec<SkippedKey>,
+    },
+}
+
+impl Ratchet {
+    /// Alice's initial state: `DHs` new, `(RK, CKs) = KDF_RK(SK, X25519(DHs, SPK_B))`.
+    pub(crate) fn initiator<R: CryptoRng + ?Sized>(
+        sk: &[u8; 32],
+        their_signed_prekey: &PublicKey,
+        rng: &mut R,
+    ) -> Result<Self> {
+        let sending_key = KeyPair::generate(rng);
+        let dh = sending_key.dh(their_signed_prekey)?;
+        let (root, chain) = RootKey::new(*sk).step(&dh)?;
+        Ok(Ratchet {
+            root,
+            sending_key,
+            sending_chain: Some(chain),
+            previous_counter: 0,
+            receiving: Vec::new(),
+            skipped: SkippedKeys::default(),
+        })
+    }
+
+    /// Bob's initial state: `DHs` = the signed prekey pair, `RK = SK`. It can only decrypt;
+    /// its first decryption performs the DH ratchet step that creates a sending chain.
+    pub(crate) fn responder(sk: &[u8; 32], signed_prekey: KeyPair) -> Self {
+        Ratchet {
+            root: RootKey::new(*sk),
+            sending_key: signed_prekey,
+            sending_chain: None,
+            previous_counter: 0,
+            receiving: Vec::new(),
+            skipped: SkippedKeys::default(),
+        }
+    }
+
+    /// Encrypt `plaintext`; returns the header it was sealed under and `ciphertext || tag`.
+    pub(crate) fn encrypt(&mut self, ad: &[u8; 64], plaintext: &[u8]) -> Result<(Header, Vec<u8>)> {
+        let chain = self.sending_chain.as_ref().ok_or(Error::NoSession)?;
+        let next = chain.next().ok_or(Error::ChainExhausted)?;
+        let header = Header {
+            ratchet_key: *self.sending_key.public(),
+            previous_counter: self.previous_counter,
+            counter: chain.index(),
+        };
+        let sealed = chain
+            .message_key()
+            .seal(ad, &header.to_bytes(), plaintext)?;
+        self.sending_chain = Some(next);
+        Ok((header, sealed))
+    }
+
+    /// Decrypt without changing anything. Every failure is [`Error::DecryptionFailed`].
+    pub(crate) fn try_decrypt(
+        &self,
+        ad: &[u8; 64],
+        header: &Header,
+        sealed: &[u8],
+    ) -> Result<(Vec<u8>, PendingUpdate)> {
+        self.find_and_open(ad, header, sealed)
+            .map(|(plaintext, update)| (plaintext, PendingUpdate(update)))
+            .map_err(|_| Error::DecryptionFailed)
+    }
+
+    fn find_and_open(
+        &self,
+        ad: &[u8; 64],
+        header: &Header,
+        sealed: &[u8],
+    ) -> Result<(Vec<u8>, Update)> {
+        let header_bytes = header.to_bytes();
+        if let Some(position) = self.skipped.find(&header.ratchet_key, header.counter) {
+            let key = &self
+                .skipped
+                .get(position)
+                .ok_or(Error::DecryptionFailed)?
+                .key;
+            let plaintext = key.open(ad, &header_bytes, sealed)?;
+            return Ok((plaintext, Update::Skipped(position)));
+        }
+        let known = self
+            .receiving
+            .iter()
+            .position(|c| c.ratchet_key == header.ratchet_key);
+        match known {
+            Some(chain) => self.open_on_chain(chain, ad, header, &header_bytes, sealed),
+            None => self.open_after_step(ad, header, &header_bytes, sealed),
+        }
+    }
+
+    fn open_on_chain(
+        &self,
+        chain: usize,
+        ad: &[u8; 64],
+        header: &Header,
+        header_bytes: &[u8],
+        sealed: &[u8],
+    ) -> Result<(Vec<u8>, Update)> {
+        let current = &self
+            .receiving
+            .get(chain)
+            .ok_or(Error::DecryptionFailed)?
+            .chain;
+        check_skip(current, header.counter)?;
+        let advance = advance_to(&header.ratchet_key, current, header.counter)?;
+        let plaintext = advance.message_key.open(ad, header_bytes, sealed)?;
+        let update = Update::Chain {
+            chain,
+            next: advance.next,
+            skipped: advance.skipped,
+        };
+        Ok((plaintext, update))
+    }
+
+    fn open_after_step(
+        &self,
+        ad: &[u8; 64],
+        header: &Header,
+        header_bytes: &[u8],
+        sealed: &[u8],
+    ) -> Result<(Vec<u8>, Update)> {
+        let last = self.receiving.last();
+        // Both skips are bounded before any key is derived.
+        if let Some(last) = last.filter(|c| header.previous_counter > c.chain.index()) {
+            check_skip(&last.chain, header.previous_counter)?;
+        }
+        if header.counter > MAX_SKIP {
+            return Err(Error::DecryptionFailed);
+        }
+        let (mut skipped, previous_chain) = match last {
+            Some(c) if header.previous_counter > c.chain.index() => {
+                let (keys, at) = skip_to(&c.ratchet_key, &c.chain, header.previous_counter)?;
+                (keys, Some(at))
+            }
+            _ => (Vec::new(), None),
+        };
+        let dh = self.sending_key.dh(&header.ratchet_key)?;
+        let (root, chain) = self.root.step(&dh)?;
+        let advance = advance_to(&header.ratchet_key, &chain, header.counter)?;
+        let plaintext = advance.message_key.open(ad, header_bytes, sealed)?;
+        skipped.extend(advance.skipped);
+        let receiving = ReceivingChain {
+            ratchet_key: header.ratchet_key,
+            chain: advance.next,
+        };
+        let update = Update::Step {
+            root,
+            previous_chain,
+            receiving,
+            skipped,
+        };
+        Ok((plaintext, update))
+    }
+
+    /// Apply what [`Ratchet::try_decrypt`] computed. For a DH ratchet step this generates our
+    /// next ratchet key pair; everything fallible happens before the state changes.
+    pub(crate) fn commit<R: CryptoRng + ?Sized>(
+        &mut self,
+        update: PendingUpdate,
+        rng: &mut R,
+    ) -> Result<()> {
+        match update.0 {
+            Update::Skipped(position) => self.skipped.remove(position),
+            Update::Chain {
+                chain,
+                next,
+                skipped,
+            } => {
+                if let Some(c) = self.receiving.get_mut(chain) {
+                    c.chain = next;
+                }
+                self.skipped.extend(skipped);
+            }
+            Update::Step {
+                root,
+                previous_chain,
+                receiving,
+                skipped,
+            } => self.step(root, previous_chain, receiving, skipped, rng)?,
+        }
+        Ok(())
+    }
+
+    fn step<R: CryptoRng + ?Sized>(
+        &mut self,
+        root: RootKey,
+        previous_chain: Option<ChainKey>,
+        receiving: ReceivingChain,
+        skipped: Vec<SkippedKey>,
+        rng: &mut R,
+    ) -> Result<()> {
+        let sending_key = KeyPair::generate(rng);
+        let (root, sending_chain) = root.step(&*sending_key.dh(&receiving.ratchet_key)?)?;
+        // Nothing below can fail.
+        if let (Some(chain), Some(last)) = (previous_chain, self.receiving.last_mut()) {
+            last.chain = chain;
+        }
+        self.receiving.push(receiving);
+        let excess = self.receiving.len().saturating_sub(MAX_RECEIVING_CHAINS);
+        self.receiving.drain(..excess);
+        self.skipped.extend(skipped);
+        self.previous_counter = self.sending_chain.as_ref().map_or(0, ChainKey::index);
+        self.root = root;
+        self.sending_key = sending_key;
+        self.sending_chain = Some(sending_chain);
+        Ok(())
+    }
+
+    /// Number of skipped message keys currently stored.
+    pub(crate) fn skipped_len(&self) -> usize {
+        self.skipped.len()
+    }
+}
+
+// ---- Serialization ------------------------------------------------------------------------
+
+const WHAT: &str = "session record";
+
+impl Ratchet {
+    /// Write the ratchet fields of a stored session.
+    pub(crate) fn write(&self, out: &mut proto::Session) {
+        out.root_key = self.root.as_bytes().to_vec();
+        out.sending_chain = Some(proto::Chain {
+            ratchet_key: self.sending_key.public().to_bytes().to_vec(),
+            chain_key: self
+                .sending_chain
+                .as_ref()
+                .map_or_else(Vec::new, |c| c.as_bytes().to_vec()),
+            index: self.sending_chain.as_ref().map_or(0, ChainKey::index),
+            ratchet_private: self.sending_key.secret_bytes().to_vec(),
+        });
+        out.previous_counter = self.previous_counter;
+        out.receiving_chains = self.receiving.iter().map(write_receiving).collect();
+        out.skipped_keys = self.skipped.iter().map(write_skipped).collect();
+    }
+
+    /// Read the ratchet fields of a stored session.
+    pub(crate) fn read(session: &proto::Session) -> Result<Self> {
+        let sending = session
+            .sending_chain
+            .as_ref()
+            .ok_or(Error::Malformed(WHAT))?;
+        let sending_key = KeyPair::from_stored(
+            wire::array(&sending.ratchet_private, WHAT)?,
+            PublicKey::from(wire::array::<32>(&sending.ratchet_key, WHAT)?),
+        );
+        let sending_chain = match sending.chain_key.is_empty() {
+            true => None,
+            false => Some(ChainKey::new(
+                wire::array(&sending.chain_key, WHAT)?,
+                sending.index,
+            )),
+        };
+        if session.receiving_chains.len() > MAX_RECEIVING_CHAINS {
+            return Err(Error::Malformed(WHAT));
+        }
+        let receiving = session
+            .receiving_chains
+            .iter()
+            .map(read_receiving)
+            .collect::<Result<_>>()?;
+        let mut skipped = SkippedKeys::default();
+        skipped.extend(
+            session
+                .skipped_keys
+                .iter()
+                .map(read_skipped)
+                .collect::<Result<_>>()?,
+        );
+        Ok(Ratchet {
+            root: RootKey::new(wire::array(&session.root_key, WHAT)?),
+            sending_key,
+            sending_chain,
+            previous_counter: session.previous_counter,
+            receiving,
+            skipped,
+        })
+    }
+}
+
+fn write_receiving(chain: &ReceivingChain) -> proto::Chain {
+    proto::Chain {
+        ratchet_key: chain.ratchet_key.to_bytes().to_vec(),
+        chain_key: chain.chain.as_bytes().to_vec(),
+        index: chain.chain.index(),
+        ratchet_private: Vec::new(),
+    }
+}
+
+fn read_receiving(chain: &proto::Chain) -> Result<ReceivingChain> {
+    if !chain.ratchet_private.is_empty() {
+        return Err(Error::Malformed(WHAT));
+    }
+    Ok(ReceivingChain {
+        ratchet_key: PublicKey::from(wire::array::<32>(&chain.ratchet_key, WHAT)?),
+        chain: ChainKey::new(wire::array(&chain.chain_key, WHAT)?, chain.index),
+    })
+}
+
+fn write_skipped(skipped: &SkippedKey) -> proto::SkippedKey {
+    proto::SkippedKey {
+        ratchet_key: skipped.ratchet_key.to_bytes().to_vec(),
+        counter: skipped.key.index(),
+        message_key: skipped.key.as_bytes().to_vec(),
+    }
+}
+
+fn read_skipped(skipped: &proto::SkippedKey) -> Result<SkippedKey> {
+    Ok(SkippedKey {
+        ratchet_key: PublicKey::from(wire::array::<32>(&skipped.ratchet_key, WHAT)?),
+        key: MessageKey::new(wire::array(&skipped.message_key, WHAT)?, skipped.counter),
+    })
+}

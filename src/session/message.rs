@@ -1,0 +1,151 @@
+//! The messages sessions exchange: [`RatchetMessage`], [`PreKeyMessage`], and [`Message`],
+//! which is either.
+
+use crate::error::{Error, Result};
+use crate::keys::{IdentityKey, PublicKey};
+use crate::ratchet::Header;
+use crate::wire::{self, Kind, proto};
+
+/// A Double Ratchet message: header fields and `ciphertext || tag`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RatchetMessage {
+    pub(crate) header: Header,
+    pub(crate) ciphertext: Vec<u8>,
+}
+
+impl RatchetMessage {
+    /// Serialize for the transport.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        wire::encode(Kind::RatchetMessage, &self.to_proto())
+    }
+
+    fn to_proto(&self) -> proto::RatchetMessage {
+        proto::RatchetMessage {
+            ratchet_key: self.header.ratchet_key.to_bytes().to_vec(),
+            previous_counter: self.header.previous_counter,
+            counter: self.header.counter,
+            ciphertext: self.ciphertext.clone(),
+        }
+    }
+
+    /// The message number in its sending chain.
+    pub fn counter(&self) -> u32 {
+        self.header.counter
+    }
+}
+
+impl TryFrom<&[u8]> for RatchetMessage {
+    type Error = Error;
+
+    fn try_from(bytes: &[u8]) -> Result<Self> {
+        let msg: proto::RatchetMessage = wire::decode(Kind::RatchetMessage, bytes)?;
+        let header = Header {
+            ratchet_key: PublicKey::from(wire::array::<32>(&msg.ratchet_key, "ratchet message")?),
+            previous_counter: msg.previous_counter,
+            counter: msg.counter,
+        };
+        Ok(RatchetMessage {
+            header,
+            ciphertext: msg.ciphertext,
+        })
+    }
+}
+
+/// The first messages of a session: what the responder needs to set it up, plus a
+/// [`RatchetMessage`]. An initiator sends these until it has received a reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreKeyMessage {
+    pub(crate) identity_key: IdentityKey,
+    pub(crate) base_key: PublicKey,
+    pub(crate) signed_prekey_id: u32,
+    pub(crate) one_time_prekey_id: Option<u32>,
+    pub(crate) message: RatchetMessage,
+}
+
+impl PreKeyMessage {
+    /// The sender's identity key.
+    pub fn identity_key(&self) -> &IdentityKey {
+        &self.identity_key
+    }
+
+    /// The sender's base key `EK_A`, which identifies the session it sets up.
+    pub fn base_key(&self) -> &PublicKey {
+        &self.base_key
+    }
+
+    /// The id of the signed prekey the sender used.
+    pub fn signed_prekey_id(&self) -> u32 {
+        self.signed_prekey_id
+    }
+
+    /// The id of the one-time prekey the sender used, if any.
+    pub fn one_time_prekey_id(&self) -> Option<u32> {
+        self.one_time_prekey_id
+    }
+
+    /// Serialize for the transport.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let msg = proto::PreKeyMessage {
+            identity_key: self.identity_key.to_bytes().to_vec(),
+            base_key: self.base_key.to_bytes().to_vec(),
+            signed_prekey_id: self.signed_prekey_id,
+            one_time_prekey_id: self.one_time_prekey_id,
+            message: self.message.to_bytes(),
+        };
+        wire::encode(Kind::PreKeyMessage, &msg)
+    }
+}
+
+impl TryFrom<&[u8]> for PreKeyMessage {
+    type Error = Error;
+
+    fn try_from(bytes: &[u8]) -> Result<Self> {
+        let msg: proto::PreKeyMessage = wire::decode(Kind::PreKeyMessage, bytes)?;
+        Ok(PreKeyMessage {
+            identity_key: IdentityKey::try_from(msg.identity_key.as_slice())?,
+            base_key: PublicKey::from(wire::array::<32>(&msg.base_key, "PreKey message")?),
+            signed_prekey_id: msg.signed_prekey_id,
+            one_time_prekey_id: msg.one_time_prekey_id,
+            message: RatchetMessage::try_from(msg.message.as_slice())?,
+        })
+    }
+}
+
+/// Any message a session sends: a [`PreKeyMessage`] while the session is not yet confirmed
+/// by the peer, a [`RatchetMessage`] afterwards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Sets up a session and carries its first messages.
+    PreKey(PreKeyMessage),
+    /// A message on an established session.
+    Ratchet(RatchetMessage),
+}
+
+impl Message {
+    /// Serialize for the transport; the leading byte tells the two kinds apart.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Message::PreKey(m) => m.to_bytes(),
+            Message::Ratchet(m) => m.to_bytes(),
+        }
+    }
+
+    /// Whether this is a [`PreKeyMessage`].
+    pub fn is_prekey(&self) -> bool {
+        matches!(self, Message::PreKey(_))
+    }
+}
+
+impl TryFrom<&[u8]> for Message {
+    type Error = Error;
+
+    fn try_from(bytes: &[u8]) -> Result<Self> {
+        let lead = bytes.first().copied().unwrap_or(0);
+        if lead == Kind::PreKeyMessage.leading_byte() {
+            PreKeyMessage::try_from(bytes).map(Message::PreKey)
+        } else {
+            // Reports an unknown version or a malformed message as appropriate.
+            RatchetMessage::try_from(bytes).map(Message::Ratchet)
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Peer addresses: a user and one of their devices.
+
+use core::fmt;
+
+/// One device of one user: the unit a session is kept for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Address {
+    user: String,
+    device: u32,
+}
+
+impl Address {
+    /// The address of `user`'s device `device`.
+    pub fn new(user: impl Into<String>, device: u32) -> Self {
+        Address {
+            user: user.into(),
+            device,
+        }
+    }
+
+    /// The user id (e.g. an account or phone-number id assigned by the app's server).
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The device id.
+    pub fn device(&self) -> u32 {
+        self.device
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.user, self.device)
+    }
+}

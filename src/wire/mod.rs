@@ -1,0 +1,96 @@
+//! Wire framing: every serialized keylink structure is one leading byte followed by a protobuf
+//! message. The leading byte is `(VERSION << 4) | kind`: the high nibble is the protocol
+//! version, the low nibble says which structure follows.
+//!
+//! Decoding is strict: the protobuf body must be exactly the canonical encoding of what it
+//! decodes to (fields in order, minimal varints, no unknown or repeated fields, no default
+//! values written out). Any other encoding of the same values is rejected, so a message has
+//! one byte representation and no byte of it can change unnoticed.
+
+pub(crate) mod proto;
+
+use prost::Message;
+use zeroize::Zeroizing;
+
+use crate::constants::WIRE_VERSION;
+use crate::error::{Error, Result};
+
+/// Which structure a serialized blob holds (the low nibble of its leading byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    RatchetMessage = 0x1,
+    PreKeyMessage = 0x2,
+    Bundle = 0x3,
+    IdentityRecord = 0x8,
+    SignedPreKeyRecord = 0x9,
+    OneTimePreKeyRecord = 0xA,
+    SessionRecord = 0xB,
+    MemoryStore = 0xC,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::RatchetMessage => "ratchet message",
+            Kind::PreKeyMessage => "PreKey message",
+            Kind::Bundle => "prekey bundle",
+            Kind::IdentityRecord => "identity key record",
+            Kind::SignedPreKeyRecord => "signed prekey record",
+            Kind::OneTimePreKeyRecord => "one-time prekey record",
+            Kind::SessionRecord => "session record",
+            Kind::MemoryStore => "memory store snapshot",
+        }
+    }
+
+    /// The leading byte for this kind at the current version.
+    pub(crate) fn leading_byte(self) -> u8 {
+        (WIRE_VERSION << 4) | self as u8
+    }
+}
+
+/// Check the leading byte and return the body after it.
+pub(crate) fn body(kind: Kind, bytes: &[u8]) -> Result<&[u8]> {
+    let (&lead, body) = bytes.split_first().ok_or(Error::Malformed(kind.name()))?;
+    if lead >> 4 != WIRE_VERSION {
+        return Err(Error::UnknownVersion {
+            what: kind.name(),
+            found: lead >> 4,
+        });
+    }
+    if lead & 0x0F != kind as u8 {
+        return Err(Error::Malformed(kind.name()));
+    }
+    Ok(body)
+}
+
+/// Decode `bytes` as `kind`, strictly (see the module docs).
+pub(crate) fn decode<M: Message + Default>(kind: Kind, bytes: &[u8]) -> Result<M> {
+    let body = body(kind, bytes)?;
+    let msg = M::decode(body).map_err(|_| Error::Malformed(kind.name()))?;
+    if msg.encoded_len() != body.len() {
+        return Err(Error::Malformed(kind.name()));
+    }
+    let canonical = Zeroizing::new(msg.encode_to_vec());
+    if canonical.as_slice() != body {
+        return Err(Error::Malformed(kind.name()));
+    }
+    Ok(msg)
+}
+
+/// Encode `msg` as `kind`.
+pub(crate) fn encode<M: Message>(kind: Kind, msg: &M) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + msg.encoded_len());
+    out.push(kind.leading_byte());
+    msg.encode_raw(&mut out);
+    out
+}
+
+/// Encode a structure holding secrets; the buffer is zeroized when dropped.
+pub(crate) fn encode_secret<M: Message>(kind: Kind, msg: &M) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(encode(kind, msg))
+}
+
+/// A fixed-size field, or a `Malformed` error naming the structure.
+pub(crate) fn array<const N: usize>(field: &[u8], what: &'static str) -> Result<[u8; N]> {
+    field.try_into().map_err(|_| Error::Malformed(what))
+}

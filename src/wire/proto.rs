@@ -1,0 +1,214 @@
+//! The protobuf messages of keylink v1. Private to the crate: every public type parses these
+//! into validated values. Field numbers are normative and documented in `docs/PROTOCOL.md`.
+
+use zeroize::Zeroize;
+
+/// A published prekey bundle.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct Bundle {
+    #[prost(bytes = "vec", tag = "1")]
+    pub identity_key: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub device_id: u32,
+    #[prost(uint32, tag = "3")]
+    pub signed_prekey_id: u32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub signed_prekey: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub signed_prekey_signature: Vec<u8>,
+    #[prost(uint32, optional, tag = "6")]
+    pub one_time_prekey_id: Option<u32>,
+    #[prost(bytes = "vec", optional, tag = "7")]
+    pub one_time_prekey: Option<Vec<u8>>,
+}
+
+/// A Double Ratchet message.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct RatchetMessage {
+    #[prost(bytes = "vec", tag = "1")]
+    pub ratchet_key: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub previous_counter: u32,
+    #[prost(uint32, tag = "3")]
+    pub counter: u32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub ciphertext: Vec<u8>,
+}
+
+/// A PreKey message: session setup data plus the first ratchet message.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct PreKeyMessage {
+    #[prost(bytes = "vec", tag = "1")]
+    pub identity_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub base_key: Vec<u8>,
+    #[prost(uint32, tag = "3")]
+    pub signed_prekey_id: u32,
+    #[prost(uint32, optional, tag = "4")]
+    pub one_time_prekey_id: Option<u32>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub message: Vec<u8>,
+}
+
+/// Stored identity key pair.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct IdentityRecord {
+    #[prost(bytes = "vec", tag = "1")]
+    pub seed: Vec<u8>,
+}
+
+/// Stored X25519 prekey (signed or one-time).
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct PreKeyRecord {
+    #[prost(uint32, tag = "1")]
+    pub id: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub private_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub signature: Vec<u8>,
+}
+
+/// A sending or receiving chain.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct Chain {
+    #[prost(bytes = "vec", tag = "1")]
+    pub ratchet_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub chain_key: Vec<u8>,
+    #[prost(uint32, tag = "3")]
+    pub index: u32,
+    /// Only for the sending chain: the private half of `ratchet_key`.
+    #[prost(bytes = "vec", tag = "4")]
+    pub ratchet_private: Vec<u8>,
+}
+
+/// A message key kept for a message that has not arrived yet.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct SkippedKey {
+    #[prost(bytes = "vec", tag = "1")]
+    pub ratchet_key: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub counter: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub message_key: Vec<u8>,
+}
+
+/// What an initiator repeats in every PreKey message until the responder replies.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct PendingPreKey {
+    #[prost(uint32, tag = "1")]
+    pub signed_prekey_id: u32,
+    #[prost(uint32, optional, tag = "2")]
+    pub one_time_prekey_id: Option<u32>,
+}
+
+/// One Double Ratchet session.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct Session {
+    #[prost(bytes = "vec", tag = "1")]
+    pub local_identity: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub remote_identity: Vec<u8>,
+    #[prost(bool, tag = "3")]
+    pub initiator: bool,
+    #[prost(bytes = "vec", tag = "4")]
+    pub base_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub root_key: Vec<u8>,
+    #[prost(message, optional, tag = "6")]
+    pub sending_chain: Option<Chain>,
+    #[prost(uint32, tag = "7")]
+    pub previous_counter: u32,
+    #[prost(message, repeated, tag = "8")]
+    pub receiving_chains: Vec<Chain>,
+    #[prost(message, repeated, tag = "9")]
+    pub skipped_keys: Vec<SkippedKey>,
+    #[prost(message, optional, tag = "10")]
+    pub pending_prekey: Option<PendingPreKey>,
+}
+
+/// All sessions with one peer device.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct SessionRecord {
+    #[prost(message, optional, tag = "1")]
+    pub current: Option<Session>,
+    #[prost(message, repeated, tag = "2")]
+    pub archived: Vec<Session>,
+}
+
+/// A peer identity remembered by the in-memory store.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct PeerIdentity {
+    #[prost(string, tag = "1")]
+    pub user: String,
+    #[prost(uint32, tag = "2")]
+    pub device: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub identity_key: Vec<u8>,
+}
+
+/// A base key already accepted under a signed prekey.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct UsedBaseKey {
+    #[prost(uint32, tag = "1")]
+    pub signed_prekey_id: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub base_key: Vec<u8>,
+}
+
+/// A session record kept by the in-memory store.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct StoredSession {
+    #[prost(string, tag = "1")]
+    pub user: String,
+    #[prost(uint32, tag = "2")]
+    pub device: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub record: Vec<u8>,
+}
+
+/// A snapshot of the in-memory store. Nested records are the complete serialized records,
+/// each with its own leading byte.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct MemoryStore {
+    #[prost(bytes = "vec", tag = "1")]
+    pub identity: Vec<u8>,
+    #[prost(message, repeated, tag = "2")]
+    pub peers: Vec<PeerIdentity>,
+    #[prost(bytes = "vec", repeated, tag = "3")]
+    pub signed_prekeys: Vec<Vec<u8>>,
+    #[prost(bytes = "vec", repeated, tag = "4")]
+    pub one_time_prekeys: Vec<Vec<u8>>,
+    #[prost(message, repeated, tag = "5")]
+    pub used_base_keys: Vec<UsedBaseKey>,
+    #[prost(message, repeated, tag = "6")]
+    pub sessions: Vec<StoredSession>,
+}
+
+impl Drop for MemoryStore {
+    fn drop(&mut self) {
+        self.identity.zeroize();
+        self.signed_prekeys.iter_mut().for_each(Zeroize::zeroize);
+        self.one_time_prekeys.iter_mut().for_each(Zeroize::zeroize);
+    }
+}
+
+/// Zeroize the secret fields of the record messages once they are dropped.
+macro_rules! zeroize_on_drop {
+    ($($ty:ident: $($field:ident),+;)+) => {$(
+        impl Drop for $ty {
+            fn drop(&mut self) {
+                $(self.$field.zeroize();)+
+            }
+        }
+    )+};
+}
+
+zeroize_on_drop! {
+    IdentityRecord: seed;
+    PreKeyRecord: private_key;
+    Chain: chain_key, ratchet_private;
+    SkippedKey: message_key;
+    Session: root_key;
+    StoredSession: record;
+}
