@@ -1,4 +1,61 @@
-#![doc = "keylink"]
+//! keylink: the cryptography of an end-to-end encrypted messenger.
+//!
+//! A device generates an [`IdentityKeyPair`](keys::IdentityKeyPair), publishes a
+//! [`PreKeyBundle`](keys::PreKeyBundle); a contact verifies that bundle, starts a session with
+//! X3DH and from then on every message is sealed by the Double Ratchet with AES-256-GCM.
+//! keylink does no networking and has no storage engine: the app plugs its storage in behind
+//! [`ProtocolStore`](store::ProtocolStore) and carries keylink's bytes over its own transport.
+//!
+//! # Example
+//!
+//! ```
+//! use keylink::keys::{IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
+//! use keylink::store::{Address, MemoryStore};
+//!
+//! # fn main() -> keylink::Result<()> {
+//! let mut rng = keylink::os_rng();
+//!
+//! // Bob's device: an identity, a signed prekey and some one-time prekeys.
+//! let bob_identity = IdentityKeyPair::generate(&mut rng);
+//! let signed = SignedPreKey::generate(1, &bob_identity, &mut rng);
+//! let mut bob = MemoryStore::new(bob_identity);
+//! bob.add_signed_prekey(signed);
+//! bob.add_one_time_prekeys(OneTimePreKey::generate_batch(1, 10, &mut rng));
+//! // ... which it publishes as bundles through the app's server.
+//! let published: Vec<u8> = bob.bundle(1, 1, Some(1))?.to_bytes();
+//!
+//! // Alice fetches the bundle, checks its signatures and starts a session.
+//! let mut alice = MemoryStore::new(IdentityKeyPair::generate(&mut rng));
+//! let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
+//! let bundle = PreKeyBundle::try_from(published.as_slice())?.verify()?;
+//! keylink::start_session(&mut alice, &bob_addr, &bundle, &mut rng)?;
+//!
+//! // Every message is bytes for the app's transport.
+//! let hello = keylink::encrypt(&mut alice, &bob_addr, b"Hi Bob!")?.to_bytes();
+//! let plaintext = keylink::decrypt(&mut bob, &alice_addr, &hello, &mut rng)?;
+//! assert_eq!(plaintext, b"Hi Bob!");
+//!
+//! let reply = keylink::encrypt(&mut bob, &alice_addr, b"Hi Alice!")?.to_bytes();
+//! let plaintext = keylink::decrypt(&mut alice, &bob_addr, &reply, &mut rng)?;
+//! assert_eq!(plaintext, b"Hi Alice!");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layers
+//!
+//! - [`keys`]: identity keys, signed and one-time prekeys, bundles (parsed vs verified).
+//! - [`session`]: the sans-IO core — [`Session`](session::Session) (X3DH setup, Double Ratchet
+//!   encrypt/decrypt) and [`SessionRecord`](session::SessionRecord) (a peer's current and
+//!   archived sessions). Use these directly if your app does its own I/O (e.g. async storage).
+//! - [`store`]: the [`ProtocolStore`](store::ProtocolStore) trait, with one atomic
+//!   [`commit`](store::ProtocolStore::commit), and [`MemoryStore`](store::MemoryStore).
+//! - [`start_session`], [`encrypt`], [`decrypt`], [`accept_identity`]: the operations over a
+//!   store. Each commits all its changes in one call, and only then returns.
+//! - [`backup`]: encrypted backups under a recovery code or a password.
+//! - [`constants`]: every protocol label and limit.
+//!
+//! The wire format and every encoding choice are specified in `docs/PROTOCOL.md`.
 
 pub mod backup;
 pub mod constants;
@@ -6,13 +63,25 @@ pub mod error;
 mod hex;
 pub mod keys;
 pub(crate) mod primitives;
-pub(crate) mod wire;
-
-pub use error::{Error, Result};
 mod protocol;
 pub(crate) mod ratchet;
 pub mod session;
 pub mod store;
+pub(crate) mod wire;
 pub(crate) mod x3dh;
 
+pub use error::{Error, Result};
 pub use protocol::{accept_identity, decrypt, encrypt, start_session};
+
+/// The operating system's RNG, as the [`rand_core::CryptoRng`] keylink's functions take.
+///
+/// It panics only if the operating system cannot provide randomness at all, in which case no
+/// key can be generated safely anyway.
+pub type OsRng = rand_core::UnwrapErr<getrandom::SysRng>;
+
+/// The operating system's RNG (see [`OsRng`]).
+pub fn os_rng() -> OsRng {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}
+
+pub use rand_core;

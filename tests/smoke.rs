@@ -1,3 +1,4 @@
+//! Smoke test: one PreKey message and a reply through the in-memory store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use keylink::keys::{IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
 use keylink::store::{Address, MemoryStore};

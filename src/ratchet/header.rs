@@ -17,7 +17,7 @@ pub(crate) struct Header {
 
 impl Header {
     /// The 41 bytes that go into the AEAD's associated data.
-    pub(crate) fn to_bytes(&self) -> [u8; HEADER_LEN] {
+    pub(crate) fn to_bytes(self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         let (version, rest) = out.split_at_mut(1);
         let (key, rest) = rest.split_at_mut(32);

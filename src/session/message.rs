@@ -116,7 +116,7 @@ impl TryFrom<&[u8]> for PreKeyMessage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     /// Sets up a session and carries its first messages.
-    PreKey(PreKeyMessage),
+    PreKey(Box<PreKeyMessage>),
     /// A message on an established session.
     Ratchet(RatchetMessage),
 }
@@ -142,7 +142,7 @@ impl TryFrom<&[u8]> for Message {
     fn try_from(bytes: &[u8]) -> Result<Self> {
         let lead = bytes.first().copied().unwrap_or(0);
         if lead == Kind::PreKeyMessage.leading_byte() {
-            PreKeyMessage::try_from(bytes).map(Message::PreKey)
+            PreKeyMessage::try_from(bytes).map(|m| Message::PreKey(Box::new(m)))
         } else {
             // Reports an unknown version or a malformed message as appropriate.
             RatchetMessage::try_from(bytes).map(Message::Ratchet)

@@ -84,11 +84,11 @@ impl SessionRecord {
         message: &RatchetMessage,
         rng: &mut R,
     ) -> Result<Vec<u8>> {
-        if let Some(current) = self.current.as_mut() {
-            if let Ok((plaintext, update)) = current.try_decrypt(message) {
-                current.commit(update, rng)?;
-                return Ok(plaintext);
-            }
+        if let Some(current) = self.current.as_mut()
+            && let Ok((plaintext, update)) = current.try_decrypt(message)
+        {
+            current.commit(update, rng)?;
+            return Ok(plaintext);
         }
         let (index, plaintext, update) = self
             .archived

@@ -100,13 +100,13 @@ impl Session {
         let message = RatchetMessage { header, ciphertext };
         Ok(match &self.pending {
             None => Message::Ratchet(message),
-            Some(p) => Message::PreKey(PreKeyMessage {
+            Some(p) => Message::PreKey(Box::new(PreKeyMessage {
                 identity_key: p.local_identity,
                 base_key: self.base_key,
                 signed_prekey_id: p.signed_prekey_id,
                 one_time_prekey_id: p.one_time_prekey_id,
                 message,
-            }),
+            })),
         })
     }
 
