@@ -85,3 +85,8 @@ pub fn os_rng() -> OsRng {
 }
 
 pub use rand_core;
+
+/// The README's code, compiled as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
