@@ -189,3 +189,77 @@ impl fmt::Debug for IdentityKeyPair {
             .finish()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn seeded() -> IdentityKeyPair {
+        IdentityKeyPair::from_seed(&[7u8; 32])
+    }
+
+    #[test]
+    fn debug_redacts_the_secret() {
+        let identity = seeded();
+        let debug = format!("{identity:?}");
+        assert_eq!(
+            debug,
+            format!(
+                "IdentityKeyPair {{ public: IdentityKey({}), secret: \"<redacted>\" }}",
+                crate::hex::encode(identity.public().as_bytes())
+            )
+        );
+        assert!(!debug.contains(&crate::hex::encode(&[7u8; 32])));
+    }
+
+    #[test]
+    fn record_round_trips() {
+        let identity = seeded();
+        let bytes = identity.to_bytes();
+        let back = IdentityKeyPair::from_bytes(&bytes).unwrap();
+        assert_eq!(back.public(), identity.public());
+        assert_eq!(back.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn x25519_form_matches_the_birational_map() {
+        // The X25519 public key of the identity's scalar equals the Montgomery form of IK.
+        let identity = seeded();
+        assert_eq!(identity.dh().public(), identity.public().dh_public());
+    }
+
+    #[test]
+    fn small_order_and_non_canonical_keys_are_rejected() {
+        // The identity point (y = 1) is of small order.
+        let mut identity_point = [0u8; 32];
+        identity_point[0] = 1;
+        assert!(matches!(
+            IdentityKey::from_bytes(&identity_point),
+            Err(Error::InvalidKey(_))
+        ));
+        // y = p + 1 is a non-canonical encoding of the same point.
+        let mut non_canonical = [0xFFu8; 32];
+        non_canonical[0] = 0xEE;
+        non_canonical[31] = 0x7F;
+        assert!(matches!(
+            IdentityKey::from_bytes(&non_canonical),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            IdentityKey::try_from(&[1u8; 31][..]),
+            Err(Error::InvalidKey(_))
+        ));
+    }
+
+    #[test]
+    fn signatures_bind_context_and_message() {
+        let identity = seeded();
+        let sig = identity.sign(b"ctx", &[b"a", b"b"]);
+        let public = identity.public();
+        assert!(public.verify("test", b"ctx", &[b"ab"], &sig).is_ok());
+        assert!(public.verify("test", b"ctx", &[b"ac"], &sig).is_err());
+        assert!(public.verify("test", b"ctX", &[b"ab"], &sig).is_err());
+        assert!(public.verify("test", b"ctx", &[b"ab"], &sig[..63]).is_err());
+    }
+}

@@ -29,3 +29,21 @@ impl Header {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_layout() {
+        let header = Header {
+            ratchet_key: PublicKey::from([0xAB; 32]),
+            previous_counter: 0x0102_0304,
+            counter: 0x0A0B_0C0D,
+        };
+        let mut expected = vec![0x01];
+        expected.extend_from_slice(&[0xAB; 32]);
+        expected.extend_from_slice(&[1, 2, 3, 4, 0x0A, 0x0B, 0x0C, 0x0D]);
+        assert_eq!(header.to_bytes().to_vec(), expected);
+    }
+}

@@ -370,3 +370,109 @@ fn read_skipped(skipped: &proto::SkippedKey) -> Result<SkippedKey> {
         key: MessageKey::new(wire::array(&skipped.message_key, WHAT)?, skipped.counter),
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::constants::MAX_STORED_SKIPPED_KEYS;
+
+    const AD: [u8; 64] = [3u8; 64];
+
+    fn pair() -> (Ratchet, Ratchet) {
+        let mut rng = crate::os_rng();
+        let spk = KeyPair::generate(&mut rng);
+        let sk = [9u8; 32];
+        let alice = Ratchet::initiator(&sk, spk.public(), &mut rng).unwrap();
+        (alice, Ratchet::responder(&sk, spk))
+    }
+
+    fn decrypt(r: &mut Ratchet, (header, ct): &(Header, Vec<u8>)) -> Result<Vec<u8>> {
+        let (plaintext, update) = r.try_decrypt(&AD, header, ct)?;
+        r.commit(update, &mut crate::os_rng())?;
+        Ok(plaintext)
+    }
+
+    fn snapshot(r: &Ratchet) -> Vec<u8> {
+        let mut out = proto::Session::default();
+        r.write(&mut out);
+        prost::Message::encode_to_vec(&out)
+    }
+
+    #[test]
+    fn oldest_skipped_keys_are_evicted() {
+        let (mut alice, mut bob) = pair();
+        let n = MAX_STORED_SKIPPED_KEYS + 100;
+        let sent: Vec<_> = (0..n)
+            .map(|i| alice.encrypt(&AD, &i.to_be_bytes()).unwrap())
+            .collect();
+        decrypt(&mut bob, &sent[n - 1]).unwrap();
+        assert_eq!(bob.skipped_len(), MAX_STORED_SKIPPED_KEYS);
+        // Keys 0..=98 were evicted; 99 is the oldest kept.
+        assert!(decrypt(&mut bob, &sent[98]).is_err());
+        assert_eq!(decrypt(&mut bob, &sent[99]).unwrap(), 99usize.to_be_bytes());
+        assert_eq!(bob.skipped_len(), MAX_STORED_SKIPPED_KEYS - 1);
+    }
+
+    #[test]
+    fn at_most_five_receiving_chains_are_kept() {
+        let (mut alice, mut bob) = pair();
+        for round in 0..8u8 {
+            let m = alice.encrypt(&AD, &[round]).unwrap();
+            assert_eq!(decrypt(&mut bob, &m).unwrap(), [round]);
+            let r = bob.encrypt(&AD, &[round]).unwrap();
+            assert_eq!(decrypt(&mut alice, &r).unwrap(), [round]);
+        }
+        assert_eq!(bob.receiving.len(), MAX_RECEIVING_CHAINS);
+        assert_eq!(alice.receiving.len(), MAX_RECEIVING_CHAINS);
+    }
+
+    #[test]
+    fn skip_limit_is_exact_and_checked_before_deriving() {
+        let (mut alice, mut bob) = pair();
+        let first = alice.encrypt(&AD, b"0").unwrap();
+        decrypt(&mut bob, &first).unwrap();
+        let before = snapshot(&bob);
+        // A forged header far ahead on the known chain: rejected without touching state.
+        let forged = Header {
+            counter: 1 + MAX_SKIP + 1,
+            ..first.0
+        };
+        let started = std::time::Instant::now();
+        assert!(bob.try_decrypt(&AD, &forged, &first.1).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_millis(5));
+        // A new ratchet key with N or PN beyond the limit: rejected too.
+        let new_key = PublicKey::from([5u8; 32]);
+        for (pn, n) in [(0, MAX_SKIP + 1), (1 + MAX_SKIP + 1, 0)] {
+            let forged = Header {
+                ratchet_key: new_key,
+                previous_counter: pn,
+                counter: n,
+            };
+            assert!(bob.try_decrypt(&AD, &forged, &first.1).is_err());
+        }
+        assert_eq!(snapshot(&bob), before);
+        // Exactly MAX_SKIP keys skipped is accepted.
+        let sent: Vec<_> = (0..=MAX_SKIP)
+            .map(|_| alice.encrypt(&AD, b"x").unwrap())
+            .collect();
+        let last = sent.last().unwrap();
+        assert_eq!(last.0.counter - 1, MAX_SKIP);
+        assert_eq!(decrypt(&mut bob, last).unwrap(), b"x");
+    }
+
+    #[test]
+    fn failed_decryption_changes_nothing() {
+        let (mut alice, mut bob) = pair();
+        decrypt(&mut bob, &alice.encrypt(&AD, b"a").unwrap()).unwrap();
+        let _skipped = alice.encrypt(&AD, b"b").unwrap();
+        let (header, mut ct) = alice.encrypt(&AD, b"c").unwrap();
+        let before = snapshot(&bob);
+        ct[0] ^= 1;
+        assert!(matches!(
+            bob.try_decrypt(&AD, &header, &ct),
+            Err(Error::DecryptionFailed)
+        ));
+        assert_eq!(snapshot(&bob), before);
+    }
+}

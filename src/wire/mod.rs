@@ -94,3 +94,67 @@ pub(crate) fn encode_secret<M: Message>(kind: Kind, msg: &M) -> Zeroizing<Vec<u8
 pub(crate) fn array<const N: usize>(field: &[u8], what: &'static str) -> Result<[u8; N]> {
     field.try_into().map_err(|_| Error::Malformed(what))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let msg = proto::PendingPreKey {
+            signed_prekey_id: 300,
+            one_time_prekey_id: Some(0),
+        };
+        encode(Kind::SessionRecord, &msg)
+    }
+
+    #[test]
+    fn leading_byte_is_version_and_kind() {
+        assert_eq!(Kind::RatchetMessage.leading_byte(), 0x11);
+        assert_eq!(Kind::PreKeyMessage.leading_byte(), 0x12);
+        assert_eq!(Kind::Bundle.leading_byte(), 0x13);
+        assert_eq!(sample()[0], 0x1B);
+    }
+
+    #[test]
+    fn canonical_encoding_round_trips() {
+        let bytes = sample();
+        // Field 1 varint 300 (0xAC 0x02), then the optional field 2 present as 0.
+        assert_eq!(bytes, [0x1B, 0x08, 0xAC, 0x02, 0x10, 0x00]);
+        let back: proto::PendingPreKey = decode(Kind::SessionRecord, &bytes).unwrap();
+        assert_eq!(back.signed_prekey_id, 300);
+        assert_eq!(back.one_time_prekey_id, Some(0));
+    }
+
+    #[test]
+    fn non_canonical_encodings_are_rejected() {
+        let reject = |bytes: &[u8]| {
+            let r: Result<proto::PendingPreKey> = decode(Kind::SessionRecord, bytes);
+            assert!(matches!(r, Err(Error::Malformed(_))), "{bytes:02x?}");
+        };
+        // Unknown field 3 appended.
+        reject(&[0x1B, 0x08, 0xAC, 0x02, 0x10, 0x00, 0x18, 0x01]);
+        // Non-minimal varint for 300.
+        reject(&[0x1B, 0x08, 0xAC, 0x82, 0x00, 0x10, 0x00]);
+        // Fields out of order.
+        reject(&[0x1B, 0x10, 0x00, 0x08, 0xAC, 0x02]);
+        // Field 1 repeated.
+        reject(&[0x1B, 0x08, 0x01, 0x08, 0xAC, 0x02, 0x10, 0x00]);
+        // Default value written out.
+        reject(&[0x1B, 0x08, 0x00, 0x10, 0x00]);
+        // Truncated varint.
+        reject(&[0x1B, 0x08, 0xAC]);
+    }
+
+    #[test]
+    fn version_and_kind_are_checked() {
+        let mut bytes = sample();
+        bytes[0] = 0x2B;
+        let r: Result<proto::PendingPreKey> = decode(Kind::SessionRecord, &bytes);
+        assert!(matches!(r, Err(Error::UnknownVersion { found: 2, .. })));
+        let r: Result<proto::PendingPreKey> = decode(Kind::Bundle, &sample());
+        assert!(matches!(r, Err(Error::Malformed("prekey bundle"))));
+        let r: Result<proto::PendingPreKey> = decode(Kind::Bundle, &[]);
+        assert!(matches!(r, Err(Error::Malformed(_))));
+    }
+}
