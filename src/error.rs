@@ -118,3 +118,30 @@ impl From<BackupError> for Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_send_sync_and_static() {
+        fn check<T: Send + Sync + 'static + std::error::Error>() {}
+        check::<Error>();
+    }
+
+    #[test]
+    fn store_errors_can_be_downcast() {
+        #[derive(Debug)]
+        struct DbDown;
+        impl fmt::Display for DbDown {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("database down")
+            }
+        }
+        impl std::error::Error for DbDown {}
+        let e = Error::Store(Box::new(DbDown));
+        assert!(e.to_string().contains("database down"));
+        let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<DbDown>());
+        assert!(source.is_some());
+    }
+}

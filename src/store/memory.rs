@@ -163,6 +163,21 @@ impl MemoryStore {
     }
 }
 
+impl core::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field(
+                "identity",
+                &self.identity.as_ref().map(IdentityKeyPair::public),
+            )
+            .field("peers", &self.peers.len())
+            .field("signed_prekeys", &self.signed_prekeys.len())
+            .field("one_time_prekeys", &self.one_time_prekeys.len())
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
 fn peer_to_proto((address, key): (&Address, &IdentityKey)) -> proto::PeerIdentity {
     proto::PeerIdentity {
         user: address.user().to_owned(),
