@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use keylink::keys::{IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
+use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
 use keylink::store::{Address, MemoryStore};
 
 /// What the app's server would do: keep published bundles and relay opaque bytes.
@@ -38,15 +38,24 @@ impl Device {
     ) -> keylink::Result<Device> {
         let identity = IdentityKeyPair::generate(rng);
         let signed = SignedPreKey::generate(1, &identity, rng);
+        let kem = KemPreKey::generate_batch(1, 5, &identity, rng);
+        let last_resort = KemPreKey::generate_last_resort(100, &identity, rng);
         let mut store = MemoryStore::new(identity);
         store.add_signed_prekey(signed);
         store.add_one_time_prekeys(OneTimePreKey::generate_batch(1, 5, rng));
-        let mut bundles = vec![store.bundle(address.device(), 1, None)?.to_bytes()];
-        for id in store.one_time_prekey_ids() {
-            bundles.push(store.bundle(address.device(), 1, Some(id))?.to_bytes());
+        store.add_kem_prekeys(kem.into_iter().chain([last_resort]));
+        // One bundle with only the last-resort keys (handed out last), then one per
+        // one-time prekey pair (each given to one requester only).
+        let mut bundles = vec![store.bundle(address.device(), 1, None, 100)?.to_bytes()];
+        let one_time = store.one_time_prekey_ids().into_iter();
+        for (ec, kem) in one_time.zip(store.one_time_kem_prekey_ids()) {
+            bundles.push(store.bundle(address.device(), 1, Some(ec), kem)?.to_bytes());
         }
+        println!(
+            "{name}: registered as {address}, published {} bundles",
+            bundles.len()
+        );
         server.bundles.insert(address.clone(), bundles);
-        println!("{name}: registered as {address}, published 6 bundles");
         Ok(Device {
             name,
             address,

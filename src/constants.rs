@@ -15,13 +15,12 @@ pub const KEM_PREKEY_CONTEXT: &[u8] = b"keylink v1 kem prekey";
 
 // ---- Session setup ------------------------------------------------------------------------
 
-/// HKDF info for the X3DH shared secret (no KEM prekey).
-pub const X3DH_INFO: &[u8] = b"keylink v1 x3dh";
-/// HKDF info for the PQXDH shared secret (ML-KEM-1024 prekey present).
+/// HKDF info for the PQXDH shared secret. keylink sets up sessions only with PQXDH: the plain
+/// X3DH label of DESIGN.md (`"keylink v1 x3dh"`) is never used, so no downgrade exists.
 pub const PQXDH_INFO: &[u8] = b"keylink v1 pqxdh ML-KEM-1024";
 /// Leading 32 bytes of `0xFF` in the session-setup KDF input, separating it from any other use
 /// of a Curve25519 DH output (as in X3DH).
-pub const X3DH_PREFIX: [u8; 32] = [0xFF; 32];
+pub const PQXDH_PREFIX: [u8; 32] = [0xFF; 32];
 
 // ---- Double Ratchet -----------------------------------------------------------------------
 

@@ -28,6 +28,9 @@ pub enum Error {
     InvalidKey(&'static str),
     /// A signature in a bundle did not verify under the bundle's identity key.
     InvalidSignature(&'static str),
+    /// A bundle without a KEM prekey, or a PreKey message without a KEM ciphertext: keylink
+    /// only sets up post-quantum (PQXDH) sessions.
+    MissingKemPreKey,
     /// A Diffie-Hellman output was all zeros: the peer supplied a non-contributory key.
     NonContributoryKey,
     /// A message could not be decrypted. The session state is unchanged.
@@ -71,6 +74,9 @@ impl fmt::Display for Error {
             Error::InvalidSignature(what) => write!(
                 f,
                 "the {what} signature does not verify under the bundle's identity key; the bundle is forged or corrupt, fetch it again"
+            ),
+            Error::MissingKemPreKey => f.write_str(
+                "no ML-KEM prekey (bundle) or KEM ciphertext (PreKey message): keylink only sets up post-quantum PQXDH sessions; the peer must publish a KEM prekey and update its software",
             ),
             Error::NonContributoryKey => f.write_str(
                 "a Diffie-Hellman result was all zeros (non-contributory peer key); the peer's keys are malicious or broken, do not use them",

@@ -2,27 +2,32 @@
 //!
 //! A device generates an [`IdentityKeyPair`](keys::IdentityKeyPair), publishes a
 //! [`PreKeyBundle`](keys::PreKeyBundle); a contact verifies that bundle, starts a session with
-//! X3DH and from then on every message is sealed by the Double Ratchet with AES-256-GCM.
+//! PQXDH (X3DH plus ML-KEM-1024, mandatory) and from then on every message is sealed by the
+//! Double Ratchet with AES-256-GCM.
 //! keylink does no networking and has no storage engine: the app plugs its storage in behind
 //! [`ProtocolStore`](store::ProtocolStore) and carries keylink's bytes over its own transport.
 //!
 //! # Example
 //!
 //! ```
-//! use keylink::keys::{IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
+//! use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
 //! use keylink::store::{Address, MemoryStore};
 //!
 //! # fn main() -> keylink::Result<()> {
 //! let mut rng = keylink::os_rng();
 //!
-//! // Bob's device: an identity, a signed prekey and some one-time prekeys.
+//! // Bob's device: an identity, a signed prekey, one-time prekeys and ML-KEM-1024 prekeys
+//! // (one-time ones and a last-resort one).
 //! let bob_identity = IdentityKeyPair::generate(&mut rng);
 //! let signed = SignedPreKey::generate(1, &bob_identity, &mut rng);
+//! let kem = KemPreKey::generate_batch(1, 10, &bob_identity, &mut rng);
+//! let last_resort = KemPreKey::generate_last_resort(1000, &bob_identity, &mut rng);
 //! let mut bob = MemoryStore::new(bob_identity);
 //! bob.add_signed_prekey(signed);
 //! bob.add_one_time_prekeys(OneTimePreKey::generate_batch(1, 10, &mut rng));
+//! bob.add_kem_prekeys(kem.into_iter().chain([last_resort]));
 //! // ... which it publishes as bundles through the app's server.
-//! let published: Vec<u8> = bob.bundle(1, 1, Some(1))?.to_bytes();
+//! let published: Vec<u8> = bob.bundle(1, 1, Some(1), 1)?.to_bytes();
 //!
 //! // Alice fetches the bundle, checks its signatures and starts a session.
 //! let mut alice = MemoryStore::new(IdentityKeyPair::generate(&mut rng));
@@ -44,8 +49,9 @@
 //!
 //! # Layers
 //!
-//! - [`keys`]: identity keys, signed and one-time prekeys, bundles (parsed vs verified).
-//! - [`session`]: the sans-IO core — [`Session`](session::Session) (X3DH setup, Double Ratchet
+//! - [`keys`]: identity keys, signed, one-time and ML-KEM-1024 prekeys, bundles (parsed vs
+//!   verified).
+//! - [`session`]: the sans-IO core — [`Session`](session::Session) (PQXDH setup, Double Ratchet
 //!   encrypt/decrypt) and [`SessionRecord`](session::SessionRecord) (a peer's current and
 //!   archived sessions). Use these directly if your app does its own I/O (e.g. async storage).
 //! - [`store`]: the [`ProtocolStore`](store::ProtocolStore) trait, with one atomic
@@ -62,13 +68,13 @@ pub mod constants;
 pub mod error;
 mod hex;
 pub mod keys;
+pub(crate) mod pqxdh;
 pub(crate) mod primitives;
 mod protocol;
 pub(crate) mod ratchet;
 pub mod session;
 pub mod store;
 pub(crate) mod wire;
-pub(crate) mod x3dh;
 
 pub use error::{Error, Result};
 pub use protocol::{accept_identity, decrypt, encrypt, start_session};

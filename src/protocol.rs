@@ -192,9 +192,19 @@ fn respond<S: ProtocolStore, R: CryptoRng + ?Sized>(
             },
         )?),
     };
-    let (session, plaintext) = Session::respond(&ours, &signed, one_time.as_ref(), message, rng)?;
+    let kem_id = message.kem_prekey_id();
+    let kem = store
+        .kem_prekey(kem_id)
+        .map_err(store_err)?
+        .ok_or(Error::UnknownPreKey {
+            kind: "KEM",
+            id: kem_id,
+        })?;
+    let (session, plaintext) =
+        Session::respond(&ours, &signed, one_time.as_ref(), &kem, message, rng)?;
     record.set_current(session);
     changes.remove_one_time_prekey = message.one_time_prekey_id();
+    changes.remove_kem_prekey = (!kem.is_last_resort()).then_some(kem_id);
     changes.used_base_key = Some((spk_id, *message.base_key()));
     Ok(plaintext)
 }

@@ -1,6 +1,6 @@
 //! Smoke test: one PreKey message and a reply through the in-memory store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use keylink::keys::{IdentityKeyPair, OneTimePreKey, PreKeyBundle, SignedPreKey};
+use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
 use keylink::store::{Address, MemoryStore};
 
 #[test]
@@ -12,7 +12,8 @@ fn smoke() {
     let mut bob = MemoryStore::new(bob_id.clone());
     bob.add_signed_prekey(SignedPreKey::generate(1, &bob_id, &mut rng));
     bob.add_one_time_prekeys(OneTimePreKey::generate_batch(100, 5, &mut rng));
-    let bundle = bob.bundle(7, 1, Some(100)).unwrap().to_bytes();
+    bob.add_kem_prekeys(KemPreKey::generate_batch(200, 2, &bob_id, &mut rng));
+    let bundle = bob.bundle(7, 1, Some(100), 200).unwrap().to_bytes();
     let bundle = PreKeyBundle::try_from(bundle.as_slice())
         .unwrap()
         .verify()

@@ -6,6 +6,8 @@
 
 use crate::error::{Error, Result};
 use crate::keys::identity::{IdentityKey, IdentityKeyPair};
+use crate::keys::kem::KemPublicKey;
+use crate::keys::kem_prekey::{KemPreKey, verify_kem_prekey};
 use crate::keys::prekey::{OneTimePreKey, SignedPreKey, verify_signed_prekey};
 use crate::keys::x25519::PublicKey;
 use crate::wire::{self, Kind, proto};
@@ -21,15 +23,20 @@ pub struct PreKeyBundle {
     signed_prekey: PublicKey,
     signed_prekey_signature: [u8; 64],
     one_time_prekey: Option<(u32, PublicKey)>,
+    kem_prekey_id: u32,
+    kem_prekey: KemPublicKey,
+    kem_prekey_signature: [u8; 64],
 }
 
 impl PreKeyBundle {
-    /// Assemble the bundle this device publishes.
+    /// Assemble the bundle this device publishes. Every bundle carries a KEM prekey: a
+    /// one-time one while any remain, else the last-resort one.
     pub fn new(
         device_id: u32,
         identity: &IdentityKeyPair,
         signed_prekey: &SignedPreKey,
         one_time_prekey: Option<&OneTimePreKey>,
+        kem_prekey: &KemPreKey,
     ) -> Self {
         PreKeyBundle {
             identity_key: *identity.public(),
@@ -38,6 +45,9 @@ impl PreKeyBundle {
             signed_prekey: *signed_prekey.public(),
             signed_prekey_signature: *signed_prekey.signature(),
             one_time_prekey: one_time_prekey.map(|k| (k.id(), *k.public())),
+            kem_prekey_id: kem_prekey.id(),
+            kem_prekey: kem_prekey.public().clone(),
+            kem_prekey_signature: *kem_prekey.signature(),
         }
     }
 
@@ -48,6 +58,12 @@ impl PreKeyBundle {
             self.signed_prekey_id,
             &self.signed_prekey,
             &self.signed_prekey_signature,
+        )?;
+        verify_kem_prekey(
+            &self.identity_key,
+            self.kem_prekey_id,
+            &self.kem_prekey,
+            &self.kem_prekey_signature,
         )?;
         Ok(VerifiedBundle(self))
     }
@@ -76,6 +92,9 @@ impl PreKeyBundle {
             signed_prekey_signature: self.signed_prekey_signature.to_vec(),
             one_time_prekey_id: otp_id,
             one_time_prekey: otp,
+            kem_prekey_id: self.kem_prekey_id,
+            kem_prekey: self.kem_prekey.as_bytes().to_vec(),
+            kem_prekey_signature: self.kem_prekey_signature.to_vec(),
         };
         wire::encode(Kind::Bundle, &msg)
     }
@@ -91,6 +110,9 @@ impl TryFrom<&[u8]> for PreKeyBundle {
             (None, None) => None,
             _ => return Err(Error::Malformed(WHAT)),
         };
+        if msg.kem_prekey.is_empty() {
+            return Err(Error::MissingKemPreKey);
+        }
         Ok(PreKeyBundle {
             identity_key: IdentityKey::try_from(msg.identity_key.as_slice())?,
             device_id: msg.device_id,
@@ -98,6 +120,9 @@ impl TryFrom<&[u8]> for PreKeyBundle {
             signed_prekey: PublicKey::from(wire::array(&msg.signed_prekey, WHAT)?),
             signed_prekey_signature: wire::array(&msg.signed_prekey_signature, WHAT)?,
             one_time_prekey,
+            kem_prekey_id: msg.kem_prekey_id,
+            kem_prekey: KemPublicKey::try_from(msg.kem_prekey.as_slice())?,
+            kem_prekey_signature: wire::array(&msg.kem_prekey_signature, WHAT)?,
         })
     }
 }
@@ -123,5 +148,9 @@ impl VerifiedBundle {
 
     pub(crate) fn one_time_prekey(&self) -> Option<(u32, &PublicKey)> {
         self.0.one_time_prekey.as_ref().map(|(id, key)| (*id, key))
+    }
+
+    pub(crate) fn kem_prekey(&self) -> (u32, &KemPublicKey) {
+        (self.0.kem_prekey_id, &self.0.kem_prekey)
     }
 }

@@ -1,12 +1,16 @@
-//! Keys: the identity key, signed and one-time prekeys, and the bundles that publish them.
+//! Keys: the identity key, signed, one-time and KEM prekeys, and the bundles that publish them.
 
 mod bundle;
 mod identity;
+mod kem;
+mod kem_prekey;
 mod prekey;
 mod x25519;
 
 pub use bundle::{PreKeyBundle, VerifiedBundle};
 pub use identity::{IdentityKey, IdentityKeyPair};
+pub use kem::{KEM_CIPHERTEXT_LEN, KEM_PUBLIC_KEY_LEN, KemCiphertext, KemPublicKey};
+pub use kem_prekey::KemPreKey;
 pub use prekey::{OneTimePreKey, SignedPreKey};
 pub use x25519::PublicKey;
 

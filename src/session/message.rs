@@ -2,7 +2,7 @@
 //! which is either.
 
 use crate::error::{Error, Result};
-use crate::keys::{IdentityKey, PublicKey};
+use crate::keys::{IdentityKey, KemCiphertext, PublicKey};
 use crate::ratchet::Header;
 use crate::wire::{self, Kind, proto};
 
@@ -59,6 +59,8 @@ pub struct PreKeyMessage {
     pub(crate) base_key: PublicKey,
     pub(crate) signed_prekey_id: u32,
     pub(crate) one_time_prekey_id: Option<u32>,
+    pub(crate) kem_prekey_id: u32,
+    pub(crate) kem_ciphertext: KemCiphertext,
     pub(crate) message: RatchetMessage,
 }
 
@@ -83,6 +85,11 @@ impl PreKeyMessage {
         self.one_time_prekey_id
     }
 
+    /// The id of the KEM prekey the sender encapsulated to.
+    pub fn kem_prekey_id(&self) -> u32 {
+        self.kem_prekey_id
+    }
+
     /// Serialize for the transport.
     pub fn to_bytes(&self) -> Vec<u8> {
         let msg = proto::PreKeyMessage {
@@ -91,6 +98,8 @@ impl PreKeyMessage {
             signed_prekey_id: self.signed_prekey_id,
             one_time_prekey_id: self.one_time_prekey_id,
             message: self.message.to_bytes(),
+            kem_prekey_id: self.kem_prekey_id,
+            kem_ciphertext: self.kem_ciphertext.as_bytes().to_vec(),
         };
         wire::encode(Kind::PreKeyMessage, &msg)
     }
@@ -101,11 +110,16 @@ impl TryFrom<&[u8]> for PreKeyMessage {
 
     fn try_from(bytes: &[u8]) -> Result<Self> {
         let msg: proto::PreKeyMessage = wire::decode(Kind::PreKeyMessage, bytes)?;
+        if msg.kem_ciphertext.is_empty() {
+            return Err(Error::MissingKemPreKey);
+        }
         Ok(PreKeyMessage {
             identity_key: IdentityKey::try_from(msg.identity_key.as_slice())?,
             base_key: PublicKey::from(wire::array::<32>(&msg.base_key, "PreKey message")?),
             signed_prekey_id: msg.signed_prekey_id,
             one_time_prekey_id: msg.one_time_prekey_id,
+            kem_prekey_id: msg.kem_prekey_id,
+            kem_ciphertext: KemCiphertext::try_from(msg.kem_ciphertext.as_slice())?,
             message: RatchetMessage::try_from(msg.message.as_slice())?,
         })
     }

@@ -6,12 +6,13 @@ use rand_core::CryptoRng;
 
 use crate::error::{Error, Result};
 use crate::keys::{
-    IdentityKey, IdentityKeyPair, KeyPair, OneTimePreKey, PublicKey, SignedPreKey, VerifiedBundle,
+    IdentityKey, IdentityKeyPair, KemCiphertext, KemPreKey, KeyPair, OneTimePreKey, PublicKey,
+    SignedPreKey, VerifiedBundle,
 };
+use crate::pqxdh::{self, ResponderKeys};
 use crate::ratchet::{PendingUpdate, Ratchet};
 use crate::session::message::{Message, PreKeyMessage, RatchetMessage};
 use crate::wire::{self, proto};
-use crate::x3dh;
 
 const WHAT: &str = "session record";
 
@@ -21,6 +22,8 @@ struct PendingPreKey {
     local_identity: IdentityKey,
     signed_prekey_id: u32,
     one_time_prekey_id: Option<u32>,
+    kem_prekey_id: u32,
+    kem_ciphertext: KemCiphertext,
 }
 
 /// One session: the ratchet, the identities it binds and how it was set up.
@@ -38,7 +41,7 @@ pub struct Session {
 }
 
 impl Session {
-    /// Start a session as the initiator from a verified bundle. The session sends
+    /// Start a session as the initiator from a verified bundle, with PQXDH. The session sends
     /// [`PreKeyMessage`]s until the first reply arrives.
     pub fn initiate<R: CryptoRng + ?Sized>(
         ours: &IdentityKeyPair,
@@ -47,9 +50,9 @@ impl Session {
     ) -> Result<Session> {
         let base_key = KeyPair::generate(rng);
         let base_public = *base_key.public();
-        let sk = x3dh::initiate(ours, base_key, bundle)?;
+        let secret = pqxdh::initiate(ours, base_key, bundle, rng)?;
         let (signed_prekey_id, signed_prekey) = bundle.signed_prekey();
-        let ratchet = Ratchet::initiator(&sk, signed_prekey, rng)?;
+        let ratchet = Ratchet::initiator(&secret.sk, signed_prekey, rng)?;
         Ok(Session {
             local_identity: ours.public().to_bytes(),
             remote_identity: bundle.identity_key().to_bytes(),
@@ -60,6 +63,8 @@ impl Session {
                 local_identity: *ours.public(),
                 signed_prekey_id,
                 one_time_prekey_id: bundle.one_time_prekey().map(|(id, _)| id),
+                kem_prekey_id: bundle.kem_prekey().0,
+                kem_ciphertext: secret.kem_ciphertext,
             }),
         })
     }
@@ -71,16 +76,22 @@ impl Session {
         ours: &IdentityKeyPair,
         signed_prekey: &SignedPreKey,
         one_time_prekey: Option<&OneTimePreKey>,
+        kem_prekey: &KemPreKey,
         message: &PreKeyMessage,
         rng: &mut R,
     ) -> Result<(Session, Vec<u8>)> {
-        check_prekeys(signed_prekey, one_time_prekey, message)?;
-        let sk = x3dh::respond(
+        let keys = ResponderKeys {
+            signed: signed_prekey,
+            one_time: one_time_prekey,
+            kem: kem_prekey,
+        };
+        check_prekeys(&keys, message)?;
+        let sk = pqxdh::respond(
             ours,
-            signed_prekey,
-            one_time_prekey,
+            &keys,
             &message.identity_key,
             &message.base_key,
+            &message.kem_ciphertext,
         )?;
         let mut session = Session {
             local_identity: ours.public().to_bytes(),
@@ -105,6 +116,8 @@ impl Session {
                 base_key: self.base_key,
                 signed_prekey_id: p.signed_prekey_id,
                 one_time_prekey_id: p.one_time_prekey_id,
+                kem_prekey_id: p.kem_prekey_id,
+                kem_ciphertext: p.kem_ciphertext.clone(),
                 message,
             })),
         })
@@ -143,7 +156,7 @@ impl Session {
             true => (&self.local_identity, &self.remote_identity),
             false => (&self.remote_identity, &self.local_identity),
         };
-        x3dh::associated_data(initiator, responder)
+        pqxdh::associated_data(initiator, responder)
     }
 
     /// The peer's identity key bytes, as remembered by this session.
@@ -177,18 +190,20 @@ impl Session {
     }
 }
 
-fn check_prekeys(
-    signed_prekey: &SignedPreKey,
-    one_time_prekey: Option<&OneTimePreKey>,
-    message: &PreKeyMessage,
-) -> Result<()> {
-    if signed_prekey.id() != message.signed_prekey_id {
+fn check_prekeys(keys: &ResponderKeys<'_>, message: &PreKeyMessage) -> Result<()> {
+    if keys.kem.id() != message.kem_prekey_id {
+        return Err(Error::UnknownPreKey {
+            kind: "KEM",
+            id: message.kem_prekey_id,
+        });
+    }
+    if keys.signed.id() != message.signed_prekey_id {
         return Err(Error::UnknownPreKey {
             kind: "signed",
             id: message.signed_prekey_id,
         });
     }
-    match (message.one_time_prekey_id, one_time_prekey) {
+    match (message.one_time_prekey_id, keys.one_time) {
         (None, None) => Ok(()),
         (Some(id), Some(k)) if k.id() == id => Ok(()),
         (Some(id), _) => Err(Error::UnknownPreKey {
@@ -225,6 +240,8 @@ impl Session {
         out.pending_prekey = self.pending.as_ref().map(|p| proto::PendingPreKey {
             signed_prekey_id: p.signed_prekey_id,
             one_time_prekey_id: p.one_time_prekey_id,
+            kem_prekey_id: p.kem_prekey_id,
+            kem_ciphertext: p.kem_ciphertext.as_bytes().to_vec(),
         });
         self.ratchet.write(&mut out);
         out
@@ -239,6 +256,8 @@ impl Session {
                 local_identity: IdentityKey::from_bytes(&local)?,
                 signed_prekey_id: p.signed_prekey_id,
                 one_time_prekey_id: p.one_time_prekey_id,
+                kem_prekey_id: p.kem_prekey_id,
+                kem_ciphertext: KemCiphertext::try_from(p.kem_ciphertext.as_slice())?,
             }),
         };
         let ratchet = Ratchet::read(session)?;

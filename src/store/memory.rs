@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::keys::{
-    IdentityKey, IdentityKeyPair, OneTimePreKey, PreKeyBundle, PublicKey, SignedPreKey,
+    IdentityKey, IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, PublicKey, SignedPreKey,
 };
 use crate::session::SessionRecord;
 use crate::store::{Address, Changes, ProtocolStore};
@@ -21,6 +21,7 @@ pub struct MemoryStore {
     peers: BTreeMap<Address, IdentityKey>,
     signed_prekeys: BTreeMap<u32, SignedPreKey>,
     one_time_prekeys: BTreeMap<u32, OneTimePreKey>,
+    kem_prekeys: BTreeMap<u32, KemPreKey>,
     used_base_keys: BTreeSet<(u32, [u8; 32])>,
     sessions: BTreeMap<Address, Zeroizing<Vec<u8>>>,
 }
@@ -61,13 +62,34 @@ impl MemoryStore {
         self.one_time_prekeys.keys().copied().collect()
     }
 
-    /// Assemble a bundle for publication from signed prekey `signed_prekey_id` and, if given,
-    /// one-time prekey `one_time_prekey_id`.
+    /// Keep KEM prekeys (one-time ones, and the last-resort one).
+    pub fn add_kem_prekeys(&mut self, keys: impl IntoIterator<Item = KemPreKey>) {
+        self.kem_prekeys
+            .extend(keys.into_iter().map(|k| (k.id(), k)));
+    }
+
+    /// Ids of the one-time KEM prekeys not used yet, in ascending order.
+    pub fn one_time_kem_prekey_ids(&self) -> Vec<u32> {
+        let one_time = self.kem_prekeys.values().filter(|k| !k.is_last_resort());
+        one_time.map(KemPreKey::id).collect()
+    }
+
+    /// The id of the last-resort KEM prekey, if one is kept.
+    pub fn last_resort_kem_prekey_id(&self) -> Option<u32> {
+        self.kem_prekeys
+            .values()
+            .find(|k| k.is_last_resort())
+            .map(KemPreKey::id)
+    }
+
+    /// Assemble a bundle for publication from signed prekey `signed_prekey_id`, one-time
+    /// prekey `one_time_prekey_id` if given, and KEM prekey `kem_prekey_id`.
     pub fn bundle(
         &self,
         device_id: u32,
         signed_prekey_id: u32,
         one_time_prekey_id: Option<u32>,
+        kem_prekey_id: u32,
     ) -> Result<PreKeyBundle> {
         let identity = self.identity.as_ref().ok_or(Error::NoLocalIdentity)?;
         let signed = self
@@ -84,7 +106,16 @@ impl MemoryStore {
             })?),
             None => None,
         };
-        Ok(PreKeyBundle::new(device_id, identity, signed, one_time))
+        let kem = self
+            .kem_prekeys
+            .get(&kem_prekey_id)
+            .ok_or(Error::UnknownPreKey {
+                kind: "KEM",
+                id: kem_prekey_id,
+            })?;
+        Ok(PreKeyBundle::new(
+            device_id, identity, signed, one_time, kem,
+        ))
     }
 
     /// Serialize the whole store (holds secrets: keep it encrypted at rest).
@@ -102,6 +133,11 @@ impl MemoryStore {
             .collect();
         snapshot.one_time_prekeys = self
             .one_time_prekeys
+            .values()
+            .map(|k| k.to_bytes().to_vec())
+            .collect();
+        snapshot.kem_prekeys = self
+            .kem_prekeys
             .values()
             .map(|k| k.to_bytes().to_vec())
             .collect();
@@ -148,6 +184,9 @@ impl MemoryStore {
         for bytes in &snapshot.one_time_prekeys {
             store.add_one_time_prekeys([OneTimePreKey::from_bytes(bytes)?]);
         }
+        for bytes in &snapshot.kem_prekeys {
+            store.add_kem_prekeys([KemPreKey::from_bytes(bytes)?]);
+        }
         for used in &snapshot.used_base_keys {
             let key = wire::array(&used.base_key, "memory store snapshot")?;
             store.used_base_keys.insert((used.signed_prekey_id, key));
@@ -173,6 +212,7 @@ impl core::fmt::Debug for MemoryStore {
             .field("peers", &self.peers.len())
             .field("signed_prekeys", &self.signed_prekeys.len())
             .field("one_time_prekeys", &self.one_time_prekeys.len())
+            .field("kem_prekeys", &self.kem_prekeys.len())
             .field("sessions", &self.sessions.len())
             .finish_non_exhaustive()
     }
@@ -206,6 +246,10 @@ impl ProtocolStore for MemoryStore {
         Ok(self.one_time_prekeys.get(&id).cloned())
     }
 
+    fn kem_prekey(&self, id: u32) -> Result<Option<KemPreKey>, Error> {
+        Ok(self.kem_prekeys.get(&id).cloned())
+    }
+
     fn base_key_used(&self, signed_prekey_id: u32, base_key: &PublicKey) -> Result<bool, Error> {
         Ok(self
             .used_base_keys
@@ -228,6 +272,9 @@ impl ProtocolStore for MemoryStore {
         }
         if let Some(id) = changes.remove_one_time_prekey {
             self.one_time_prekeys.remove(&id);
+        }
+        if let Some(id) = changes.remove_kem_prekey {
+            self.kem_prekeys.remove(&id);
         }
         if let Some((id, key)) = changes.used_base_key {
             self.used_base_keys.insert((id, key.to_bytes()));

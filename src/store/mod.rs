@@ -12,15 +12,17 @@ mod memory;
 pub use address::Address;
 pub use memory::MemoryStore;
 
-use crate::keys::{IdentityKey, IdentityKeyPair, OneTimePreKey, PublicKey, SignedPreKey};
+use crate::keys::{
+    IdentityKey, IdentityKeyPair, KemPreKey, OneTimePreKey, PublicKey, SignedPreKey,
+};
 use crate::session::SessionRecord;
 
 /// Everything keylink needs to read from the application's storage, plus the one call that
 /// writes.
 ///
 /// The getters group what an app would keep in separate tables: the local identity and
-/// known peer identities, signed prekeys, one-time prekeys, the base keys already used with
-/// each signed prekey (replay protection), and session records.
+/// known peer identities, signed prekeys, one-time prekeys, KEM prekeys, the base keys already
+/// used with each signed prekey (replay protection), and session records.
 pub trait ProtocolStore {
     /// The store's own error; it reaches the caller inside [`Error::Store`](crate::Error::Store),
     /// where it can be downcast.
@@ -37,6 +39,9 @@ pub trait ProtocolStore {
 
     /// The one-time prekey with `id`, if it has not been used yet.
     fn one_time_prekey(&self, id: u32) -> Result<Option<OneTimePreKey>, Self::Error>;
+
+    /// The KEM prekey with `id` (one-time and not used yet, or the last-resort one).
+    fn kem_prekey(&self, id: u32) -> Result<Option<KemPreKey>, Self::Error>;
 
     /// Whether a PreKey message with `base_key` was already accepted under signed prekey
     /// `signed_prekey_id`. The app may forget these when it deletes that signed prekey.
@@ -63,7 +68,11 @@ pub struct Changes {
     pub peer_identity: Option<(Address, IdentityKey)>,
     /// Delete this one-time prekey: a session set up with it authenticated its first message.
     pub remove_one_time_prekey: Option<u32>,
-    /// Remember that this base key was used with this signed prekey id.
+    /// Delete this one-time KEM prekey, for the same reason. Never the last-resort one.
+    pub remove_kem_prekey: Option<u32>,
+    /// Remember that this base key was used with this signed prekey id. This covers the
+    /// last-resort KEM prekey too: a second PreKey message with the same (KEM prekey,
+    /// signed prekey, base key) necessarily repeats the (signed prekey, base key) pair.
     pub used_base_key: Option<(u32, PublicKey)>,
 }
 
@@ -73,6 +82,7 @@ impl Changes {
         self.session.is_none()
             && self.peer_identity.is_none()
             && self.remove_one_time_prekey.is_none()
+            && self.remove_kem_prekey.is_none()
             && self.used_base_key.is_none()
     }
 }

@@ -26,6 +26,7 @@ pub(crate) enum Kind {
     OneTimePreKeyRecord = 0xA,
     SessionRecord = 0xB,
     MemoryStore = 0xC,
+    KemPreKeyRecord = 0xD,
 }
 
 impl Kind {
@@ -39,6 +40,7 @@ impl Kind {
             Kind::OneTimePreKeyRecord => "one-time prekey record",
             Kind::SessionRecord => "session record",
             Kind::MemoryStore => "memory store snapshot",
+            Kind::KemPreKeyRecord => "KEM prekey record",
         }
     }
 
@@ -104,6 +106,7 @@ mod tests {
         let msg = proto::PendingPreKey {
             signed_prekey_id: 300,
             one_time_prekey_id: Some(0),
+            ..Default::default()
         };
         encode(Kind::SessionRecord, &msg)
     }
@@ -132,8 +135,8 @@ mod tests {
             let r: Result<proto::PendingPreKey> = decode(Kind::SessionRecord, bytes);
             assert!(matches!(r, Err(Error::Malformed(_))), "{bytes:02x?}");
         };
-        // Unknown field 3 appended.
-        reject(&[0x1B, 0x08, 0xAC, 0x02, 0x10, 0x00, 0x18, 0x01]);
+        // Unknown field 15 appended.
+        reject(&[0x1B, 0x08, 0xAC, 0x02, 0x10, 0x00, 0x78, 0x01]);
         // Non-minimal varint for 300.
         reject(&[0x1B, 0x08, 0xAC, 0x82, 0x00, 0x10, 0x00]);
         // Fields out of order.

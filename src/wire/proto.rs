@@ -20,6 +20,12 @@ pub(crate) struct Bundle {
     pub one_time_prekey_id: Option<u32>,
     #[prost(bytes = "vec", optional, tag = "7")]
     pub one_time_prekey: Option<Vec<u8>>,
+    #[prost(uint32, tag = "8")]
+    pub kem_prekey_id: u32,
+    #[prost(bytes = "vec", tag = "9")]
+    pub kem_prekey: Vec<u8>,
+    #[prost(bytes = "vec", tag = "10")]
+    pub kem_prekey_signature: Vec<u8>,
 }
 
 /// A Double Ratchet message.
@@ -48,6 +54,10 @@ pub(crate) struct PreKeyMessage {
     pub one_time_prekey_id: Option<u32>,
     #[prost(bytes = "vec", tag = "5")]
     pub message: Vec<u8>,
+    #[prost(uint32, tag = "6")]
+    pub kem_prekey_id: u32,
+    #[prost(bytes = "vec", tag = "7")]
+    pub kem_ciphertext: Vec<u8>,
 }
 
 /// Stored identity key pair.
@@ -66,6 +76,19 @@ pub(crate) struct PreKeyRecord {
     pub private_key: Vec<u8>,
     #[prost(bytes = "vec", tag = "3")]
     pub signature: Vec<u8>,
+}
+
+/// Stored ML-KEM-1024 prekey.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct KemPreKeyRecord {
+    #[prost(uint32, tag = "1")]
+    pub id: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub private_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub signature: Vec<u8>,
+    #[prost(bool, tag = "4")]
+    pub last_resort: bool,
 }
 
 /// A sending or receiving chain.
@@ -100,6 +123,10 @@ pub(crate) struct PendingPreKey {
     pub signed_prekey_id: u32,
     #[prost(uint32, optional, tag = "2")]
     pub one_time_prekey_id: Option<u32>,
+    #[prost(uint32, tag = "3")]
+    pub kem_prekey_id: u32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub kem_ciphertext: Vec<u8>,
 }
 
 /// One Double Ratchet session.
@@ -183,6 +210,8 @@ pub(crate) struct MemoryStore {
     pub used_base_keys: Vec<UsedBaseKey>,
     #[prost(message, repeated, tag = "6")]
     pub sessions: Vec<StoredSession>,
+    #[prost(bytes = "vec", repeated, tag = "7")]
+    pub kem_prekeys: Vec<Vec<u8>>,
 }
 
 impl Drop for MemoryStore {
@@ -190,6 +219,7 @@ impl Drop for MemoryStore {
         self.identity.zeroize();
         self.signed_prekeys.iter_mut().for_each(Zeroize::zeroize);
         self.one_time_prekeys.iter_mut().for_each(Zeroize::zeroize);
+        self.kem_prekeys.iter_mut().for_each(Zeroize::zeroize);
     }
 }
 
@@ -207,6 +237,7 @@ macro_rules! zeroize_on_drop {
 zeroize_on_drop! {
     IdentityRecord: seed;
     PreKeyRecord: private_key;
+    KemPreKeyRecord: private_key;
     Chain: chain_key, ratchet_private;
     SkippedKey: message_key;
     Session: root_key;

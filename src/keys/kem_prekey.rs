@@ -1,0 +1,148 @@
+//! KEM prekeys: ML-KEM-1024 key pairs with ids, signed by the identity key. One-time ones are
+//! used once; a last-resort one is published when none remain and may be used again.
+
+use core::fmt;
+
+use rand_core::CryptoRng;
+use zeroize::Zeroizing;
+
+use crate::constants::KEM_PREKEY_CONTEXT;
+use crate::error::Result;
+use crate::keys::identity::{IdentityKey, IdentityKeyPair};
+use crate::keys::kem::{KemKeyPair, KemPublicKey};
+use crate::wire::{self, Kind, proto};
+
+/// An ML-KEM-1024 prekey with its id and signature.
+#[derive(Clone)]
+pub struct KemPreKey {
+    id: u32,
+    key: KemKeyPair,
+    signature: [u8; 64],
+    last_resort: bool,
+}
+
+impl KemPreKey {
+    /// Generate a one-time KEM prekey with `id`, signed by `identity`.
+    pub fn generate<R: CryptoRng + ?Sized>(
+        id: u32,
+        identity: &IdentityKeyPair,
+        rng: &mut R,
+    ) -> Self {
+        Self::sign(id, identity, KemKeyPair::generate(rng), false)
+    }
+
+    /// Generate the last-resort KEM prekey, published when no one-time KEM prekey is left.
+    pub fn generate_last_resort<R: CryptoRng + ?Sized>(
+        id: u32,
+        identity: &IdentityKeyPair,
+        rng: &mut R,
+    ) -> Self {
+        Self::sign(id, identity, KemKeyPair::generate(rng), true)
+    }
+
+    /// Generate `count` one-time KEM prekeys with consecutive ids from `first_id`.
+    pub fn generate_batch<R: CryptoRng + ?Sized>(
+        first_id: u32,
+        count: u32,
+        identity: &IdentityKeyPair,
+        rng: &mut R,
+    ) -> Vec<Self> {
+        (0..count)
+            .map(|i| Self::generate(first_id.wrapping_add(i), identity, rng))
+            .collect()
+    }
+
+    pub(crate) fn sign(
+        id: u32,
+        identity: &IdentityKeyPair,
+        key: KemKeyPair,
+        last_resort: bool,
+    ) -> Self {
+        let signature = identity.sign(
+            KEM_PREKEY_CONTEXT,
+            &[&id.to_be_bytes(), key.public().as_bytes()],
+        );
+        KemPreKey {
+            id,
+            key,
+            signature,
+            last_resort,
+        }
+    }
+
+    /// The prekey's id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Whether this is the last-resort key (reusable) rather than a one-time key.
+    pub fn is_last_resort(&self) -> bool {
+        self.last_resort
+    }
+
+    /// The encapsulation key that goes into bundles.
+    pub fn public(&self) -> &KemPublicKey {
+        self.key.public()
+    }
+
+    /// The identity key's signature over `"keylink v1 kem prekey" || u32be(id) || public`.
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+
+    pub(crate) fn key_pair(&self) -> &KemKeyPair {
+        &self.key
+    }
+
+    /// Check that the signature verifies under `identity`.
+    pub fn verify(&self, identity: &IdentityKey) -> Result<()> {
+        verify_kem_prekey(identity, self.id, self.public(), &self.signature)
+    }
+
+    /// Serialize for the application's storage (versioned; holds the secret).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let record = proto::KemPreKeyRecord {
+            id: self.id,
+            private_key: self.key.secret_bytes().to_vec(),
+            signature: self.signature.to_vec(),
+            last_resort: self.last_resort,
+        };
+        wire::encode_secret(Kind::KemPreKeyRecord, &record)
+    }
+
+    /// Parse what [`KemPreKey::to_bytes`] produced.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let record: proto::KemPreKeyRecord = wire::decode(Kind::KemPreKeyRecord, bytes)?;
+        Ok(KemPreKey {
+            id: record.id,
+            key: KemKeyPair::from_secret_bytes(&record.private_key)?,
+            signature: wire::array(&record.signature, "KEM prekey record")?,
+            last_resort: record.last_resort,
+        })
+    }
+}
+
+/// Verify a KEM prekey's signature under `identity`.
+pub(crate) fn verify_kem_prekey(
+    identity: &IdentityKey,
+    id: u32,
+    public: &KemPublicKey,
+    signature: &[u8],
+) -> Result<()> {
+    identity.verify(
+        "KEM prekey",
+        KEM_PREKEY_CONTEXT,
+        &[&id.to_be_bytes(), public.as_bytes()],
+        signature,
+    )
+}
+
+impl fmt::Debug for KemPreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KemPreKey")
+            .field("id", &self.id)
+            .field("last_resort", &self.last_resort)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
