@@ -66,6 +66,8 @@
 pub mod backup;
 pub mod constants;
 pub mod error;
+#[cfg(feature = "hazmat")]
+pub mod hazmat;
 mod hex;
 pub mod keys;
 pub(crate) mod pqxdh;

@@ -154,3 +154,82 @@ impl VerifiedBundle {
         (self.0.kem_prekey_id, &self.0.kem_prekey)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::keys::KemPreKey;
+    use prost::Message;
+
+    fn bundle_proto() -> proto::Bundle {
+        let mut rng = crate::os_rng();
+        let identity = IdentityKeyPair::generate(&mut rng);
+        let signed = SignedPreKey::generate(1, &identity, &mut rng);
+        let kem = KemPreKey::generate(2, &identity, &mut rng);
+        let bytes = PreKeyBundle::new(9, &identity, &signed, None, &kem).to_bytes();
+        proto::Bundle::decode(&bytes[1..]).unwrap()
+    }
+
+    fn parse(msg: &proto::Bundle) -> Result<PreKeyBundle> {
+        PreKeyBundle::try_from(wire::encode(Kind::Bundle, msg).as_slice())
+    }
+
+    #[test]
+    fn bundle_round_trips_and_verifies() {
+        let msg = bundle_proto();
+        let bundle = parse(&msg).unwrap();
+        assert_eq!(bundle.to_bytes(), wire::encode(Kind::Bundle, &msg));
+        assert!(bundle.verify().is_ok());
+    }
+
+    #[test]
+    fn a_bundle_without_kem_prekey_is_refused() {
+        let mut msg = bundle_proto();
+        msg.kem_prekey = Vec::new();
+        msg.kem_prekey_signature = Vec::new();
+        msg.kem_prekey_id = 0;
+        assert!(matches!(parse(&msg), Err(Error::MissingKemPreKey)));
+    }
+
+    #[test]
+    fn keys_of_the_wrong_type_are_parse_errors() {
+        let good = bundle_proto();
+        // An X25519 key where the KEM key goes.
+        let mut msg = good.clone();
+        msg.kem_prekey = good.signed_prekey.clone();
+        assert!(matches!(parse(&msg), Err(Error::InvalidKey(_))));
+        // A KEM key where the X25519 signed prekey goes.
+        let mut msg = good.clone();
+        msg.signed_prekey = good.kem_prekey.clone();
+        assert!(matches!(parse(&msg), Err(Error::Malformed(_))));
+        // A KEM key as the one-time prekey.
+        let mut msg = good.clone();
+        msg.one_time_prekey_id = Some(1);
+        msg.one_time_prekey = Some(good.kem_prekey.clone());
+        assert!(matches!(parse(&msg), Err(Error::Malformed(_))));
+        // A KEM key as the identity key.
+        let mut msg = good;
+        msg.identity_key = msg.kem_prekey.clone();
+        assert!(matches!(parse(&msg), Err(Error::InvalidKey(_))));
+    }
+
+    #[test]
+    fn a_forged_kem_prekey_signature_fails_verification() {
+        let mut msg = bundle_proto();
+        msg.kem_prekey_signature[0] ^= 1;
+        let bundle = parse(&msg).unwrap();
+        assert!(matches!(
+            bundle.verify(),
+            Err(Error::InvalidSignature("KEM prekey"))
+        ));
+        // A KEM key replaced by another validly encoded one is also caught by the signature.
+        let mut msg = bundle_proto();
+        msg.kem_prekey = bundle_proto().kem_prekey;
+        let bundle = parse(&msg).unwrap();
+        assert!(matches!(
+            bundle.verify(),
+            Err(Error::InvalidSignature("KEM prekey"))
+        ));
+    }
+}

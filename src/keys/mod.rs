@@ -14,4 +14,6 @@ pub use kem_prekey::KemPreKey;
 pub use prekey::{OneTimePreKey, SignedPreKey};
 pub use x25519::PublicKey;
 
+#[cfg_attr(not(feature = "hazmat"), allow(unused_imports))]
+pub(crate) use kem::KemKeyPair;
 pub(crate) use x25519::KeyPair;

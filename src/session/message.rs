@@ -163,3 +163,62 @@ impl TryFrom<&[u8]> for Message {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use prost::Message as _;
+
+    fn prekey_proto() -> proto::PreKeyMessage {
+        let inner = proto::RatchetMessage {
+            ratchet_key: vec![9; 32],
+            previous_counter: 0,
+            counter: 0,
+            ciphertext: vec![0; 20],
+        };
+        let identity = crate::keys::IdentityKeyPair::from_seed(&[1; 32]);
+        proto::PreKeyMessage {
+            identity_key: identity.public().to_bytes().to_vec(),
+            base_key: vec![5; 32],
+            signed_prekey_id: 1,
+            one_time_prekey_id: None,
+            message: wire::encode(Kind::RatchetMessage, &inner),
+            kem_prekey_id: 3,
+            kem_ciphertext: vec![7; crate::keys::KEM_CIPHERTEXT_LEN],
+        }
+    }
+
+    fn parse(msg: &proto::PreKeyMessage) -> Result<PreKeyMessage> {
+        PreKeyMessage::try_from(wire::encode(Kind::PreKeyMessage, msg).as_slice())
+    }
+
+    #[test]
+    fn prekey_message_round_trips() {
+        let msg = prekey_proto();
+        let parsed = parse(&msg).unwrap();
+        assert_eq!(parsed.to_bytes(), wire::encode(Kind::PreKeyMessage, &msg));
+        assert_eq!(
+            proto::PreKeyMessage::decode(&parsed.to_bytes()[1..]).unwrap(),
+            msg
+        );
+    }
+
+    #[test]
+    fn a_prekey_message_without_kem_ciphertext_is_refused() {
+        let mut msg = prekey_proto();
+        msg.kem_ciphertext = Vec::new();
+        assert!(matches!(parse(&msg), Err(Error::MissingKemPreKey)));
+    }
+
+    #[test]
+    fn key_types_cannot_be_swapped() {
+        let good = prekey_proto();
+        let mut msg = good.clone();
+        msg.kem_ciphertext = good.base_key.clone();
+        assert!(matches!(parse(&msg), Err(Error::Malformed(_))));
+        let mut msg = good.clone();
+        msg.base_key = good.kem_ciphertext.clone();
+        assert!(matches!(parse(&msg), Err(Error::Malformed(_))));
+    }
+}

@@ -118,6 +118,11 @@ impl MemoryStore {
         ))
     }
 
+    /// Delete the session record of `address` (e.g. when the user deletes the conversation).
+    pub fn remove_session(&mut self, address: &Address) {
+        self.sessions.remove(address);
+    }
+
     /// Serialize the whole store (holds secrets: keep it encrypted at rest).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut snapshot = proto::MemoryStore::default();

@@ -1,0 +1,39 @@
+//! Deterministic entry points for test vectors and interoperability checks. **Not for
+//! production use**: everything here takes the randomness that the normal API draws from the
+//! RNG, so misuse reuses keys. Only built with the `hazmat` feature.
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::keys::{KemCiphertext, KemKeyPair, KemPublicKey};
+
+/// An ML-KEM-1024 key pair made from a caller-chosen seed.
+pub struct KemSecretKey(KemKeyPair);
+
+impl KemSecretKey {
+    /// FIPS 203 `ML-KEM.KeyGen_internal(d, z)` with `seed = d || z` (64 bytes).
+    pub fn from_seed(seed: &[u8]) -> Result<Self> {
+        let seed: [u8; 64] = seed
+            .try_into()
+            .map_err(|_| Error::InvalidKey("ML-KEM-1024 seed (must be 64 bytes)"))?;
+        Ok(KemSecretKey(KemKeyPair::from_seed(seed)))
+    }
+
+    /// The encapsulation key.
+    pub fn public(&self) -> &KemPublicKey {
+        self.0.public()
+    }
+
+    /// `ML-KEM.Decaps`.
+    pub fn decapsulate(&self, ciphertext: &KemCiphertext) -> Zeroizing<[u8; 32]> {
+        self.0.decapsulate(ciphertext)
+    }
+}
+
+/// FIPS 203 `ML-KEM.Encaps_internal(ek, m)`.
+pub fn kem_encapsulate(
+    public: &KemPublicKey,
+    m: &[u8; 32],
+) -> (KemCiphertext, Zeroizing<[u8; 32]>) {
+    public.encapsulate_with(*m)
+}
