@@ -147,7 +147,7 @@ fn decrypt_prekey<S: ProtocolStore, R: CryptoRng + ?Sized>(
     };
     let plaintext = if record.has_base_key(message.base_key()) {
         // A repeated PreKey message of a session we already have.
-        record.decrypt_in_session_of(message.base_key(), &message.message, rng)?
+        record.decrypt_repeated(message, rng)?
     } else {
         respond(store, &mut record, &mut changes, message, rng)?
     };

@@ -114,7 +114,7 @@ impl TryFrom<&[u8]> for PreKeyBundle {
             return Err(Error::MissingKemPreKey);
         }
         Ok(PreKeyBundle {
-            identity_key: IdentityKey::try_from(msg.identity_key.as_slice())?,
+            identity_key: IdentityKey::from_bytes(&wire::array(&msg.identity_key, WHAT)?)?,
             device_id: msg.device_id,
             signed_prekey_id: msg.signed_prekey_id,
             signed_prekey: PublicKey::from(wire::array(&msg.signed_prekey, WHAT)?),
@@ -211,7 +211,7 @@ mod tests {
         // A KEM key as the identity key.
         let mut msg = good;
         msg.identity_key = msg.kem_prekey.clone();
-        assert!(matches!(parse(&msg), Err(Error::InvalidKey(_))));
+        assert!(matches!(parse(&msg), Err(Error::Malformed(_))));
     }
 
     #[test]

@@ -28,7 +28,10 @@ impl IdentityKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self> {
         let verifying =
             VerifyingKey::from_bytes(bytes).map_err(|_| Error::InvalidKey("identity key"))?;
-        if verifying.is_weak() || verifying.as_bytes() != bytes {
+        // `from_bytes` keeps the input bytes, so canonicity is checked by re-compressing the
+        // decoded point (a y-coordinate >= p would otherwise give a second encoding).
+        let canonical = verifying.to_edwards().compress();
+        if verifying.is_weak() || canonical.as_bytes() != bytes {
             return Err(Error::InvalidKey("identity key"));
         }
         Ok(Self::from_verifying(verifying))
@@ -238,14 +241,23 @@ mod tests {
             IdentityKey::from_bytes(&identity_point),
             Err(Error::InvalidKey(_))
         ));
-        // y = p + 1 is a non-canonical encoding of the same point.
-        let mut non_canonical = [0xFFu8; 32];
-        non_canonical[0] = 0xEE;
-        non_canonical[31] = 0x7F;
-        assert!(matches!(
-            IdentityKey::from_bytes(&non_canonical),
-            Err(Error::InvalidKey(_))
-        ));
+        // y = p + 1 (small order) and y = p + 3 (large order) are non-canonical encodings.
+        for low in [0xEE, 0xF0] {
+            let mut non_canonical = [0xFFu8; 32];
+            non_canonical[0] = low;
+            non_canonical[31] = 0x7F;
+            assert!(matches!(
+                IdentityKey::from_bytes(&non_canonical),
+                Err(Error::InvalidKey(_))
+            ));
+        }
+        // The canonical encoding of the y = 3 point is accepted, when y = 3 is on the curve
+        // and of large order; its non-canonical twin (p + 3) above is not.
+        let mut three = [0u8; 32];
+        three[0] = 3;
+        if let Ok(key) = IdentityKey::from_bytes(&three) {
+            assert_eq!(key.as_bytes(), &three);
+        }
         assert!(matches!(
             IdentityKey::try_from(&[1u8; 31][..]),
             Err(Error::InvalidKey(_))

@@ -1,6 +1,8 @@
 //! The messages sessions exchange: [`RatchetMessage`], [`PreKeyMessage`], and [`Message`],
 //! which is either.
 
+use sha2::Digest;
+
 use crate::error::{Error, Result};
 use crate::keys::{IdentityKey, KemCiphertext, PublicKey};
 use crate::ratchet::Header;
@@ -90,18 +92,29 @@ impl PreKeyMessage {
         self.kem_prekey_id
     }
 
-    /// Serialize for the transport.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let msg = proto::PreKeyMessage {
+    fn to_proto(&self, message: Vec<u8>) -> proto::PreKeyMessage {
+        proto::PreKeyMessage {
             identity_key: self.identity_key.to_bytes().to_vec(),
             base_key: self.base_key.to_bytes().to_vec(),
             signed_prekey_id: self.signed_prekey_id,
             one_time_prekey_id: self.one_time_prekey_id,
-            message: self.message.to_bytes(),
+            message,
             kem_prekey_id: self.kem_prekey_id,
             kem_ciphertext: self.kem_ciphertext.as_bytes().to_vec(),
-        };
-        wire::encode(Kind::PreKeyMessage, &msg)
+        }
+    }
+
+    /// Serialize for the transport.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        wire::encode(Kind::PreKeyMessage, &self.to_proto(self.message.to_bytes()))
+    }
+
+    /// SHA-256 of the message's encoding without its inner ratchet message: everything that
+    /// set the session up. A responder session remembers it, so a repeated PreKey message is
+    /// only accepted with exactly the setup fields of the first one.
+    pub(crate) fn setup_digest(&self) -> [u8; 32] {
+        let setup = wire::encode(Kind::PreKeyMessage, &self.to_proto(Vec::new()));
+        sha2::Sha256::digest(&setup).into()
     }
 }
 
@@ -114,7 +127,10 @@ impl TryFrom<&[u8]> for PreKeyMessage {
             return Err(Error::MissingKemPreKey);
         }
         Ok(PreKeyMessage {
-            identity_key: IdentityKey::try_from(msg.identity_key.as_slice())?,
+            identity_key: IdentityKey::from_bytes(&wire::array(
+                &msg.identity_key,
+                "PreKey message",
+            )?)?,
             base_key: PublicKey::from(wire::array::<32>(&msg.base_key, "PreKey message")?),
             signed_prekey_id: msg.signed_prekey_id,
             one_time_prekey_id: msg.one_time_prekey_id,

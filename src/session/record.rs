@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use crate::constants::MAX_ARCHIVED_SESSIONS;
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
-use crate::session::message::{Message, RatchetMessage};
+use crate::session::message::{Message, PreKeyMessage, RatchetMessage};
 use crate::session::state::Session;
 use crate::wire::{self, Kind, proto};
 
@@ -105,15 +105,24 @@ impl SessionRecord {
         Ok(plaintext)
     }
 
-    /// Decrypt a message in the session that `base_key` set up (a repeated PreKey message),
-    /// promoting that session to current.
-    pub(crate) fn decrypt_in_session_of<R: CryptoRng + ?Sized>(
+    /// Decrypt a repeated PreKey message in the session it set up, promoting that session to
+    /// current. Its setup fields must be exactly those of the first copy.
+    pub(crate) fn decrypt_repeated<R: CryptoRng + ?Sized>(
         &mut self,
-        base_key: &PublicKey,
-        message: &RatchetMessage,
+        prekey_message: &PreKeyMessage,
         rng: &mut R,
     ) -> Result<Vec<u8>> {
-        match self.position_of(base_key) {
+        let position = self.position_of(prekey_message.base_key());
+        let session = match position {
+            Some(None) => self.current.as_ref(),
+            Some(Some(index)) => self.archived.get(index),
+            None => None,
+        };
+        if !session.is_some_and(|s| s.was_set_up_by(prekey_message)) {
+            return Err(Error::DecryptionFailed);
+        }
+        let message = &prekey_message.message;
+        match position {
             Some(None) => {
                 let current = self.current.as_mut().ok_or(Error::DecryptionFailed)?;
                 current.decrypt(message, rng)

@@ -38,6 +38,8 @@ pub struct Session {
     base_key: PublicKey,
     ratchet: Ratchet,
     pending: Option<PendingPreKey>,
+    /// Responder only: [`PreKeyMessage::setup_digest`] of the message that set it up.
+    setup_digest: Option<[u8; 32]>,
 }
 
 impl Session {
@@ -59,6 +61,7 @@ impl Session {
             initiator: true,
             base_key: base_public,
             ratchet,
+            setup_digest: None,
             pending: Some(PendingPreKey {
                 local_identity: *ours.public(),
                 signed_prekey_id,
@@ -100,6 +103,7 @@ impl Session {
             base_key: message.base_key,
             ratchet: Ratchet::responder(&sk, signed_prekey.key_pair().clone()),
             pending: None,
+            setup_digest: Some(message.setup_digest()),
         };
         let plaintext = session.decrypt(&message.message, rng)?;
         Ok((session, plaintext))
@@ -167,6 +171,12 @@ impl Session {
     /// The peer's identity key.
     pub fn remote_identity(&self) -> Result<IdentityKey> {
         IdentityKey::from_bytes(&self.remote_identity)
+    }
+
+    /// Whether `message` is a repetition of the PreKey message that set this session up (as
+    /// the responder), with every setup field unchanged.
+    pub(crate) fn was_set_up_by(&self, message: &PreKeyMessage) -> bool {
+        self.base_key == message.base_key && self.setup_digest == Some(message.setup_digest())
     }
 
     /// The base key `EK_A` that set this session up.
@@ -237,6 +247,7 @@ impl Session {
         out.remote_identity = self.remote_identity.to_vec();
         out.initiator = self.initiator;
         out.base_key = self.base_key.to_bytes().to_vec();
+        out.setup_digest = self.setup_digest.map_or_else(Vec::new, |d| d.to_vec());
         out.pending_prekey = self.pending.as_ref().map(|p| proto::PendingPreKey {
             signed_prekey_id: p.signed_prekey_id,
             one_time_prekey_id: p.one_time_prekey_id,
@@ -261,7 +272,12 @@ impl Session {
             }),
         };
         let ratchet = Ratchet::read(session)?;
-        if !session.initiator && pending.is_some() {
+        let setup_digest = match session.setup_digest.is_empty() {
+            true => None,
+            false => Some(wire::array(&session.setup_digest, WHAT)?),
+        };
+        if session.initiator != setup_digest.is_none() || (!session.initiator && pending.is_some())
+        {
             return Err(Error::Malformed(WHAT));
         }
         Ok(Session {
@@ -271,6 +287,7 @@ impl Session {
             base_key: PublicKey::from(wire::array::<32>(&session.base_key, WHAT)?),
             ratchet,
             pending,
+            setup_digest,
         })
     }
 }

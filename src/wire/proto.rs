@@ -152,6 +152,8 @@ pub(crate) struct Session {
     pub skipped_keys: Vec<SkippedKey>,
     #[prost(message, optional, tag = "10")]
     pub pending_prekey: Option<PendingPreKey>,
+    #[prost(bytes = "vec", tag = "11")]
+    pub setup_digest: Vec<u8>,
 }
 
 /// All sessions with one peer device.
