@@ -21,7 +21,7 @@ use crate::wire::{self, proto};
 use chain_key::ChainKey;
 pub(crate) use header::Header;
 use message_key::MessageKey;
-use receiving_chain::{ReceivingChain, advance_to, check_skip, skip_to};
+use receiving_chain::{PendingSkip, ReceivingChain, advance_to, check_skip, skip_to};
 use root_key::RootKey;
 use skipped_keys::{SkippedKey, SkippedKeys};
 
@@ -49,14 +49,14 @@ enum Update {
     Chain {
         chain: usize,
         next: ChainKey,
-        skipped: Vec<SkippedKey>,
+        skipped: PendingSkip,
     },
     /// Message under a new ratchet key of the peer: a DH ratchet step.
     Step {
         root: RootKey,
-        previous_chain: Option<ChainKey>,
+        previous: Option<(ChainKey, PendingSkip)>,
         receiving: ReceivingChain,
-        skipped: Vec<SkippedKey>,
+        skipped: PendingSkip,
     },
 }
 
@@ -186,27 +186,26 @@ impl Ratchet {
         if header.counter > MAX_SKIP {
             return Err(Error::DecryptionFailed);
         }
-        let (mut skipped, previous_chain) = match last {
+        let previous = match last {
             Some(c) if header.previous_counter > c.chain.index() => {
                 let (keys, at) = skip_to(&c.ratchet_key, &c.chain, header.previous_counter)?;
-                (keys, Some(at))
+                Some((at, keys))
             }
-            _ => (Vec::new(), None),
+            _ => None,
         };
         let dh = self.sending_key.dh(&header.ratchet_key)?;
         let (root, chain) = self.root.step(&dh)?;
         let advance = advance_to(&header.ratchet_key, &chain, header.counter)?;
         let plaintext = advance.message_key.open(ad, header_bytes, sealed)?;
-        skipped.extend(advance.skipped);
         let receiving = ReceivingChain {
             ratchet_key: header.ratchet_key,
             chain: advance.next,
         };
         let update = Update::Step {
             root,
-            previous_chain,
+            previous,
             receiving,
-            skipped,
+            skipped: advance.skipped,
         };
         Ok((plaintext, update))
     }
@@ -228,14 +227,14 @@ impl Ratchet {
                 if let Some(c) = self.receiving.get_mut(chain) {
                     c.chain = next;
                 }
-                self.skipped.extend(skipped);
+                self.skipped.extend(skipped.into_keys());
             }
             Update::Step {
                 root,
-                previous_chain,
+                previous,
                 receiving,
                 skipped,
-            } => self.step(root, previous_chain, receiving, skipped, rng)?,
+            } => self.step(root, previous, receiving, skipped, rng)?,
         }
         Ok(())
     }
@@ -243,21 +242,22 @@ impl Ratchet {
     fn step<R: CryptoRng + ?Sized>(
         &mut self,
         root: RootKey,
-        previous_chain: Option<ChainKey>,
+        previous: Option<(ChainKey, PendingSkip)>,
         receiving: ReceivingChain,
-        skipped: Vec<SkippedKey>,
+        skipped: PendingSkip,
         rng: &mut R,
     ) -> Result<()> {
         let sending_key = KeyPair::generate(rng);
         let (root, sending_chain) = root.step(&*sending_key.dh(&receiving.ratchet_key)?)?;
         // Nothing below can fail.
-        if let (Some(chain), Some(last)) = (previous_chain, self.receiving.last_mut()) {
+        if let (Some((chain, keys)), Some(last)) = (previous, self.receiving.last_mut()) {
             last.chain = chain;
+            self.skipped.extend(keys.into_keys());
         }
         self.receiving.push(receiving);
         let excess = self.receiving.len().saturating_sub(MAX_RECEIVING_CHAINS);
         self.receiving.drain(..excess);
-        self.skipped.extend(skipped);
+        self.skipped.extend(skipped.into_keys());
         self.previous_counter = self.sending_chain.as_ref().map_or(0, ChainKey::index);
         self.root = root;
         self.sending_key = sending_key;
@@ -310,7 +310,9 @@ impl Ratchet {
                 sending.index,
             )),
         };
-        if session.receiving_chains.len() > MAX_RECEIVING_CHAINS {
+        if session.receiving_chains.len() > MAX_RECEIVING_CHAINS
+            || session.skipped_keys.len() > crate::constants::MAX_STORED_SKIPPED_KEYS
+        {
             return Err(Error::Malformed(WHAT));
         }
         let receiving = session
@@ -324,7 +326,7 @@ impl Ratchet {
                 .skipped_keys
                 .iter()
                 .map(read_skipped)
-                .collect::<Result<_>>()?,
+                .collect::<Result<Vec<_>>>()?,
         );
         Ok(Ratchet {
             root: RootKey::new(wire::array(&session.root_key, WHAT)?),

@@ -1,6 +1,8 @@
 //! A receiving chain: the peer's ratchet key and our chain key for it.
 
-use crate::constants::MAX_SKIP;
+use std::collections::VecDeque;
+
+use crate::constants::{MAX_SKIP, MAX_STORED_SKIPPED_KEYS};
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
 use crate::ratchet::chain_key::ChainKey;
@@ -17,9 +19,43 @@ pub(crate) struct ReceivingChain {
 /// The keys one step along a chain yields: the skipped ones, the wanted one and the chain
 /// key to keep. Nothing is stored until the message authenticated.
 pub(crate) struct ChainAdvance {
-    pub(crate) skipped: Vec<SkippedKey>,
+    pub(crate) skipped: PendingSkip,
     pub(crate) message_key: MessageKey,
     pub(crate) next: ChainKey,
+}
+
+/// The chain keys at the skipped indices of one chain, newest last. Only the newest
+/// [`MAX_STORED_SKIPPED_KEYS`] are kept: older ones would be evicted on storing anyway. Their
+/// message keys are derived only after the message authenticated, so a forged header costs
+/// one HMAC per skipped index, not two.
+pub(crate) struct PendingSkip {
+    ratchet_key: PublicKey,
+    chains: VecDeque<ChainKey>,
+}
+
+impl PendingSkip {
+    fn new(ratchet_key: &PublicKey) -> Self {
+        PendingSkip {
+            ratchet_key: *ratchet_key,
+            chains: VecDeque::new(),
+        }
+    }
+
+    fn push(&mut self, chain: &ChainKey) {
+        if self.chains.len() == MAX_STORED_SKIPPED_KEYS {
+            self.chains.pop_front();
+        }
+        self.chains.push_back(chain.clone());
+    }
+
+    /// The skipped message keys, oldest first.
+    pub(crate) fn into_keys(self) -> impl Iterator<Item = SkippedKey> {
+        let ratchet_key = self.ratchet_key;
+        self.chains.into_iter().map(move |chain| SkippedKey {
+            ratchet_key,
+            key: chain.message_key(),
+        })
+    }
 }
 
 /// Check that reaching `target` from `chain` skips at most [`MAX_SKIP`] keys. Done before any
@@ -53,15 +89,11 @@ pub(crate) fn skip_to(
     ratchet_key: &PublicKey,
     chain: &ChainKey,
     target: u32,
-) -> Result<(Vec<SkippedKey>, ChainKey)> {
-    let gap = target.saturating_sub(chain.index());
-    let mut skipped = Vec::with_capacity(usize::try_from(gap).unwrap_or(0));
+) -> Result<(PendingSkip, ChainKey)> {
+    let mut skipped = PendingSkip::new(ratchet_key);
     let mut at = chain.clone();
     while at.index() < target {
-        skipped.push(SkippedKey {
-            ratchet_key: *ratchet_key,
-            key: at.message_key(),
-        });
+        skipped.push(&at);
         at = at.next().ok_or(Error::DecryptionFailed)?;
     }
     Ok((skipped, at))

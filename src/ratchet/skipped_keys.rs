@@ -35,7 +35,7 @@ impl SkippedKeys {
     }
 
     /// Append keys, evicting the oldest beyond the limit.
-    pub(crate) fn extend(&mut self, keys: Vec<SkippedKey>) {
+    pub(crate) fn extend(&mut self, keys: impl IntoIterator<Item = SkippedKey>) {
         self.0.extend(keys);
         let excess = self.0.len().saturating_sub(MAX_STORED_SKIPPED_KEYS);
         self.0.drain(..excess);
