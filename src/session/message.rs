@@ -170,11 +170,16 @@ impl TryFrom<&[u8]> for Message {
     type Error = Error;
 
     fn try_from(bytes: &[u8]) -> Result<Self> {
-        let lead = bytes.first().copied().unwrap_or(0);
+        let lead = bytes.first().copied().ok_or(Error::Malformed("message (empty)"))?;
+        if lead >> 4 != crate::constants::WIRE_VERSION {
+            return Err(Error::UnknownVersion {
+                what: "message",
+                found: lead >> 4,
+            });
+        }
         if lead == Kind::PreKeyMessage.leading_byte() {
             PreKeyMessage::try_from(bytes).map(|m| Message::PreKey(Box::new(m)))
         } else {
-            // Reports an unknown version or a malformed message as appropriate.
             RatchetMessage::try_from(bytes).map(Message::Ratchet)
         }
     }
