@@ -4,6 +4,8 @@
 //! Encrypt = 2 HMAC (message key, next chain key) + HKDF (key and nonce) + AES-256-GCM seal.
 //! Decrypt = the same with AES-256-GCM open.
 
+#![allow(clippy::panic, clippy::expect_used)]
+
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use hmac::Mac;

@@ -110,15 +110,19 @@ impl TryFrom<&[u8]> for PreKeyBundle {
             (None, None) => None,
             _ => return Err(Error::Malformed(WHAT)),
         };
+        let identity_key = wire::array(&msg.identity_key, WHAT)?;
+        let signed_prekey = wire::array::<32>(&msg.signed_prekey, WHAT)?;
+        let signed_prekey_signature = wire::array(&msg.signed_prekey_signature, WHAT)?;
+        // Only a bundle that is complete but for its KEM prekey is reported as such.
         if msg.kem_prekey.is_empty() {
             return Err(Error::MissingKemPreKey);
         }
         Ok(PreKeyBundle {
-            identity_key: IdentityKey::from_bytes(&wire::array(&msg.identity_key, WHAT)?)?,
+            identity_key: IdentityKey::from_bytes(&identity_key)?,
             device_id: msg.device_id,
             signed_prekey_id: msg.signed_prekey_id,
-            signed_prekey: PublicKey::from(wire::array(&msg.signed_prekey, WHAT)?),
-            signed_prekey_signature: wire::array(&msg.signed_prekey_signature, WHAT)?,
+            signed_prekey: PublicKey::from(signed_prekey),
+            signed_prekey_signature,
             one_time_prekey,
             kem_prekey_id: msg.kem_prekey_id,
             kem_prekey: KemPublicKey::try_from(msg.kem_prekey.as_slice())?,

@@ -123,20 +123,21 @@ impl TryFrom<&[u8]> for PreKeyMessage {
 
     fn try_from(bytes: &[u8]) -> Result<Self> {
         let msg: proto::PreKeyMessage = wire::decode(Kind::PreKeyMessage, bytes)?;
+        let identity_key = wire::array(&msg.identity_key, "PreKey message")?;
+        let base_key = wire::array::<32>(&msg.base_key, "PreKey message")?;
+        let message = RatchetMessage::try_from(msg.message.as_slice())?;
+        // Only a message that is complete but for its KEM ciphertext is reported as such.
         if msg.kem_ciphertext.is_empty() {
             return Err(Error::MissingKemPreKey);
         }
         Ok(PreKeyMessage {
-            identity_key: IdentityKey::from_bytes(&wire::array(
-                &msg.identity_key,
-                "PreKey message",
-            )?)?,
-            base_key: PublicKey::from(wire::array::<32>(&msg.base_key, "PreKey message")?),
+            identity_key: IdentityKey::from_bytes(&identity_key)?,
+            base_key: PublicKey::from(base_key),
             signed_prekey_id: msg.signed_prekey_id,
             one_time_prekey_id: msg.one_time_prekey_id,
             kem_prekey_id: msg.kem_prekey_id,
             kem_ciphertext: KemCiphertext::try_from(msg.kem_ciphertext.as_slice())?,
-            message: RatchetMessage::try_from(msg.message.as_slice())?,
+            message,
         })
     }
 }
@@ -170,7 +171,10 @@ impl TryFrom<&[u8]> for Message {
     type Error = Error;
 
     fn try_from(bytes: &[u8]) -> Result<Self> {
-        let lead = bytes.first().copied().ok_or(Error::Malformed("message (empty)"))?;
+        let lead = bytes
+            .first()
+            .copied()
+            .ok_or(Error::Malformed("message (empty)"))?;
         if lead >> 4 != crate::constants::WIRE_VERSION {
             return Err(Error::UnknownVersion {
                 what: "message",
