@@ -1,16 +1,10 @@
 //! Encrypted backups (in progress: see issue 5).
+//!
+//! [`ChunkedWriter`] and [`ChunkedReader`] implement C2SP chunked encryption v1 as
+//! Cobblestone-256, the encryption of backup files.
 
-use core::fmt;
+mod chunked;
+mod error;
 
-/// What went wrong in a backup operation.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum BackupError {}
-
-impl fmt::Display for BackupError {
-    fn fmt(&self, _f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {}
-    }
-}
-
-impl std::error::Error for BackupError {}
+pub use chunked::{ChunkedReader, ChunkedWriter, InputKey};
+pub use error::BackupError;
