@@ -338,3 +338,65 @@ fn every_error_displays_advice() {
         assert!(texts[..i].iter().all(|o| o != t), "duplicate text {t}");
     }
 }
+
+mod password {
+    use super::*;
+    use keylink::backup::{Argon2Params, PasswordEnvelope};
+
+    fn fast() -> Argon2Params {
+        Argon2Params::new(256, 1, 1).unwrap()
+    }
+
+    #[test]
+    fn restore_with_the_password() {
+        let (code, plain, file) = fixture(30_000);
+        let env = PasswordEnvelope::seal_with_params(&code.backup_key(), b"correct horse", fast())
+            .unwrap();
+        let stored = env.to_bytes();
+        let key = PasswordEnvelope::try_from(&stored[..])
+            .unwrap()
+            .open(b"correct horse")
+            .unwrap();
+        let mut reader = BackupReader::new(&file[..], &key, ACCOUNT).unwrap();
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(out, plain);
+    }
+
+    #[test]
+    fn wrong_password() {
+        let code = RecoveryCode::generate().unwrap();
+        let env = PasswordEnvelope::seal_with_params(&code.backup_key(), b"right", fast()).unwrap();
+        let err = env.open(b"wrong").unwrap_err();
+        assert!(matches!(err, BackupError::WrongPassword), "{err:?}");
+    }
+
+    #[test]
+    fn changing_the_password_leaves_backups_untouched() {
+        let (code, plain, file) = fixture(20_000);
+        let before = file.clone();
+        let env = PasswordEnvelope::seal_with_params(&code.backup_key(), b"old", fast()).unwrap();
+        let env = env.change_password(b"old", b"new").unwrap();
+        assert_eq!(file, before);
+        assert!(matches!(env.open(b"old"), Err(BackupError::WrongPassword)));
+        let key = env.open(b"new").unwrap();
+        let mut out = Vec::new();
+        BackupReader::new(&file[..], &key, ACCOUNT)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, plain);
+        // The recovery code still opens it too.
+        assert_eq!(restore(&code, &file).0, plain);
+    }
+
+    #[test]
+    fn default_parameters_are_rfc9106_second_option() {
+        let d = Argon2Params::default();
+        assert_eq!((d.m_cost_kib(), d.t_cost(), d.p_cost()), (64 * 1024, 3, 4));
+        let code = RecoveryCode::generate().unwrap();
+        let env = PasswordEnvelope::seal(&code.backup_key(), b"pw").unwrap();
+        assert_eq!(env.params(), d);
+        assert!(env.open(b"pw").is_ok());
+    }
+}

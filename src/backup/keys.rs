@@ -47,7 +47,10 @@ impl BackupKey {
         BackupKey(*hkdf::<32>(entropy, &[BACKUP_KEY_INFO]))
     }
 
-    #[cfg(test)]
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        BackupKey(bytes)
+    }
+
     pub(crate) fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
