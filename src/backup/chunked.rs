@@ -18,6 +18,7 @@
 use std::io::{self, Read, Write};
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::aes::Aes256;
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use hmac::{Hmac, Mac};
 use rand_core::TryRng;
@@ -25,6 +26,7 @@ use sha2::Sha512;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use super::diagnose::diagnose;
 use super::error::BackupError;
 use crate::constants::{
     CHUNK_SIZE, CHUNKED_AEAD_NAME, CHUNKED_COMMITMENT_LEN, CHUNKED_INFO_PREFIX, CHUNKED_SALT_LEN,
@@ -37,8 +39,6 @@ const TAG_LEN: usize = 16;
 const SEALED_CHUNK: usize = CHUNK_SIZE + TAG_LEN;
 /// Bytes of salt and commitment before the first chunk.
 pub(crate) const PRELUDE_LEN: usize = CHUNKED_SALT_LEN + CHUNKED_COMMITMENT_LEN;
-/// How far from its position a failed chunk is looked for, to report reordering.
-const REORDER_WINDOW: u64 = 1024;
 
 /// The input key of a chunked-encryption message: 32 uniformly random bytes.
 #[derive(Zeroize, ZeroizeOnDrop)]
@@ -82,15 +82,22 @@ pub(crate) struct Prelude {
 
 /// The per-message AEAD key and base nonce (both zeroized on drop).
 pub(crate) struct MessageKeys {
+    aes: Aes256,
     aead: Aes256Gcm,
     base_nonce: Zeroizing<[u8; 12]>,
 }
 
-// `Aes256Gcm` (with aes-gcm's `zeroize` feature) and `Zeroizing` clear themselves on drop.
+// `Aes256`, `Aes256Gcm` (with aes-gcm's `zeroize` feature) and `Zeroizing` clear themselves on
+// drop.
 impl ZeroizeOnDrop for MessageKeys {}
 
 impl MessageKeys {
-    fn nonce(&self, index: u64) -> Nonce<aes_gcm::aead::consts::U12> {
+    /// The AES key schedule, for the failure diagnosis's tag probe.
+    pub(super) fn aes(&self) -> &Aes256 {
+        &self.aes
+    }
+
+    pub(super) fn nonce(&self, index: u64) -> Nonce<aes_gcm::aead::consts::U12> {
         let mut nonce = *self.base_nonce;
         let (_, low) = nonce.split_at_mut(4);
         for (n, c) in low.iter_mut().zip(index.to_be_bytes()) {
@@ -99,7 +106,7 @@ impl MessageKeys {
         nonce.into()
     }
 
-    fn seal(&self, index: u64, chunk: &mut [u8]) -> Result<Tag, BackupError> {
+    pub(super) fn seal(&self, index: u64, chunk: &mut [u8]) -> Result<Tag, BackupError> {
         self.aead
             .encrypt_inout_detached(&self.nonce(index), &[], chunk.into())
             .map_err(|_| BackupError::TooLarge)
@@ -107,7 +114,7 @@ impl MessageKeys {
 
     /// Decrypts `sealed` (ciphertext || tag) in place if it authenticates as chunk `index`;
     /// returns the plaintext length. On failure `sealed` is left as it was.
-    fn open(&self, index: u64, sealed: &mut [u8]) -> Option<usize> {
+    pub(super) fn open(&self, index: u64, sealed: &mut [u8]) -> Option<usize> {
         let len = sealed.len().checked_sub(TAG_LEN)?;
         let (body, tag) = sealed.split_at_mut(len);
         let tag = Tag::try_from(&*tag).ok()?;
@@ -129,7 +136,7 @@ impl Prelude {
         Ok(Self::with_salt(key, context, salt))
     }
 
-    fn with_salt(
+    pub(super) fn with_salt(
         key: &InputKey,
         context: &[u8],
         salt: [u8; CHUNKED_SALT_LEN],
@@ -182,8 +189,14 @@ fn derive(
     for (dst, src) in outputs.chain(commitment.iter_mut()).zip(okm.iter()) {
         *dst = *src;
     }
-    let aead = Aes256Gcm::new(&(*aead_key).into());
-    (MessageKeys { aead, base_nonce }, commitment)
+    let aes = Aes256::new(&(*aead_key).into());
+    let aead = Aes256Gcm::from(aes.clone());
+    let keys = MessageKeys {
+        aes,
+        aead,
+        base_nonce,
+    };
+    (keys, commitment)
 }
 
 /// HKDF-Expand (RFC 5869, section 2.3) with HMAC-SHA512, for `N` up to 128 bytes; `info` is
@@ -413,43 +426,6 @@ impl<R: Read> Read for ChunkedReader<R> {
         self.start += n;
         Ok(n)
     }
-}
-
-/// Why chunk `index` did not authenticate. Only called after a failure; nothing decrypted
-/// here is ever released (a successful trial decryption is wiped).
-fn diagnose(keys: &MessageKeys, index: u64, sealed: &mut [u8]) -> BackupError {
-    let error = if let Some(belongs_at) = find_elsewhere(keys, index, sealed) {
-        BackupError::ChunkOutOfOrder { index, belongs_at }
-    } else if ends_inside(keys, index, sealed) {
-        BackupError::DataAfterEnd
-    } else {
-        BackupError::CorruptedChunk {
-            index,
-            last: sealed.len() < SEALED_CHUNK,
-        }
-    };
-    sealed.zeroize();
-    error
-}
-
-/// The position near `index` at which `sealed` authenticates, if any (a moved or duplicated
-/// chunk).
-fn find_elsewhere(keys: &MessageKeys, index: u64, sealed: &mut [u8]) -> Option<u64> {
-    let low = index.saturating_sub(REORDER_WINDOW);
-    let high = index.saturating_add(REORDER_WINDOW).min(MAX_CHUNKS - 1);
-    (low..=high)
-        .filter(|&i| i != index)
-        .find(|&i| keys.open(i, sealed).is_some())
-}
-
-/// Whether a prefix of `sealed` is a valid final chunk `index`, i.e. the message ended and
-/// other bytes follow it.
-fn ends_inside(keys: &MessageKeys, index: u64, sealed: &mut [u8]) -> bool {
-    let longest = sealed.len().min(SEALED_CHUNK - 1);
-    (TAG_LEN..longest).any(|len| {
-        let prefix = sealed.get_mut(..len).unwrap_or_default();
-        keys.open(index, prefix).is_some()
-    })
 }
 
 #[cfg(test)]

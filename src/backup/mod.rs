@@ -34,6 +34,7 @@
 //! ```
 
 mod chunked;
+mod diagnose;
 mod envelope;
 mod error;
 mod file;
