@@ -38,6 +38,7 @@ mod diagnose;
 mod envelope;
 mod error;
 mod file;
+mod fuzz;
 mod header;
 mod keys;
 mod recovery_code;
@@ -46,6 +47,8 @@ pub use chunked::{ChunkedReader, ChunkedWriter, InputKey};
 pub use envelope::{Argon2Params, PasswordEnvelope};
 pub use error::BackupError;
 pub use file::{BackupReader, BackupWriter};
+#[doc(hidden)]
+pub use fuzz::{fuzz_envelope, fuzz_header, fuzz_reader, fuzz_recovery_code};
 pub use header::{BackupHeader, HEADER_LEN};
 pub use keys::{AppKey, BACKUP_ID_LEN, BackupId, BackupKey, MAX_APP_KEY_LEN};
 pub use recovery_code::{CODE_LEN, RecoveryCode};
