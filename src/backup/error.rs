@@ -52,7 +52,7 @@ pub enum BackupError {
         /// inside it: the two cannot be told apart.
         last: bool,
     },
-    /// A chunk is in the wrong place: chunks were reordered or duplicated.
+    /// A chunk is in the wrong place: chunks were removed, reordered or duplicated.
     ChunkOutOfOrder {
         /// Position (0-based) where the chunk was found.
         index: u64,
@@ -166,15 +166,15 @@ impl fmt::Display for BackupError {
             ),
             BackupError::CorruptedChunk { index, last: false } => write!(
                 f,
-                "the backup file is damaged at chunk {index} (it does not authenticate); nothing from that chunk on was restored, use another copy of the backup"
+                "the backup file is damaged at chunk {index} (it does not authenticate); no data from that chunk on was released, use another copy of the backup"
             ),
             BackupError::CorruptedChunk { index, last: true } => write!(
                 f,
-                "the last chunk of the backup file ({index}) does not authenticate: it is damaged or the file was cut short inside it; nothing from that chunk was restored, use another copy of the backup"
+                "the last chunk of the backup file ({index}) does not authenticate: it is damaged or the file was cut short inside it; no data from that chunk was released, use another copy of the backup"
             ),
             BackupError::ChunkOutOfOrder { index, belongs_at } => write!(
                 f,
-                "chunk {index} of the backup file belongs at position {belongs_at}: the file's chunks were reordered or duplicated; use another copy of the backup"
+                "chunk {index} of the backup file belongs at position {belongs_at}: chunks were removed, reordered or duplicated; use another copy of the backup"
             ),
             BackupError::DataAfterEnd => f.write_str(
                 "the backup file has extra data after its end; it was altered or badly copied, use another copy of the backup",
