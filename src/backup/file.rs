@@ -100,3 +100,43 @@ impl<R: Read> Read for BackupReader<R> {
         self.inner.read(out)
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::*;
+
+    /// The worked example of docs/PROTOCOL-backup.md (computed independently there): entropy
+    /// 00 01 .. 1f, account id "alice", salt 24 x 0x11, plaintext "hello, backup".
+    #[test]
+    fn worked_example_matches_the_protocol_document() {
+        let entropy: Vec<u8> = (0u8..32).collect();
+        let key = BackupKey::from_entropy(&entropy);
+        let header = BackupHeader::new(key.backup_id(b"alice")).to_bytes();
+        let mut w = ChunkedWriter::with_salt(header.to_vec(), &key.file_key(), &header, [0x11; 24])
+            .unwrap();
+        w.write_all(b"hello, backup").unwrap();
+        let file = w.finish().unwrap();
+        let hex: String = file.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            concat!(
+                "4b4c4241434b5550018b6484ef9448e23666205e8b445e0d99",
+                "111111111111111111111111111111111111111111111111",
+                "f2db0261943f370d895e2783c9935b1b9dbe7fdaf507a6bfce84c6fcb746d1ea",
+                "ee4e1bffd0490ff46cee83f5975d510e2a1c7c60198a57e8ec5cf5fe3f"
+            )
+        );
+        let mut out = Vec::new();
+        BackupReader::new(&file[..], &key, b"alice")
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"hello, backup");
+    }
+}
