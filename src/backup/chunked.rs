@@ -21,13 +21,13 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::aes::Aes256;
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use hmac::{Hmac, Mac};
-use rand_core::TryRng;
 use sha2::Sha512;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::diagnose::diagnose;
 use super::error::BackupError;
+use super::rng::random;
 use crate::constants::{
     CHUNK_SIZE, CHUNKED_AEAD_NAME, CHUNKED_COMMITMENT_LEN, CHUNKED_INFO_PREFIX, CHUNKED_SALT_LEN,
     MAX_CHUNKS,
@@ -74,7 +74,6 @@ impl core::fmt::Debug for InputKey {
 }
 
 /// The salt and commitment that open a message.
-#[derive(Clone)]
 pub(crate) struct Prelude {
     salt: [u8; CHUNKED_SALT_LEN],
     commitment: [u8; CHUNKED_COMMITMENT_LEN],
@@ -129,11 +128,7 @@ impl MessageKeys {
 impl Prelude {
     /// A prelude with a fresh random salt for `key` and `context`, and its message keys.
     fn generate(key: &InputKey, context: &[u8]) -> Result<(Self, MessageKeys), BackupError> {
-        let mut salt = [0u8; CHUNKED_SALT_LEN];
-        getrandom::SysRng
-            .try_fill_bytes(&mut salt)
-            .map_err(|_| BackupError::Random)?;
-        Ok(Self::with_salt(key, context, salt))
+        Ok(Self::with_salt(key, context, random()?))
     }
 
     pub(super) fn with_salt(

@@ -14,11 +14,11 @@ use core::fmt;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Tag};
 use argon2::{Algorithm, Argon2, Params, Version};
-use rand_core::TryRng;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::error::BackupError;
 use super::keys::BackupKey;
+use super::rng::random;
 use crate::constants::{
     ARGON2_DEFAULT_M_COST_KIB, ARGON2_DEFAULT_P_COST, ARGON2_DEFAULT_T_COST, ARGON2_MAX_M_COST_KIB,
     ARGON2_MAX_P_COST, ARGON2_MAX_T_COST, ARGON2_SALT_LEN, BACKUP_ENVELOPE_AAD,
@@ -283,14 +283,6 @@ impl Fields<'_> {
     fn u32(&mut self) -> Result<u32, BackupError> {
         self.take().map(u32::from_be_bytes)
     }
-}
-
-fn random<const N: usize>() -> Result<[u8; N], BackupError> {
-    let mut out = [0u8; N];
-    getrandom::SysRng
-        .try_fill_bytes(&mut out)
-        .map_err(|_| BackupError::Random)?;
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -79,11 +79,13 @@ impl BackupKey {
                 "an app key has 1 to 8160 bytes",
             ));
         }
-        let mut okm = vec![0u8; len];
-        Hkdf::<Sha256>::new(Some(&[0u8; 32]), &self.0)
-            .expand_multi_info(&[BACKUP_APP_KEY_INFO, label.as_bytes()], &mut okm)
-            .map_err(|_| BackupError::InvalidParameter("an app key has 1 to 8160 bytes"))?;
-        Ok(AppKey(okm))
+        let mut okm = AppKey(vec![0u8; len]);
+        hkdf_into(
+            &self.0,
+            &[BACKUP_APP_KEY_INFO, label.as_bytes()],
+            &mut okm.0,
+        )?;
+        Ok(okm)
     }
 
     /// The input key of the chunked encryption of backup files.
@@ -148,8 +150,15 @@ fn hkdf<const N: usize>(ikm: &[u8], info: &[&[u8]]) -> Zeroizing<[u8; N]> {
     const { assert!(N <= MAX_APP_KEY_LEN) };
     let mut okm = Zeroizing::new([0u8; N]);
     // Cannot fail: N is at most 255 blocks, checked at compile time above.
-    let _ = Hkdf::<Sha256>::new(Some(&[0u8; 32]), ikm).expand_multi_info(info, okm.as_mut());
+    let _ = hkdf_into(ikm, info, okm.as_mut());
     okm
+}
+
+/// `HKDF(0^32, ikm, info, okm.len())` into `okm`.
+fn hkdf_into(ikm: &[u8], info: &[&[u8]], okm: &mut [u8]) -> Result<(), BackupError> {
+    Hkdf::<Sha256>::new(Some(&[0u8; 32]), ikm)
+        .expand_multi_info(info, okm)
+        .map_err(|_| BackupError::InvalidParameter("an HKDF output has 1 to 8160 bytes"))
 }
 
 #[cfg(test)]

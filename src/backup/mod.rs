@@ -42,6 +42,7 @@ mod fuzz;
 mod header;
 mod keys;
 mod recovery_code;
+mod rng;
 
 pub use chunked::{ChunkedReader, ChunkedWriter, InputKey};
 pub use envelope::{Argon2Params, PasswordEnvelope};

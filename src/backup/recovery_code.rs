@@ -15,11 +15,11 @@
 
 use core::fmt;
 
-use rand_core::TryRng;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::error::BackupError;
 use super::keys::BackupKey;
+use super::rng::random;
 use crate::constants::{
     CODE_ALPHABET, CODE_ENTROPY_LEN, CODE_GROUP_DATA, CODE_GROUP_LEN, CODE_GROUPS,
 };
@@ -44,11 +44,7 @@ pub struct RecoveryCode {
 impl RecoveryCode {
     /// A fresh code with 256 bits from the operating system's random number generator.
     pub fn generate() -> Result<Self, BackupError> {
-        let mut entropy = [0u8; CODE_ENTROPY_LEN];
-        getrandom::SysRng
-            .try_fill_bytes(&mut entropy)
-            .map_err(|_| BackupError::Random)?;
-        Ok(RecoveryCode { entropy })
+        Ok(RecoveryCode { entropy: random()? })
     }
 
     /// A code from given entropy (test vectors, tests). The entropy must be uniformly random.
