@@ -211,9 +211,10 @@ fn hkdf_expand_sha512<const N: usize>(prk: &[u8; 32], info: &[&[u8]]) -> Zeroizi
         mac.update(&previous);
         info.iter().for_each(|part| mac.update(part));
         mac.update(&[counter]);
-        let t = mac.finalize().into_bytes();
+        let mut t = mac.finalize().into_bytes();
         block.iter_mut().zip(t.iter()).for_each(|(b, t)| *b = *t);
         *previous = t.to_vec();
+        t.as_mut_slice().zeroize();
     }
     okm
 }
