@@ -139,7 +139,7 @@ impl fmt::Display for BackupError {
                 found, expected, ..
             } => write!(
                 f,
-                "the recovery code has {found} characters but needs {expected}; check that you typed all of it"
+                "the recovery code has {found} characters but needs {expected}; check it against what you wrote down"
             ),
             BackupError::CodeCharacter { character, group } => write!(
                 f,

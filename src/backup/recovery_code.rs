@@ -149,7 +149,8 @@ fn symbols_of(text: &str) -> Result<Zeroizing<[u8; CODE_LEN]>, BackupError> {
         return Err(BackupError::CodeLength {
             found: count,
             expected: CODE_LEN,
-            group: first_bad_group(&symbols, complete).or(Some(complete + 1)),
+            group: first_bad_group(&symbols, complete)
+                .or_else(|| (count < CODE_LEN).then_some(complete + 1)),
         });
     }
     Ok(symbols)
@@ -378,6 +379,23 @@ mod tests {
             } => {}
             e => panic!("{e:?}"),
         }
+    }
+
+    #[test]
+    fn extra_characters_at_the_end_name_no_group() {
+        let shown = format!("{}X", *sample().to_display_string());
+        let err = RecoveryCode::parse(&shown).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                BackupError::CodeLength {
+                    found: 66,
+                    group: None,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
