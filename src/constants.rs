@@ -55,3 +55,59 @@ pub const BACKUP_KEY_INFO: &[u8] = b"keylink v1 backup key";
 pub const BACKUP_ID_INFO: &[u8] = b"keylink v1 backup id";
 /// HKDF info deriving the chunked-encryption input key of backup files from the `BackupKey`.
 pub const BACKUP_FILE_INFO: &[u8] = b"keylink v1 backup file";
+/// HKDF info prefix (followed by the application's label) deriving extra application keys
+/// from the `BackupKey`; separates them from the three backup derivations above.
+pub const BACKUP_APP_KEY_INFO: &[u8] = b"keylink v1 app key ";
+/// AES-256-GCM associated-data prefix of the password envelope (followed by the envelope's
+/// header bytes); separates the envelope's seal from any other use of a password-derived key.
+pub const BACKUP_ENVELOPE_AAD: &[u8] = b"keylink v1 backup password";
+
+/// Magic bytes opening every backup file; separates backup files from any other file.
+pub const BACKUP_FILE_MAGIC: [u8; 8] = *b"KLBACKUP";
+/// Format version byte of a backup file, after the magic.
+pub const BACKUP_FILE_VERSION: u8 = 0x01;
+/// Magic bytes opening a password envelope; separates envelopes from backup files.
+pub const BACKUP_ENVELOPE_MAGIC: [u8; 8] = *b"KLBKPASS";
+/// Format version byte of a password envelope (Argon2id v0x13 + AES-256-GCM).
+pub const BACKUP_ENVELOPE_VERSION: u8 = 0x01;
+
+/// C2SP chunked-encryption HKDF-Expand info prefix; the AEAD name, a zero byte, the salt and
+/// the context follow it.
+pub const CHUNKED_INFO_PREFIX: &[u8] = b"c2sp.org/chunked-encryption@v1+";
+/// IANA name of the AEAD of Cobblestone-256, written into the chunked-encryption info.
+pub const CHUNKED_AEAD_NAME: &[u8] = b"AEAD_AES_256_GCM";
+/// Plaintext bytes in every chunk but the last (which is shorter, possibly empty).
+pub const CHUNK_SIZE: usize = 16 * 1024;
+/// Bytes of random salt that open a chunked-encryption message.
+pub const CHUNKED_SALT_LEN: usize = 24;
+/// Bytes of key commitment that follow the salt.
+pub const CHUNKED_COMMITMENT_LEN: usize = 32;
+/// Chunks a message may have at most (2^38, the spec's limit); the counter aborts there.
+pub const MAX_CHUNKS: u64 = 1 << 38;
+
+/// Recovery-code alphabet: Crockford base32 (no I, L, O, U); symbol value = index.
+pub const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// Bytes of entropy behind a recovery code (256 bits).
+pub const CODE_ENTROPY_LEN: usize = 32;
+/// Data symbols in each group of the recovery code.
+pub const CODE_GROUP_DATA: usize = 4;
+/// Symbols in each group: the data symbols followed by one check symbol.
+pub const CODE_GROUP_LEN: usize = CODE_GROUP_DATA + 1;
+/// Groups in a recovery code: 13 x 4 data symbols = 260 bits, the last 4 of them zero.
+pub const CODE_GROUPS: usize = 13;
+
+/// Argon2id memory cost of a new password envelope, in KiB (RFC 9106, second option: 64 MiB).
+pub const ARGON2_DEFAULT_M_COST_KIB: u32 = 64 * 1024;
+/// Argon2id passes of a new password envelope (RFC 9106, second option).
+pub const ARGON2_DEFAULT_T_COST: u32 = 3;
+/// Argon2id lanes of a new password envelope (RFC 9106, second option).
+pub const ARGON2_DEFAULT_P_COST: u32 = 4;
+/// Most Argon2id memory an envelope may ask for, in KiB (4 GiB): bounds the allocation that
+/// bytes read from disk can cause.
+pub const ARGON2_MAX_M_COST_KIB: u32 = 4 * 1024 * 1024;
+/// Most Argon2id passes an envelope may ask for: bounds the time a read envelope can cost.
+pub const ARGON2_MAX_T_COST: u32 = 64;
+/// Most Argon2id lanes an envelope may ask for.
+pub const ARGON2_MAX_P_COST: u32 = 64;
+/// Bytes of Argon2id salt in a password envelope (RFC 9106's 128 bits).
+pub const ARGON2_SALT_LEN: usize = 16;
