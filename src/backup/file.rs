@@ -111,7 +111,7 @@ impl<R: Read> Read for BackupReader<R> {
 mod tests {
     use super::*;
 
-    /// The worked example of docs/PROTOCOL-backup.md (computed independently there): entropy
+    /// The worked example of docs/PROTOCOL.md (section 9) (computed independently there): entropy
     /// 00 01 .. 1f, account id "alice", salt 24 x 0x11, plaintext "hello, backup".
     #[test]
     fn worked_example_matches_the_protocol_document() {

@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn derivations_match_the_protocol_document() {
-        // Worked example of docs/PROTOCOL-backup.md: entropy = 00 01 .. 1f, account id "alice".
+        // Worked example of docs/PROTOCOL.md (section 9): entropy = 00 01 .. 1f, account id "alice".
         let entropy: Vec<u8> = (0u8..32).collect();
         let k = BackupKey::from_entropy(&entropy);
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();

@@ -12,7 +12,7 @@
 //! - [`PasswordEnvelope`]: the `BackupKey` wrapped under an Argon2id key from a password,
 //!   stored apart from the backup files, so changing the password touches no backup.
 //!
-//! The byte layouts and every label are in `docs/PROTOCOL-backup.md`.
+//! The byte layouts and every label are in `docs/PROTOCOL.md (section 9)`.
 //!
 //! ```
 //! use std::io::{Read, Write};
