@@ -6,7 +6,7 @@
 //!   `io::Read`, in the same run. The target is 85% of raw throughput or better.
 //! - `argon2id_default`: opening a password envelope at the default Argon2id parameters.
 //!
-//! Run: `cargo bench --bench backup`. Figures measured are in `benches/README-backup.md`.
+//! Run: `cargo bench --bench backup`. Figures measured are in `benches/README.md`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::hint::black_box;
