@@ -21,15 +21,26 @@ pub(crate) fn hkdf<const N: usize>(
     ikm: &[u8],
     info: &[&[u8]],
 ) -> Result<Zeroizing<[u8; N]>> {
-    let kdf = Hkdf::<Sha256>::new(Some(salt), ikm);
     let mut okm = Zeroizing::new([0u8; N]);
-    kdf.expand_multi_info(info, okm.as_mut())
-        .map_err(|_| Error::Malformed("HKDF output length"))?;
+    hkdf_into(salt, ikm, info, okm.as_mut())?;
     Ok(okm)
+}
+
+/// `HKDF(salt, ikm, info, okm.len())` with SHA-256, written into `okm`: the runtime-length
+/// form of [`hkdf`], which calls it. Fails if `okm` is longer than 255 * 32 bytes.
+pub(crate) fn hkdf_into(salt: &[u8], ikm: &[u8], info: &[&[u8]], okm: &mut [u8]) -> Result<()> {
+    let kdf = Hkdf::<Sha256>::new(Some(salt), ikm);
+    kdf.expand_multi_info(info, okm)
+        .map_err(|_| Error::Malformed("HKDF output length"))
 }
 
 /// `HMAC-SHA256(key, message)`.
 pub(crate) fn hmac(key: &[u8; 32], message: &[u8]) -> Zeroizing<[u8; 32]> {
+    hmac_any_key(key, message)
+}
+
+/// `HMAC-SHA256(key, message)` for a key of any length; [`hmac`] is its 32-byte-key form.
+pub(crate) fn hmac_any_key(key: &[u8], message: &[u8]) -> Zeroizing<[u8; 32]> {
     // HMAC accepts keys of any length, so this cannot fail; map defensively.
     let mut out = Zeroizing::new([0u8; 32]);
     if let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) {

@@ -2,6 +2,8 @@
 //! production use**: everything here takes the randomness that the normal API draws from the
 //! RNG, so misuse reuses keys. Only built with the `hazmat` feature.
 
+pub mod primitives;
+
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
