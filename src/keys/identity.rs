@@ -264,6 +264,59 @@ mod tests {
         ));
     }
 
+    /// A signature whose `R` is of small order verifies under ed25519-dalek's ordinary
+    /// `verify` but must not under keylink's (strict) verification. Built from a mixed-order
+    /// key `A = aB + T` with `T` of order 2 (such a key is accepted: it is not of small order),
+    /// `S = k·a` and `R = T`, for a message whose `k = H(R || A || M) mod L` is odd, so that
+    /// `[S]B - [k]A = -[k]T = T = R`.
+    #[test]
+    fn verification_is_strict_about_small_order_r() {
+        use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        use curve25519_dalek::scalar::Scalar;
+        use ed25519_dalek::Verifier;
+        use sha2::{Digest, Sha512};
+
+        // y = -1: the point (0, -1) of order 2.
+        let mut t_bytes = [0xFFu8; 32];
+        t_bytes[0] = 0xEC;
+        t_bytes[31] = 0x7F;
+        let t = CompressedEdwardsY(t_bytes).decompress().unwrap();
+        assert!(t.is_small_order());
+        let a = Scalar::from_bytes_mod_order([7u8; 32]);
+        let a_bytes = (ED25519_BASEPOINT_POINT * a + t).compress().to_bytes();
+        let identity = IdentityKey::from_bytes(&a_bytes).unwrap();
+        let (message, k) = (0u32..)
+            .map(|i| {
+                let message = i.to_be_bytes();
+                let hash = Sha512::new()
+                    .chain_update(t_bytes)
+                    .chain_update(a_bytes)
+                    .chain_update(message)
+                    .finalize();
+                let mut wide = [0u8; 64];
+                wide.copy_from_slice(&hash);
+                (message, Scalar::from_bytes_mod_order_wide(&wide))
+            })
+            .find(|(_, k)| k.as_bytes()[0] & 1 == 1)
+            .unwrap();
+        let mut signature = [0u8; 64];
+        signature[..32].copy_from_slice(&t_bytes);
+        signature[32..].copy_from_slice((k * a).as_bytes());
+        // The construction is right: the ordinary, non-strict check accepts it ...
+        let lenient = VerifyingKey::from_bytes(&a_bytes).unwrap();
+        assert!(
+            lenient
+                .verify(&message, &Signature::from_bytes(&signature))
+                .is_ok()
+        );
+        // ... and keylink refuses it.
+        assert!(matches!(
+            identity.verify("test", &[], &[&message], &signature),
+            Err(Error::InvalidSignature("test"))
+        ));
+    }
+
     #[test]
     fn signatures_bind_context_and_message() {
         let identity = seeded();
