@@ -40,15 +40,17 @@ impl TryFrom<&[u8]> for RatchetMessage {
     type Error = Error;
 
     fn try_from(bytes: &[u8]) -> Result<Self> {
-        let msg: proto::RatchetMessage = wire::decode(Kind::RatchetMessage, bytes)?;
+        let body = wire::body(Kind::RatchetMessage, bytes)?;
+        let fields =
+            wire::strict::ratchet_message(body).ok_or(Error::Malformed("ratchet message"))?;
         let header = Header {
-            ratchet_key: PublicKey::from(wire::array::<32>(&msg.ratchet_key, "ratchet message")?),
-            previous_counter: msg.previous_counter,
-            counter: msg.counter,
+            ratchet_key: PublicKey::from(fields.ratchet_key),
+            previous_counter: fields.previous_counter,
+            counter: fields.counter,
         };
         Ok(RatchetMessage {
             header,
-            ciphertext: msg.ciphertext,
+            ciphertext: fields.ciphertext.to_vec(),
         })
     }
 }

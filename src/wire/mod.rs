@@ -8,6 +8,7 @@
 //! one byte representation and no byte of it can change unnoticed.
 
 pub(crate) mod proto;
+pub(crate) mod strict;
 
 use prost::Message;
 use zeroize::Zeroizing;
