@@ -92,7 +92,7 @@ pub(crate) fn respond(
 }
 
 /// `SK = HKDF(0^32, 0xFF^32 || DH1 || DH2 || DH3 [|| DH4] || SS, "keylink v1 pqxdh ML-KEM-1024", 32)`.
-fn derive(parts: &[Option<&[u8; 32]>]) -> Result<SharedSecret> {
+pub(crate) fn derive(parts: &[Option<&[u8; 32]>]) -> Result<SharedSecret> {
     let mut ikm = Zeroizing::new(Vec::with_capacity(32 * 6));
     ikm.extend_from_slice(&PQXDH_PREFIX);
     for part in parts.iter().flatten() {

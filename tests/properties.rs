@@ -197,7 +197,7 @@ impl World {
             Op::Reload(party) => self.reload(*party),
             _ if self.sent.is_empty() => {}
             Op::Deliver(i) => self.deliver(i.index(self.sent.len())),
-            Op::Tamper(i, p, x) => self.tamper(i.index(self.sent.len()), p.clone(), *x),
+            Op::Tamper(i, p, x) => self.tamper(i.index(self.sent.len()), *p, *x),
             Op::FailCommit(i) => self.fail_commit(i.index(self.sent.len())),
         }
     }

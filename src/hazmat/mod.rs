@@ -2,6 +2,7 @@
 //! production use**: everything here takes the randomness that the normal API draws from the
 //! RNG, so misuse reuses keys. Only built with the `hazmat` feature.
 
+pub mod kat;
 pub mod primitives;
 
 use zeroize::Zeroizing;

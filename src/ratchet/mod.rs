@@ -18,11 +18,11 @@ use crate::error::{Error, Result};
 use crate::keys::{KeyPair, PublicKey};
 use crate::wire::{self, proto};
 
-use chain_key::ChainKey;
+pub(crate) use chain_key::ChainKey;
 pub(crate) use header::Header;
-use message_key::MessageKey;
+pub(crate) use message_key::MessageKey;
 use receiving_chain::{PendingSkip, ReceivingChain, advance_to, check_skip, skip_to};
-use root_key::RootKey;
+pub(crate) use root_key::RootKey;
 use skipped_keys::{SkippedKey, SkippedKeys};
 
 /// The ratchet state of one session.
