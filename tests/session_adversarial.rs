@@ -75,7 +75,7 @@ fn every_byte_flipped_in_ratchet_message_is_rejected() {
                 matches!(
                     e,
                     Error::DecryptionFailed | Error::Malformed(_) | Error::UnknownVersion { .. }
-                ),
+                ) || (matches!(e, Error::InvalidKey(_)) && (3..35).contains(&i)),
                 "byte {i} ^ {mask:#04x}: {e:?}"
             );
         }
@@ -985,6 +985,14 @@ fn bundle_with_non_canonical_identity_key_is_rejected() {
     );
 }
 
+/// Whether a u-coordinate is a canonical encoding (below p, bit 255 clear); the others are
+/// refused when parsed, before any DH.
+fn canonical_u(u: &str) -> bool {
+    let b = unhex32(u);
+    let at_least_p = b[31] == 0x7F && b[1..31].iter().all(|&x| x == 0xFF) && b[0] >= 0xED;
+    b[31] & 0x80 == 0 && !at_least_p
+}
+
 /// X25519 u-coordinates of small order, canonical and not.
 const SMALL_ORDER_MONTGOMERY: [&str; 7] = [
     "0000000000000000000000000000000000000000000000000000000000000000",
@@ -1041,10 +1049,19 @@ fn validly_signed_small_order_prekeys_are_non_contributory() {
     .unwrap();
 
     for u in SMALL_ORDER_MONTGOMERY {
+        let forged = bundle_with_signed_prekey(real.to_bytes(), Some((7, unhex32(u))));
+        if !canonical_u(u) {
+            // A non-canonical encoding does not even parse.
+            let signed = bundle_with_signed_prekey(unhex32(u), None);
+            for bytes in [signed, forged] {
+                let e = PreKeyBundle::try_from(bytes.as_slice()).unwrap_err();
+                assert!(matches!(e, Error::InvalidKey(_)), "{u}: {e:?}");
+            }
+            continue;
+        }
         let e = start_with_bundle(&mut alice, &bundle_with_signed_prekey(unhex32(u), None));
         assert!(matches!(e, Error::NonContributoryKey), "signed {u}: {e:?}");
         // The one-time prekey is not signed: a forged one is caught the same way.
-        let forged = bundle_with_signed_prekey(real.to_bytes(), Some((7, unhex32(u))));
         let e = start_with_bundle(&mut alice, &forged);
         assert!(
             matches!(e, Error::NonContributoryKey),
@@ -1069,10 +1086,39 @@ fn small_order_keys_in_messages_are_rejected() {
 
         let mut r: proto::RatchetMessage = proto::decode(&ratchet);
         r.ratchet_key = unhex32(u).to_vec();
-        decryption_failed(&mut bob, &alice.addr, &proto::encode(ratchet[0], &r));
+        let bytes = proto::encode(ratchet[0], &r);
+        if canonical_u(u) {
+            decryption_failed(&mut bob, &alice.addr, &bytes);
+        } else {
+            let e = rejected(&mut bob, &alice.addr, &bytes);
+            assert!(matches!(e, Error::InvalidKey(_)), "{u}: {e:?}");
+        }
     }
     bob.recv_ok(&dave.addr, &prekey, b"p");
     bob.recv_ok(&alice.addr, &ratchet, b"r");
+}
+
+/// X25519 ignores bit 255 of a public key, so a base key re-encoded with it set gives the same
+/// shared secrets. Such a copy of a PreKey message must not pass for a new one (it would set up
+/// a second session and release the plaintext twice): non-canonical keys do not parse.
+#[test]
+fn re_encoded_base_key_is_not_a_new_prekey_message() {
+    let mut alice = Device::new("alice", 1);
+    let mut bob = Device::new("bob", 1);
+    // No one-time prekey and the last-resort KEM prekey: nothing is consumed by the first copy.
+    alice.start_with(&bob, None, common::LAST_RESORT_KEM);
+    let genuine = alice.send_bytes(&bob.addr, b"once");
+    bob.recv_ok(&alice.addr, &genuine, b"once");
+    let mut m: proto::PreKeyMessage = proto::decode(&genuine);
+    m.base_key[31] |= 0x80;
+    let e = rejected(&mut bob, &alice.addr, &proto::encode(genuine[0], &m));
+    assert!(matches!(e, Error::InvalidKey(_)), "{e:?}");
+    // Also after Bob dropped the session, where only the used-base-key record protects him.
+    bob.store.remove_session(&alice.addr);
+    let e = rejected(&mut bob, &alice.addr, &proto::encode(genuine[0], &m));
+    assert!(matches!(e, Error::InvalidKey(_)), "{e:?}");
+    let e = rejected(&mut bob, &alice.addr, &genuine);
+    assert!(matches!(e, Error::DecryptionFailed), "{e:?}");
 }
 
 // ---- Identity changes -----------------------------------------------------------------------

@@ -106,7 +106,9 @@ impl TryFrom<&[u8]> for PreKeyBundle {
     fn try_from(bytes: &[u8]) -> Result<Self> {
         let msg: proto::Bundle = wire::decode(Kind::Bundle, bytes)?;
         let one_time_prekey = match (msg.one_time_prekey_id, &msg.one_time_prekey) {
-            (Some(id), Some(key)) => Some((id, PublicKey::from(wire::array(key, WHAT)?))),
+            (Some(id), Some(key)) => {
+                Some((id, PublicKey::from_canonical(wire::array(key, WHAT)?)?))
+            }
             (None, None) => None,
             _ => return Err(Error::Malformed(WHAT)),
         };
@@ -121,7 +123,7 @@ impl TryFrom<&[u8]> for PreKeyBundle {
             identity_key: IdentityKey::from_bytes(&identity_key)?,
             device_id: msg.device_id,
             signed_prekey_id: msg.signed_prekey_id,
-            signed_prekey: PublicKey::from(signed_prekey),
+            signed_prekey: PublicKey::from_canonical(signed_prekey)?,
             signed_prekey_signature,
             one_time_prekey,
             kem_prekey_id: msg.kem_prekey_id,

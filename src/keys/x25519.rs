@@ -11,8 +11,11 @@ use crate::primitives;
 
 /// An X25519 public key: a signed or one-time prekey, a base key, or a ratchet key.
 ///
-/// Any 32 bytes are accepted here; a key that is of small order is caught when it is used,
-/// because the Diffie-Hellman result would be all zeros ([`Error::NonContributoryKey`]).
+/// Parsed keys must be canonical: bit 255 clear and `u < 2^255 - 19`. X25519 itself ignores
+/// bit 255 and reduces `u`, so without this check one key would have several encodings, and a
+/// replayed PreKey message with its base key re-encoded would look like a new one. A key of
+/// small order is caught when it is used, because the Diffie-Hellman result would be all zeros
+/// ([`Error::NonContributoryKey`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PublicKey(x25519_dalek::PublicKey);
 
@@ -30,11 +33,31 @@ impl PublicKey {
         self.0.as_bytes()
     }
 
+    /// Parse a canonical encoding (see the type's docs).
+    pub fn from_canonical(bytes: [u8; 32]) -> Result<Self> {
+        if !is_canonical(&bytes) {
+            return Err(Error::InvalidKey(
+                "X25519 public key (non-canonical encoding)",
+            ));
+        }
+        Ok(Self::from(bytes))
+    }
+
     pub(crate) fn inner(&self) -> &x25519_dalek::PublicKey {
         &self.0
     }
 }
 
+/// Whether `u` (little-endian) is below `p = 2^255 - 19` with bit 255 clear.
+fn is_canonical(u: &[u8; 32]) -> bool {
+    let (low, rest) = u.split_at(1);
+    let (middle, high) = rest.split_at(30);
+    let at_least_p = high == [0x7F] && middle.iter().all(|&b| b == 0xFF) && low[0] >= 0xED;
+    u[31] & 0x80 == 0 && !at_least_p
+}
+
+/// Any 32 bytes, unchecked: for keys keylink computed itself. Bytes from outside go through
+/// [`PublicKey::from_canonical`] or `TryFrom<&[u8]>`.
 impl From<[u8; 32]> for PublicKey {
     fn from(bytes: [u8; 32]) -> Self {
         PublicKey(x25519_dalek::PublicKey::from(bytes))
@@ -48,7 +71,7 @@ impl TryFrom<&[u8]> for PublicKey {
         let bytes: [u8; 32] = bytes
             .try_into()
             .map_err(|_| Error::InvalidKey("X25519 public key (must be 32 bytes)"))?;
-        Ok(Self::from(bytes))
+        Self::from_canonical(bytes)
     }
 }
 
@@ -113,5 +136,41 @@ impl fmt::Debug for KeyPair {
             .field("public", &self.public)
             .field("secret", &"<redacted>")
             .finish()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_canonical_encodings_parse() {
+        let mut p_minus_one = [0xFFu8; 32];
+        p_minus_one[0] = 0xEC;
+        p_minus_one[31] = 0x7F;
+        assert!(PublicKey::from_canonical(p_minus_one).is_ok());
+        assert!(PublicKey::from_canonical([0u8; 32]).is_ok());
+        for low in [0xED, 0xEE, 0xFF] {
+            let mut at_least_p = p_minus_one;
+            at_least_p[0] = low;
+            assert!(PublicKey::from_canonical(at_least_p).is_err(), "{low:02x}");
+        }
+        let mut high_bit = [9u8; 32];
+        high_bit[31] |= 0x80;
+        assert!(matches!(
+            PublicKey::try_from(&high_bit[..]),
+            Err(Error::InvalidKey(_))
+        ));
+        // The same key, re-encoded with bit 255 set, would give the same DH results.
+        let key = KeyPair::generate(&mut crate::os_rng());
+        let mut reencoded = key.public().to_bytes();
+        reencoded[31] |= 0x80;
+        let other = KeyPair::generate(&mut crate::os_rng());
+        assert_eq!(
+            *other.dh(&PublicKey::from(reencoded)).unwrap_or_default(),
+            *other.dh(key.public()).unwrap_or_default()
+        );
+        assert!(PublicKey::from_canonical(reencoded).is_err());
     }
 }

@@ -301,7 +301,7 @@ impl Ratchet {
             .ok_or(Error::Malformed(WHAT))?;
         let sending_key = KeyPair::from_stored(
             wire::array(&sending.ratchet_private, WHAT)?,
-            PublicKey::from(wire::array::<32>(&sending.ratchet_key, WHAT)?),
+            PublicKey::from_canonical(wire::array(&sending.ratchet_key, WHAT)?)?,
         );
         let sending_chain = match sending.chain_key.is_empty() {
             true => None,
@@ -353,7 +353,7 @@ fn read_receiving(chain: &proto::Chain) -> Result<ReceivingChain> {
         return Err(Error::Malformed(WHAT));
     }
     Ok(ReceivingChain {
-        ratchet_key: PublicKey::from(wire::array::<32>(&chain.ratchet_key, WHAT)?),
+        ratchet_key: PublicKey::from_canonical(wire::array(&chain.ratchet_key, WHAT)?)?,
         chain: ChainKey::new(wire::array(&chain.chain_key, WHAT)?, chain.index),
     })
 }
@@ -368,7 +368,7 @@ fn write_skipped(skipped: &SkippedKey) -> proto::SkippedKey {
 
 fn read_skipped(skipped: &proto::SkippedKey) -> Result<SkippedKey> {
     Ok(SkippedKey {
-        ratchet_key: PublicKey::from(wire::array::<32>(&skipped.ratchet_key, WHAT)?),
+        ratchet_key: PublicKey::from_canonical(wire::array(&skipped.ratchet_key, WHAT)?)?,
         key: MessageKey::new(wire::array(&skipped.message_key, WHAT)?, skipped.counter),
     })
 }

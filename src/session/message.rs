@@ -44,7 +44,7 @@ impl TryFrom<&[u8]> for RatchetMessage {
         let fields =
             wire::strict::ratchet_message(body).ok_or(Error::Malformed("ratchet message"))?;
         let header = Header {
-            ratchet_key: PublicKey::from(fields.ratchet_key),
+            ratchet_key: PublicKey::from_canonical(fields.ratchet_key)?,
             previous_counter: fields.previous_counter,
             counter: fields.counter,
         };
@@ -134,7 +134,7 @@ impl TryFrom<&[u8]> for PreKeyMessage {
         }
         Ok(PreKeyMessage {
             identity_key: IdentityKey::from_bytes(&identity_key)?,
-            base_key: PublicKey::from(base_key),
+            base_key: PublicKey::from_canonical(base_key)?,
             signed_prekey_id: msg.signed_prekey_id,
             one_time_prekey_id: msg.one_time_prekey_id,
             kem_prekey_id: msg.kem_prekey_id,

@@ -284,7 +284,7 @@ impl Session {
             local_identity: local,
             remote_identity: remote,
             initiator: session.initiator,
-            base_key: PublicKey::from(wire::array::<32>(&session.base_key, WHAT)?),
+            base_key: PublicKey::from_canonical(wire::array(&session.base_key, WHAT)?)?,
             ratchet,
             pending,
             setup_digest,
