@@ -203,6 +203,12 @@ impl MemoryStore {
                 .sessions
                 .insert(address, Zeroizing::new(session.record.clone()));
         }
+        // One snapshot, one encoding: entries sorted and unique, as `to_bytes` writes them.
+        if store.to_bytes().as_slice() != bytes {
+            return Err(Error::Malformed(
+                "memory store snapshot (duplicate or unsorted entries)",
+            ));
+        }
         Ok(store)
     }
 }
