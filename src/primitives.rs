@@ -1,6 +1,7 @@
 //! Thin, checked wrappers over the primitives (HKDF-SHA256, HMAC-SHA256, AES-256-GCM, X25519)
 //! so that the protocol modules never touch a primitive crate directly.
 
+use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use hkdf::Hkdf;
@@ -93,9 +94,10 @@ pub(crate) fn aead_open(
     let tag = Tag::try_from(tag).map_err(|_| Error::DecryptionFailed)?;
     let cipher = Aes256Gcm::new(key.into());
     let aad = aad.concat();
-    let mut out = ciphertext.to_vec();
-    match cipher.decrypt_inout_detached(&Nonce::from(*nonce), &aad, out.as_mut_slice().into(), &tag)
-    {
+    // Decrypt straight from the input into the output, without copying the input first.
+    let mut out = vec![0u8; ciphertext.len()];
+    let buffers = InOutBuf::new(ciphertext, &mut out).map_err(|_| Error::DecryptionFailed)?;
+    match cipher.decrypt_inout_detached(&Nonce::from(*nonce), &aad, buffers, &tag) {
         Ok(()) => Ok(out),
         Err(_) => {
             zeroize::Zeroize::zeroize(&mut out);
