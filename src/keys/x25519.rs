@@ -52,7 +52,7 @@ impl PublicKey {
 fn is_canonical(u: &[u8; 32]) -> bool {
     let (low, rest) = u.split_at(1);
     let (middle, high) = rest.split_at(30);
-    let at_least_p = high == [0x7F] && middle.iter().all(|&b| b == 0xFF) && low[0] >= 0xED;
+    let at_least_p = high == [0x7F] && middle.iter().all(|&b| b == 0xFF) && low >= &[0xED][..];
     u[31] & 0x80 == 0 && !at_least_p
 }
 
