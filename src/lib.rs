@@ -66,6 +66,8 @@
 pub mod backup;
 pub mod constants;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 #[cfg(feature = "hazmat")]
 pub mod hazmat;
 mod hex;

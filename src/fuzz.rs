@@ -1,0 +1,589 @@
+//! Entry points of the session-side fuzz targets in `fuzz/` (each target is one line calling
+//! one of these), also replayed over the committed seed corpus by this module's test.
+//!
+//! Each entry point must never panic on any input. Their `assert!`s are the fuzz oracles: each
+//! states an invariant of the library (canonical encodings round-trip, a failed decryption
+//! changes nothing, only authentic messages decrypt, ...) and fires only when it is violated.
+//!
+//! The sessions are built once per process from fixed seeds and a seeded RNG, so every run
+//! (and every reproducer) sees the same keys.
+
+use std::convert::Infallible;
+use std::sync::OnceLock;
+
+use rand_core::{TryCryptoRng, TryRng};
+
+use crate::error::Result;
+use crate::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
+use crate::session::{Message, SessionRecord};
+use crate::store::{Address, MemoryStore};
+
+/// Most operations one `two_party` input runs, so that each input stays fast.
+const MAX_OPS: usize = 64;
+
+/// A deterministic RNG (SplitMix64) seeded with a constant.
+///
+/// **For fuzzing and tests only**: its output is predictable, so a key generated with it is
+/// no secret. It exists so that fuzz runs and their reproducers are deterministic.
+struct FuzzRng(u64);
+
+impl FuzzRng {
+    fn new(seed: u64) -> Self {
+        FuzzRng(seed)
+    }
+
+    fn step(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl TryRng for FuzzRng {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> core::result::Result<u32, Infallible> {
+        Ok((self.step() >> 32) as u32)
+    }
+
+    fn try_next_u64(&mut self) -> core::result::Result<u64, Infallible> {
+        Ok(self.step())
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> core::result::Result<(), Infallible> {
+        for chunk in dst.chunks_mut(8) {
+            for (d, s) in chunk.iter_mut().zip(self.step().to_le_bytes()) {
+                *d = s;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Not cryptographically secure: see the type's docs (fuzzing and tests only).
+impl TryCryptoRng for FuzzRng {}
+
+fn alice_addr() -> Address {
+    Address::new("alice", 1)
+}
+
+fn bob_addr() -> Address {
+    Address::new("bob", 1)
+}
+
+/// The parties every session target starts from, as serialized stores, and the messages that
+/// were produced while building them.
+struct Fixture {
+    /// Bob before any session: signed prekey 1, one-time prekeys 1 and 2, KEM prekeys 1
+    /// (one-time) and 1000 (last resort).
+    bob_fresh: Vec<u8>,
+    /// Alice right after starting a session from Bob's bundle (one-time prekey 1, KEM 1).
+    alice_started: Vec<u8>,
+    /// Bob with an established session with Alice: he got `a0`, replied, and then got `a3`
+    /// only (so `a1`, `a2` are skipped keys).
+    bob_established: Vec<u8>,
+    /// Alice's messages `a0`..`a4` of the established session (`a0` a PreKey message, `a4`
+    /// sent after Bob received `a3`).
+    alice_messages: Vec<Vec<u8>>,
+    /// PreKey messages of three other sessions Alice started with Bob's fresh bundles: with
+    /// one-time prekey 2 and KEM 1000, without one-time prekey and KEM 1000, and with
+    /// one-time prekey 1 and KEM 1 (like `a0`, but another session: its own base key).
+    prekey_messages: Vec<Vec<u8>>,
+}
+
+fn fixture() -> Option<&'static Fixture> {
+    static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
+    FIXTURE.get_or_init(|| build_fixture().ok()).as_ref()
+}
+
+fn fresh_bob(rng: &mut FuzzRng) -> MemoryStore {
+    let identity = IdentityKeyPair::from_seed(&[0xB0; 32]);
+    let signed = SignedPreKey::generate(1, &identity, rng);
+    let kem = KemPreKey::generate(1, &identity, rng);
+    let last_resort = KemPreKey::generate_last_resort(1000, &identity, rng);
+    let mut bob = MemoryStore::new(identity);
+    bob.add_signed_prekey(signed);
+    bob.add_one_time_prekeys(OneTimePreKey::generate_batch(1, 2, rng));
+    bob.add_kem_prekeys([kem, last_resort]);
+    bob
+}
+
+fn fresh_alice() -> MemoryStore {
+    MemoryStore::new(IdentityKeyPair::from_seed(&[0xA1; 32]))
+}
+
+/// Alice starts a session with Bob's bundle and sends one message: its bytes.
+fn prekey_message(
+    bob: &MemoryStore,
+    one_time: Option<u32>,
+    kem: u32,
+    rng: &mut FuzzRng,
+) -> Result<Vec<u8>> {
+    let mut alice = fresh_alice();
+    let bundle = PreKeyBundle::try_from(bob.bundle(1, 1, one_time, kem)?.to_bytes().as_slice())?;
+    crate::start_session(&mut alice, &bob_addr(), &bundle.verify()?, rng)?;
+    Ok(crate::encrypt(&mut alice, &bob_addr(), b"another session")?.to_bytes())
+}
+
+fn build_fixture() -> Result<Fixture> {
+    let rng = &mut FuzzRng::new(0x6b65_796c_696e_6b00);
+    let mut bob = fresh_bob(rng);
+    let bob_fresh = bob.to_bytes().to_vec();
+    let prekey_messages = vec![
+        prekey_message(&bob, Some(2), 1000, rng)?,
+        prekey_message(&bob, None, 1000, rng)?,
+        prekey_message(&bob, Some(1), 1, rng)?,
+    ];
+    let mut alice = fresh_alice();
+    let bundle = bob.bundle(1, 1, Some(1), 1)?.verify()?;
+    crate::start_session(&mut alice, &bob_addr(), &bundle, rng)?;
+    let alice_started = alice.to_bytes().to_vec();
+    let (alice_addr, bob_addr) = (alice_addr(), bob_addr());
+    let a0 = crate::encrypt(&mut alice, &bob_addr, b"a0")?.to_bytes();
+    crate::decrypt(&mut bob, &alice_addr, &a0, rng)?;
+    let b0 = crate::encrypt(&mut bob, &alice_addr, b"b0")?.to_bytes();
+    crate::decrypt(&mut alice, &bob_addr, &b0, rng)?;
+    let mut alice_messages = vec![a0];
+    for text in [b"a1", b"a2", b"a3"] {
+        alice_messages.push(crate::encrypt(&mut alice, &bob_addr, text)?.to_bytes());
+    }
+    if let Some(a3) = alice_messages.last() {
+        crate::decrypt(&mut bob, &alice_addr, a3, rng)?;
+    }
+    alice_messages.push(crate::encrypt(&mut alice, &bob_addr, b"a4")?.to_bytes());
+    Ok(Fixture {
+        bob_fresh,
+        alice_started,
+        bob_established: bob.to_bytes().to_vec(),
+        alice_messages,
+        prekey_messages,
+    })
+}
+
+/// Parses a message; a parsed message must serialize back to the same bytes (canonical
+/// encoding, docs/PROTOCOL.md §3).
+#[doc(hidden)]
+pub fn fuzz_wire_message(data: &[u8]) {
+    if let Ok(message) = Message::try_from(data) {
+        assert!(message.to_bytes() == data, "message does not round-trip");
+        assert!(message.is_prekey() == (data.first() == Some(&0x12)));
+    }
+}
+
+/// Parses a prekey bundle and checks its signatures; a parsed bundle must serialize back to
+/// the same bytes.
+#[doc(hidden)]
+pub fn fuzz_wire_bundle(data: &[u8]) {
+    if let Ok(bundle) = PreKeyBundle::try_from(data) {
+        assert!(bundle.to_bytes() == data, "bundle does not round-trip");
+        let _ = bundle.verify();
+    }
+}
+
+/// Parses the input as every kind of stored record (the leading byte selects at most one);
+/// a parsed record must serialize back to the same bytes.
+#[doc(hidden)]
+pub fn fuzz_records(data: &[u8]) {
+    if let Ok(record) = SessionRecord::from_bytes(data) {
+        assert!(
+            *record.to_bytes() == data,
+            "session record does not round-trip"
+        );
+    }
+    if let Ok(identity) = IdentityKeyPair::from_bytes(data) {
+        assert!(*identity.to_bytes() == data, "identity does not round-trip");
+    }
+    if let Ok(key) = SignedPreKey::from_bytes(data) {
+        assert!(*key.to_bytes() == data, "signed prekey does not round-trip");
+    }
+    if let Ok(key) = OneTimePreKey::from_bytes(data) {
+        assert!(
+            *key.to_bytes() == data,
+            "one-time prekey does not round-trip"
+        );
+    }
+    if let Ok(key) = KemPreKey::from_bytes(data) {
+        assert!(*key.to_bytes() == data, "KEM prekey does not round-trip");
+    }
+    if let Ok(store) = MemoryStore::from_bytes(data) {
+        assert!(
+            *store.to_bytes() == data,
+            "memory store does not round-trip"
+        );
+    }
+}
+
+/// Delivers `data` to a copy of `receiver` (from Alice) and checks the oracles of
+/// [`fuzz_decrypt`]: a failure changes nothing; only an `authentic` message decrypts, and
+/// then only once.
+fn deliver_once(f: &Fixture, receiver: &[u8], data: &[u8]) {
+    let Ok(mut store) = MemoryStore::from_bytes(receiver) else {
+        return;
+    };
+    let rng = &mut FuzzRng::new(1);
+    match crate::decrypt(&mut store, &alice_addr(), data, rng) {
+        Err(_) => assert!(*store.to_bytes() == receiver, "a failure changed the store"),
+        Ok(_) => {
+            let mut authentic = f.alice_messages.iter().chain(&f.prekey_messages);
+            let known = authentic.any(|m| m.as_slice() == data);
+            assert!(known, "bytes Alice never sent decrypted");
+            let before = store.to_bytes();
+            let again = crate::decrypt(&mut store, &alice_addr(), data, rng);
+            assert!(again.is_err(), "a message decrypted twice");
+            assert!(store.to_bytes() == before, "a failure changed the store");
+        }
+    }
+}
+
+/// Delivers the input as a message from Alice to Bob, who has an established session with
+/// her (and still has prekeys for new ones). If decryption fails, Bob's store is unchanged;
+/// if it succeeds, the input is one of the messages Alice sent, and it does not decrypt again.
+#[doc(hidden)]
+pub fn fuzz_decrypt(data: &[u8]) {
+    if let Some(f) = fixture() {
+        deliver_once(f, &f.bob_established, data);
+    }
+}
+
+/// Delivers the input as a PreKey message from Alice to Bob, who has no session yet but
+/// signed, one-time and KEM prekeys. Same oracles as [`fuzz_decrypt`].
+#[doc(hidden)]
+pub fn fuzz_responder(data: &[u8]) {
+    if let Some(f) = fixture() {
+        deliver_once(f, &f.bob_fresh, data);
+    }
+}
+
+/// The bytes of a `two_party` input, read one at a time (zeros past the end).
+struct Ops<'a>(core::slice::Iter<'a, u8>);
+
+impl Ops<'_> {
+    fn byte(&mut self) -> u8 {
+        self.0.next().copied().unwrap_or(0)
+    }
+
+    fn index(&mut self, len: usize) -> Option<usize> {
+        let i = usize::from(self.byte());
+        (len > 0).then(|| i % len)
+    }
+}
+
+/// A message on its way: to whom, what it says, its bytes, whether it was delivered.
+struct InFlight {
+    to: usize,
+    plaintext: Vec<u8>,
+    bytes: Vec<u8>,
+    delivered: bool,
+}
+
+/// One party: its store and the address of its peer.
+struct Party {
+    store: MemoryStore,
+    peer: Address,
+}
+
+/// Alice (0) and Bob (1), the messages between them, and the RNG of their decryptions.
+struct World {
+    parties: [Party; 2],
+    flight: Vec<InFlight>,
+    rng: FuzzRng,
+}
+
+impl World {
+    fn new(f: &Fixture) -> Option<Self> {
+        let alice = MemoryStore::from_bytes(&f.alice_started).ok()?;
+        let bob = MemoryStore::from_bytes(&f.bob_fresh).ok()?;
+        Some(World {
+            parties: [
+                Party {
+                    store: alice,
+                    peer: bob_addr(),
+                },
+                Party {
+                    store: bob,
+                    peer: alice_addr(),
+                },
+            ],
+            flight: Vec::new(),
+            rng: FuzzRng::new(2),
+        })
+    }
+
+    /// Party `from` encrypts a new, distinct plaintext (Bob cannot before he has a session).
+    fn send(&mut self, from: usize, len: u8) {
+        let Some(party) = self.parties.get_mut(from) else {
+            return;
+        };
+        let mut plaintext = (self.flight.len() as u32).to_be_bytes().to_vec();
+        plaintext.resize(4 + usize::from(len % 64), b'a' + from as u8);
+        if let Ok(message) = crate::encrypt(&mut party.store, &party.peer, &plaintext) {
+            self.flight.push(InFlight {
+                to: 1 - from,
+                plaintext,
+                bytes: message.to_bytes(),
+                delivered: false,
+            });
+        }
+    }
+
+    /// Delivers message `i`, or a copy of it with byte `tamper.0` xored with `tamper.1`. The
+    /// first untampered delivery decrypts to the plaintext; any other fails and changes
+    /// nothing.
+    fn deliver(&mut self, i: usize, tamper: Option<(usize, u8)>) {
+        let Some(msg) = self.flight.get_mut(i) else {
+            return;
+        };
+        let Some(party) = self.parties.get_mut(msg.to) else {
+            return;
+        };
+        let mut bytes = msg.bytes.clone();
+        if let Some((j, mask)) = tamper
+            && let Some(b) = bytes.get_mut(j % msg.bytes.len().max(1))
+        {
+            *b ^= mask.max(1);
+        }
+        let tampered = bytes != msg.bytes;
+        let before = party.store.to_bytes();
+        let result = crate::decrypt(&mut party.store, &party.peer, &bytes, &mut self.rng);
+        if !tampered && !msg.delivered {
+            let ok = result.as_ref().is_ok_and(|p| *p == msg.plaintext);
+            assert!(ok, "a first delivery did not decrypt to its plaintext");
+            msg.delivered = true;
+        } else {
+            assert!(result.is_err(), "a duplicate or tampered message decrypted");
+            assert!(
+                party.store.to_bytes() == before,
+                "a failure changed the store"
+            );
+        }
+    }
+
+    /// Restarts `party` from its serialized store, which must serialize the same again.
+    fn restart(&mut self, party: usize) {
+        let Some(party) = self.parties.get_mut(party) else {
+            return;
+        };
+        let bytes = party.store.to_bytes();
+        let restored = MemoryStore::from_bytes(&bytes);
+        assert!(
+            restored.as_ref().is_ok_and(|s| s.to_bytes() == bytes),
+            "a store did not survive a restart"
+        );
+        if let Ok(store) = restored {
+            party.store = store;
+        }
+    }
+
+    fn run(&mut self, op: u8, ops: &mut Ops<'_>) {
+        let len = self.flight.len();
+        match op % 7 {
+            0 | 1 => self.send(usize::from(op % 7), ops.byte()),
+            2 => {
+                if let Some(i) = ops.index(len) {
+                    self.deliver(i, None);
+                }
+            }
+            3 => {
+                let i = ops.index(len);
+                let j = usize::from(u16::from_le_bytes([ops.byte(), ops.byte()]));
+                let mask = ops.byte();
+                if let Some(i) = i {
+                    self.deliver(i, Some((j, mask)));
+                }
+            }
+            4 => {
+                if let Some(i) = ops.index(len) {
+                    self.flight.remove(i);
+                }
+            }
+            5 => {
+                if let Some(i) = ops.index(len) {
+                    self.deliver(i, None);
+                    self.deliver(i, None);
+                }
+            }
+            _ => self.restart(usize::from(ops.byte() & 1)),
+        }
+    }
+}
+
+/// Alice (who has just started a session from Bob's bundle) and Bob exchange messages under
+/// a schedule the input decodes to: at most [`MAX_OPS`] operations, each one byte (mod 7)
+/// followed by its arguments: 0 Alice sends, 1 Bob sends (length byte); 2 deliver message `i`;
+/// 3 deliver a copy of `i` with byte `j` (u16 LE) xored with a mask; 4 drop `i`; 5 deliver `i`
+/// twice; 6 restart a party (low bit) from its serialized store.
+///
+/// Oracles: every untampered first delivery decrypts to its plaintext; duplicates and
+/// tampered copies fail; failures leave the store bytes unchanged.
+#[doc(hidden)]
+pub fn fuzz_two_party(data: &[u8]) {
+    let Some(mut world) = fixture().and_then(World::new) else {
+        return;
+    };
+    let mut ops = Ops(data.iter());
+    for _ in 0..MAX_OPS {
+        let Some(&op) = ops.0.next() else {
+            return;
+        };
+        world.run(op, &mut ops);
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::*;
+    use crate::store::ProtocolStore;
+    use std::path::PathBuf;
+
+    type EntryPoint = fn(&[u8]);
+
+    const TARGETS: [(&str, EntryPoint); 6] = [
+        ("wire_message", fuzz_wire_message),
+        ("wire_bundle", fuzz_wire_bundle),
+        ("records", fuzz_records),
+        ("decrypt", fuzz_decrypt),
+        ("responder", fuzz_responder),
+        ("two_party", fuzz_two_party),
+    ];
+
+    fn corpus(target: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus")
+            .join(target)
+    }
+
+    #[test]
+    fn seed_corpus_replays() {
+        assert!(fixture().is_some(), "the fixture could not be built");
+        for (target, entry) in TARGETS {
+            let mut count = 0;
+            for file in std::fs::read_dir(corpus(target)).unwrap() {
+                entry(&std::fs::read(file.unwrap().path()).unwrap());
+                count += 1;
+            }
+            assert!(count > 0, "no seeds for {target}");
+        }
+    }
+
+    #[test]
+    fn fixture_messages_decrypt() {
+        let f = fixture().unwrap();
+        let mut bob = MemoryStore::from_bytes(&f.bob_established).unwrap();
+        let rng = &mut FuzzRng::new(9);
+        for (i, text) in [(1, b"a1"), (2, b"a2"), (4, b"a4")] {
+            let m = &f.alice_messages[i];
+            assert_eq!(
+                crate::decrypt(&mut bob, &alice_addr(), m, rng).unwrap(),
+                text
+            );
+        }
+        for m in &f.prekey_messages {
+            let mut bob = MemoryStore::from_bytes(&f.bob_fresh).unwrap();
+            let plain = crate::decrypt(&mut bob, &alice_addr(), m, rng).unwrap();
+            assert_eq!(plain, b"another session");
+        }
+    }
+
+    #[test]
+    fn fixture_is_deterministic() {
+        let (a, b) = (build_fixture().unwrap(), fixture().unwrap());
+        assert_eq!(a.bob_established, b.bob_established);
+        assert_eq!(a.prekey_messages, b.prekey_messages);
+    }
+
+    /// A `two_party` schedule: Alice sends three, Bob gets the second, a tampered first, the
+    /// first twice, replies; Alice restarts, gets the reply, sends again, Bob gets it.
+    fn schedule() -> Vec<u8> {
+        vec![
+            0, 5, 0, 9, 0, 0, // Alice sends m0, m1, m2
+            2, 1, // deliver m1
+            3, 0, 40, 0, 0x80, // m0 with byte 40 flipped
+            5, 0, // m0 twice
+            1, 3, // Bob sends m3
+            6, 0, // restart Alice
+            2, 3, // deliver m3
+            0, 1, // Alice sends m4
+            4, 2, // drop m2
+            6, 1, // restart Bob
+            2, 3, // deliver m4 (now index 3)
+        ]
+    }
+
+    /// Writes the seed corpus: `cargo test --lib write_session_fuzz_seeds -- --ignored`.
+    #[test]
+    #[ignore]
+    fn write_session_fuzz_seeds() {
+        let f = fixture().unwrap();
+        let bob = MemoryStore::from_bytes(&f.bob_established).unwrap();
+        let rng = &mut FuzzRng::new(7);
+        let fresh = MemoryStore::from_bytes(&f.bob_fresh).unwrap();
+        let bundle = fresh.bundle(1, 1, Some(2), 1000).unwrap().to_bytes();
+        let bundle_no_otp = fresh.bundle(1, 1, None, 1).unwrap().to_bytes();
+        let identity = IdentityKeyPair::from_seed(&[0xB0; 32]);
+        let records: Vec<(&str, Vec<u8>)> = vec![
+            ("identity", identity.to_bytes().to_vec()),
+            (
+                "signed-prekey",
+                SignedPreKey::generate(7, &identity, rng)
+                    .to_bytes()
+                    .to_vec(),
+            ),
+            (
+                "one-time-prekey",
+                OneTimePreKey::generate(8, rng).to_bytes().to_vec(),
+            ),
+            (
+                "kem-prekey",
+                KemPreKey::generate(9, &identity, rng).to_bytes().to_vec(),
+            ),
+            (
+                "session-record",
+                bob.session(&alice_addr())
+                    .unwrap()
+                    .unwrap()
+                    .to_bytes()
+                    .to_vec(),
+            ),
+            ("store-fresh", f.bob_fresh.clone()),
+            ("store-established", f.bob_established.clone()),
+        ];
+        let m = &f.alice_messages;
+        let p = &f.prekey_messages;
+        let mut seeds: Vec<(&str, &str, Vec<u8>)> = vec![
+            ("wire_message", "ratchet", m[1].clone()),
+            ("wire_message", "prekey", m[0].clone()),
+            ("wire_message", "prekey-no-otp", p[1].clone()),
+            ("wire_bundle", "with-otp", bundle),
+            ("wire_bundle", "without-otp", bundle_no_otp),
+            ("decrypt", "skipped", m[1].clone()),
+            ("decrypt", "duplicate", m[3].clone()),
+            ("decrypt", "next", m[4].clone()),
+            ("decrypt", "repeated-prekey", m[0].clone()),
+            ("decrypt", "new-session", p[0].clone()),
+            ("responder", "otp-kem", m[0].clone()),
+            ("responder", "otp-last-resort", p[0].clone()),
+            ("responder", "no-otp", p[1].clone()),
+            ("two_party", "schedule", schedule()),
+            (
+                "two_party",
+                "ping-pong",
+                vec![0, 0, 2, 0, 1, 0, 2, 1, 0, 0, 2, 2],
+            ),
+        ];
+        for (name, bytes) in records {
+            seeds.push(("records", name, bytes));
+        }
+        for (target, name, bytes) in seeds {
+            std::fs::create_dir_all(corpus(target)).unwrap();
+            std::fs::write(corpus(target).join(name), bytes).unwrap();
+        }
+    }
+}
