@@ -5,10 +5,13 @@
 //! Responder = 6 X25519 DH + 1 X25519 key generation + 1 ML-KEM decaps + HKDF + decrypting the
 //! first message.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+#![allow(clippy::expect_used)]
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ed25519_dalek::{Signer, SigningKey};
 use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
 use keylink::session::{Message, Session};
+use keylink::store::{Address, MemoryStore};
 use std::hint::black_box;
 
 struct Bob {
@@ -123,5 +126,57 @@ fn setup(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, primitives, setup);
+/// The same setup through the in-memory store: reads, the operation, one commit.
+fn setup_through_store(c: &mut Criterion) {
+    let mut rng = keylink::os_rng();
+    let bob_identity = IdentityKeyPair::generate(&mut rng);
+    let mut bob = MemoryStore::new(bob_identity.clone());
+    bob.add_signed_prekey(SignedPreKey::generate(1, &bob_identity, &mut rng));
+    bob.add_one_time_prekeys([OneTimePreKey::generate(2, &mut rng)]);
+    bob.add_kem_prekeys([KemPreKey::generate(3, &bob_identity, &mut rng)]);
+    let bundle = bob
+        .bundle(1, 1, Some(2), 3)
+        .and_then(|b| b.verify())
+        .expect("bundle");
+    let alice = MemoryStore::new(IdentityKeyPair::generate(&mut rng)).to_bytes();
+    let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
+    let mut group = c.benchmark_group("setup (in-memory store)");
+    group.bench_function("initiator: start_session + first encrypt", |b| {
+        b.iter_batched(
+            || MemoryStore::from_bytes(&alice).expect("alice"),
+            |mut store| {
+                keylink::start_session(&mut store, &bob_addr, &bundle, &mut rng).expect("start");
+                black_box(
+                    keylink::encrypt(&mut store, &bob_addr, b"hello")
+                        .expect("encrypt")
+                        .to_bytes()
+                        .len(),
+                )
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let mut sender = MemoryStore::from_bytes(&alice).expect("alice");
+    keylink::start_session(&mut sender, &bob_addr, &bundle, &mut rng).expect("start");
+    let first = keylink::encrypt(&mut sender, &bob_addr, b"hello")
+        .expect("encrypt")
+        .to_bytes();
+    let bob = bob.to_bytes();
+    group.bench_function("responder: decrypt the PreKey message", |b| {
+        b.iter_batched(
+            || MemoryStore::from_bytes(&bob).expect("bob"),
+            |mut store| {
+                black_box(
+                    keylink::decrypt(&mut store, &alice_addr, &first, &mut rng)
+                        .expect("decrypts")
+                        .len(),
+                )
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, primitives, setup, setup_through_store);
 criterion_main!(benches);
