@@ -35,9 +35,47 @@ pub(crate) fn hkdf_into(salt: &[u8], ikm: &[u8], info: &[&[u8]], okm: &mut [u8])
         .map_err(|_| Error::Malformed("HKDF output length"))
 }
 
+/// `HKDF(0^32, ikm, info, N)`: as [`hkdf`], with HKDF-Extract's HMAC keyed by the constant
+/// all-zero salt once per process instead of once per call.
+pub(crate) fn hkdf_zero_salt<const N: usize>(
+    ikm: &[u8],
+    info: &[&[u8]],
+) -> Result<Zeroizing<[u8; N]>> {
+    static ZERO_SALT: std::sync::OnceLock<Option<Hmac<Sha256>>> = std::sync::OnceLock::new();
+    let keyed =
+        ZERO_SALT.get_or_init(|| <Hmac<Sha256> as KeyInit>::new_from_slice(&[0u8; 32]).ok());
+    let mut extract = keyed.clone().ok_or(Error::Malformed("HMAC key"))?;
+    extract.update(ikm);
+    let prk = Zeroizing::new(<[u8; 32]>::from(extract.finalize().into_bytes()));
+    let kdf =
+        Hkdf::<Sha256>::from_prk(prk.as_ref()).map_err(|_| Error::Malformed("HKDF PRK length"))?;
+    let mut okm = Zeroizing::new([0u8; N]);
+    kdf.expand_multi_info(info, okm.as_mut())
+        .map_err(|_| Error::Malformed("HKDF output length"))?;
+    Ok(okm)
+}
+
 /// `HMAC-SHA256(key, message)`.
 pub(crate) fn hmac(key: &[u8; 32], message: &[u8]) -> Zeroizing<[u8; 32]> {
     hmac_any_key(key, message)
+}
+
+/// `(HMAC-SHA256(key, a), HMAC-SHA256(key, b))`, keying HMAC once for both.
+pub(crate) fn hmac_pair(
+    key: &[u8; 32],
+    a: &[u8],
+    b: &[u8],
+) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
+    let (mut out_a, mut out_b) = (Zeroizing::new([0u8; 32]), Zeroizing::new([0u8; 32]));
+    if let Ok(keyed) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
+        let mut mac = keyed.clone();
+        mac.update(a);
+        out_a.copy_from_slice(&mac.finalize().into_bytes());
+        let mut mac = keyed;
+        mac.update(b);
+        out_b.copy_from_slice(&mac.finalize().into_bytes());
+    }
+    (out_a, out_b)
 }
 
 /// `HMAC-SHA256(key, message)` for a key of any length; [`hmac`] is its 32-byte-key form.
@@ -103,5 +141,23 @@ pub(crate) fn aead_open(
             zeroize::Zeroize::zeroize(&mut out);
             Err(Error::DecryptionFailed)
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shortcuts_agree_with_the_plain_forms() {
+        let ikm = [9u8; 32];
+        assert_eq!(
+            *hkdf_zero_salt::<44>(&ikm, &[b"a", b"bc"]).unwrap(),
+            *hkdf::<44>(&[0u8; 32], &ikm, &[b"a", b"bc"]).unwrap()
+        );
+        let (a, b) = hmac_pair(&ikm, &[1], &[2]);
+        assert_eq!(*a, *hmac(&ikm, &[1]));
+        assert_eq!(*b, *hmac(&ikm, &[2]));
     }
 }

@@ -35,6 +35,17 @@ impl ChainKey {
         )
     }
 
+    /// Both outputs of `KDF_CK` at once, keying HMAC once: the message key for `index()` and
+    /// the next chain key (`None` once the `u32` index space is exhausted).
+    pub(crate) fn step(&self) -> (MessageKey, Option<ChainKey>) {
+        let (mk, ck) = primitives::hmac_pair(&self.key, &[MESSAGE_KEY_SEED], &[CHAIN_KEY_SEED]);
+        let next = self
+            .index
+            .checked_add(1)
+            .map(|index| ChainKey { key: *ck, index });
+        (MessageKey::new(*mk, self.index), next)
+    }
+
     /// The chain key for the next message, or `None` once the `u32` index space is exhausted.
     pub(crate) fn next(&self) -> Option<ChainKey> {
         let index = self.index.checked_add(1)?;

@@ -30,7 +30,7 @@ impl MessageKey {
     }
 
     pub(crate) fn expand(&self) -> Result<([u8; 32], [u8; 12])> {
-        let okm = primitives::hkdf::<44>(&[0u8; 32], &self.key, &[MESSAGE_INFO])?;
+        let okm = primitives::hkdf_zero_salt::<44>(&self.key, &[MESSAGE_INFO])?;
         let (key, nonce) = okm.split_at(32);
         let mut k = [0u8; 32];
         let mut n = [0u8; 12];

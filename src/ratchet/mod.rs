@@ -96,15 +96,14 @@ impl Ratchet {
     /// Encrypt `plaintext`; returns the header it was sealed under and `ciphertext || tag`.
     pub(crate) fn encrypt(&mut self, ad: &[u8; 64], plaintext: &[u8]) -> Result<(Header, Vec<u8>)> {
         let chain = self.sending_chain.as_ref().ok_or(Error::NoSession)?;
-        let next = chain.next().ok_or(Error::ChainExhausted)?;
+        let (message_key, next) = chain.step();
+        let next = next.ok_or(Error::ChainExhausted)?;
         let header = Header {
             ratchet_key: *self.sending_key.public(),
             previous_counter: self.previous_counter,
             counter: chain.index(),
         };
-        let sealed = chain
-            .message_key()
-            .seal(ad, &header.to_bytes(), plaintext)?;
+        let sealed = message_key.seal(ad, &header.to_bytes(), plaintext)?;
         self.sending_chain = Some(next);
         Ok((header, sealed))
     }

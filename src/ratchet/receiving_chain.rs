@@ -75,11 +75,11 @@ pub(crate) fn advance_to(
     target: u32,
 ) -> Result<ChainAdvance> {
     let (skipped, at) = skip_to(ratchet_key, chain, target)?;
-    let next = at.next().ok_or(Error::DecryptionFailed)?;
+    let (message_key, next) = at.step();
     Ok(ChainAdvance {
         skipped,
-        message_key: at.message_key(),
-        next,
+        message_key,
+        next: next.ok_or(Error::DecryptionFailed)?,
     })
 }
 
