@@ -59,13 +59,7 @@ pub fn start_session<S: ProtocolStore, R: CryptoRng + ?Sized>(
         .map_err(store_err)?
         .unwrap_or_default();
     record.set_current(session);
-    store
-        .commit(Changes {
-            session: Some((address.clone(), record)),
-            peer_identity,
-            ..Changes::default()
-        })
-        .map_err(store_err)
+    commit_record(store, address, record, peer_identity)
 }
 
 /// Encrypt `plaintext` for `address`. The advanced session is committed before the message is
@@ -82,14 +76,23 @@ pub fn encrypt<S: ProtocolStore>(
     let session = record.current().ok_or(Error::NoSession)?;
     let peer_identity = check_session_identity(store, address, session)?;
     let message = record.encrypt(plaintext)?;
-    store
-        .commit(Changes {
-            session: Some((address.clone(), record)),
-            peer_identity,
-            ..Changes::default()
-        })
-        .map_err(store_err)?;
+    commit_record(store, address, record, peer_identity)?;
     Ok(message)
+}
+
+/// Commit a changed session record, with the peer identity to remember if there is one.
+fn commit_record<S: ProtocolStore>(
+    store: &mut S,
+    address: &Address,
+    record: SessionRecord,
+    peer_identity: Option<(Address, IdentityKey)>,
+) -> Result<()> {
+    let changes = Changes {
+        session: Some((address.clone(), record)),
+        peer_identity,
+        ..Changes::default()
+    };
+    store.commit(changes).map_err(store_err)
 }
 
 /// Decrypt a message (either kind) from `address`. The plaintext is returned only after the
@@ -120,13 +123,7 @@ fn decrypt_ratchet<S: ProtocolStore, R: CryptoRng + ?Sized>(
     let plaintext = record.decrypt(message, rng)?;
     let session = record.current().ok_or(Error::NoSession)?;
     let peer_identity = check_session_identity(store, address, session)?;
-    store
-        .commit(Changes {
-            session: Some((address.clone(), record)),
-            peer_identity,
-            ..Changes::default()
-        })
-        .map_err(store_err)?;
+    commit_record(store, address, record, peer_identity)?;
     Ok(plaintext)
 }
 
