@@ -1,4 +1,4 @@
-//! The identity key: one Ed25519 key pair, also used in its X25519 form for X3DH.
+//! The identity key: one Ed25519 key pair, also used in its X25519 form for PQXDH.
 
 use core::fmt;
 

@@ -1,4 +1,4 @@
-//! One Double Ratchet session with a peer device, set up by X3DH.
+//! One Double Ratchet session with a peer device, set up by PQXDH.
 
 use core::fmt;
 
