@@ -66,6 +66,9 @@
 pub mod backup;
 pub mod constants;
 pub mod error;
+/// Entry points of the fuzz targets in `fuzz/`. Test machinery: only the `fuzzing` feature,
+/// which only the fuzz crate enables, builds it.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
 #[cfg(feature = "hazmat")]

@@ -1004,11 +1004,12 @@ const SMALL_ORDER_MONTGOMERY: [&str; 7] = [
     "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
 ];
 
+#[cfg(feature = "hazmat")]
 /// A bundle from an identity we hold the seed of, whose signed prekey is `spk` (any 32
 /// bytes), validly signed.
 fn bundle_with_signed_prekey(spk: [u8; 32], otpk: Option<(u32, [u8; 32])>) -> Vec<u8> {
     let seed = [0x42u8; 32];
-    let identity = IdentityKeyPair::from_seed(&seed);
+    let identity = keylink::hazmat::identity_from_seed(&seed);
     let template = SignedPreKey::generate(SPK_ID, &identity, &mut rng());
     let kem = KemPreKey::generate(FIRST_KEM, &identity, &mut rng());
     let genuine = PreKeyBundle::new(1, &identity, &template, None, &kem).to_bytes();
@@ -1033,6 +1034,7 @@ fn start_with_bundle(alice: &mut Device, bytes: &[u8]) -> Error {
     e
 }
 
+#[cfg(feature = "hazmat")]
 #[test]
 fn validly_signed_small_order_prekeys_are_non_contributory() {
     let mut alice = Device::new("alice", 1);
@@ -1437,6 +1439,7 @@ fn sending_chain_exhausted_after_2_pow_32_messages() {
     assert!(matches!(e, Error::ChainExhausted), "{e:?}");
 }
 
+#[cfg(feature = "hazmat")]
 #[test]
 fn error_messages_are_written_for_every_variant() {
     let (mut alice, mut bob) = established();

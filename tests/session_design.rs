@@ -2,6 +2,7 @@
 //! responder's side (PQXDH with ML-KEM-1024, the first DH ratchet step, the symmetric chain, the message key
 //! expansion, the header and the associated data), written from DESIGN.md with the
 //! primitive crates directly, decrypts what keylink sends; and keylink's reply decrypts too.
+#![cfg(feature = "hazmat")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,7 +17,7 @@ use aes_gcm::aead::{Aead, Payload};
 use common::{proto, rng};
 use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
-use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
+use keylink::keys::{KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
 use keylink::store::{Address, MemoryStore, ProtocolStore};
 use libcrux_ml_kem::mlkem1024::{
     self, MlKem1024Ciphertext, MlKem1024PrivateKey, MlKem1024PublicKey,
@@ -115,8 +116,8 @@ fn session_key(dhs: &[[u8; 32]], ss: Option<&[u8; 32]>, info: &[u8]) -> [u8; 32]
 fn follows_design(with_one_time_prekey: bool, last_resort: bool) {
     let mut rng = rng();
     let (seed_a, seed_b) = (seed(), seed());
-    let alice_id = IdentityKeyPair::from_seed(&seed_a);
-    let bob_id = IdentityKeyPair::from_seed(&seed_b);
+    let alice_id = keylink::hazmat::identity_from_seed(&seed_a);
+    let bob_id = keylink::hazmat::identity_from_seed(&seed_b);
     let ik_a = alice_id.public().to_bytes();
     let ik_b = bob_id.public().to_bytes();
     let spk = SignedPreKey::generate(0x0102_0304, &bob_id, &mut rng);

@@ -703,6 +703,7 @@ fn assert_no_secret(debug: &str, secrets: &[Vec<u8>]) {
     }
 }
 
+#[cfg(feature = "hazmat")]
 #[test]
 fn debug_output_never_shows_secrets() {
     let (mut alice, mut bob) = established();
@@ -711,7 +712,7 @@ fn debug_output_never_shows_secrets() {
 
     // Identity: the seed and the X25519 scalar derived from it.
     let seed = [0x5Au8; 32];
-    let id = IdentityKeyPair::from_seed(&seed);
+    let id = keylink::hazmat::identity_from_seed(&seed);
     let scalar = ed25519_dalek::SigningKey::from_bytes(&seed).to_scalar_bytes();
     let record: proto::IdentityRecord = proto::decode(&id.to_bytes());
     assert_eq!(record.seed, seed);

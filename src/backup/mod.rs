@@ -38,6 +38,7 @@ mod diagnose;
 mod envelope;
 mod error;
 mod file;
+#[cfg(feature = "fuzzing")]
 mod fuzz;
 mod header;
 mod keys;
@@ -48,6 +49,7 @@ pub use chunked::{ChunkedReader, ChunkedWriter, InputKey};
 pub use envelope::{Argon2Params, ENVELOPE_LEN, PasswordEnvelope};
 pub use error::BackupError;
 pub use file::{BackupReader, BackupWriter};
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub use fuzz::{fuzz_envelope, fuzz_header, fuzz_reader, fuzz_recovery_code};
 pub use header::{BackupHeader, HEADER_LEN};

@@ -8,7 +8,12 @@ pub mod primitives;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::keys::{KemCiphertext, KemKeyPair, KemPublicKey};
+use crate::keys::{IdentityKeyPair, KemCiphertext, KemKeyPair, KemPublicKey};
+
+/// An identity rebuilt from a caller-chosen 32-byte Ed25519 seed (test vectors, tests).
+pub fn identity_from_seed(seed: &[u8; 32]) -> IdentityKeyPair {
+    IdentityKeyPair::from_seed(seed)
+}
 
 /// An ML-KEM-1024 key pair made from a caller-chosen seed.
 pub struct KemSecretKey(KemKeyPair);

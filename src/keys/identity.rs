@@ -124,9 +124,10 @@ impl IdentityKeyPair {
         Self::from_signing(SigningKey::generate(rng))
     }
 
-    /// Rebuild an identity from its 32-byte Ed25519 seed.
-    #[doc(hidden)]
-    pub fn from_seed(seed: &[u8; 32]) -> Self {
+    /// Rebuild an identity from its 32-byte Ed25519 seed. Reachable from outside only through
+    /// [`hazmat::identity_from_seed`](crate::hazmat) (feature `hazmat`): a seed chosen by the
+    /// caller is no secret.
+    pub(crate) fn from_seed(seed: &[u8; 32]) -> Self {
         Self::from_signing(SigningKey::from_bytes(seed))
     }
 
