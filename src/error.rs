@@ -7,6 +7,7 @@
 use core::fmt;
 
 use crate::backup::BackupError;
+use crate::keys::{DeviceId, PreKeyKind};
 
 /// A boxed error from the application's store, carried as-is so it can be downcast.
 pub type StoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -37,8 +38,8 @@ pub enum Error {
     DecryptionFailed,
     /// A PreKey message names a prekey that this device does not have (any more).
     UnknownPreKey {
-        /// `"signed"` or `"one-time"`.
-        kind: &'static str,
+        /// Which kind of prekey.
+        kind: PreKeyKind,
         /// The id the message named.
         id: u32,
     },
@@ -50,6 +51,13 @@ pub enum Error {
     UntrustedIdentity,
     /// The local identity has not been stored yet.
     NoLocalIdentity,
+    /// A bundle was used for an address whose device is not the bundle's device.
+    WrongDevice {
+        /// The device the address names.
+        address: DeviceId,
+        /// The device the bundle was published for.
+        bundle: DeviceId,
+    },
     /// The application's store failed; nothing was changed.
     Store(StoreError),
     /// A backup operation failed.
@@ -95,7 +103,11 @@ impl fmt::Display for Error {
                 "this session sent 2^32 messages without a reply and cannot send more; start a new session from a fresh bundle",
             ),
             Error::UntrustedIdentity => f.write_str(
-                "the peer's identity key changed; show the user that the security code changed and call accept_identity once they agree",
+                "the peer's identity key is not the one trusted for this address: show the user that the security code changed; once they accept it, call accept_identity, then start a new session from the peer's current bundle",
+            ),
+            Error::WrongDevice { address, bundle } => write!(
+                f,
+                "the bundle was published for device {bundle}, but the address names device {address}; fetch the bundle of device {address}"
             ),
             Error::NoLocalIdentity => f.write_str(
                 "no local identity is stored; generate one with IdentityKeyPair::generate and save it first",

@@ -122,6 +122,7 @@ fn prekey_message(
     rng: &mut FuzzRng,
 ) -> Result<Vec<u8>> {
     let mut alice = fresh_alice();
+    let one_time = one_time.map(crate::keys::OneTimePreKeyId::new);
     let bundle = PreKeyBundle::try_from(bob.bundle(1, 1, one_time, kem)?.to_bytes().as_slice())?;
     crate::start_session(&mut alice, &bob_addr(), &bundle.verify()?, rng)?;
     Ok(crate::encrypt(&mut alice, &bob_addr(), b"another session")?.to_bytes())
@@ -137,7 +138,7 @@ fn build_fixture() -> Result<Fixture> {
         prekey_message(&bob, Some(1), 1, rng)?,
     ];
     let mut alice = fresh_alice();
-    let bundle = bob.bundle(1, 1, Some(1), 1)?.verify()?;
+    let bundle = bob.bundle(1, 1, Some(1.into()), 1)?.verify()?;
     crate::start_session(&mut alice, &bob_addr(), &bundle, rng)?;
     let alice_started = alice.to_bytes().to_vec();
     let (alice_addr, bob_addr) = (alice_addr(), bob_addr());
@@ -525,7 +526,7 @@ mod tests {
         let bob = MemoryStore::from_bytes(&f.bob_established).unwrap();
         let rng = &mut FuzzRng::new(7);
         let fresh = MemoryStore::from_bytes(&f.bob_fresh).unwrap();
-        let bundle = fresh.bundle(1, 1, Some(2), 1000).unwrap().to_bytes();
+        let bundle = fresh.bundle(1, 1, Some(2.into()), 1000).unwrap().to_bytes();
         let bundle_no_otp = fresh.bundle(1, 1, None, 1).unwrap().to_bytes();
         let identity = IdentityKeyPair::from_seed(&[0xB0; 32]);
         let records: Vec<(&str, Vec<u8>)> = vec![

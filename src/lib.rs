@@ -77,14 +77,13 @@ mod hex;
 pub mod keys;
 pub(crate) mod pqxdh;
 pub(crate) mod primitives;
-mod protocol;
 pub(crate) mod ratchet;
 pub mod session;
 pub mod store;
 pub(crate) mod wire;
 
 pub use error::{Error, Result};
-pub use protocol::{accept_identity, decrypt, encrypt, start_session};
+pub use store::{accept_identity, decrypt, encrypt, start_session};
 
 /// The operating system's RNG, as the [`rand_core::CryptoRng`] keylink's functions take.
 ///

@@ -7,12 +7,13 @@ use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::constants::{PQXDH_INFO, PQXDH_PREFIX};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::keys::{
-    IdentityKey, IdentityKeyPair, KemCiphertext, KemPreKey, KeyPair, OneTimePreKey, PublicKey,
-    SignedPreKey, VerifiedBundle,
+    IdentityKey, IdentityKeyPair, KemCiphertext, KemPreKey, KeyPair, OneTimePreKey, PreKeyKind,
+    PublicKey, SignedPreKey, VerifiedBundle,
 };
 use crate::primitives;
+use crate::session::PreKeyMessage;
 
 /// The 32-byte secret both sides agree on; it seeds the Double Ratchet's root key.
 pub(crate) type SharedSecret = Zeroizing<[u8; 32]>;
@@ -44,7 +45,7 @@ pub(crate) fn initiate_with(
 ) -> Result<SharedSecret> {
     let (_, spk) = bundle.signed_prekey();
     let dh1 = ours.dh().dh(spk)?;
-    let dh2 = base_key.dh(bundle.identity_key().dh_public())?;
+    let dh2 = base_key.dh(&bundle.identity_key().dh_public())?;
     let dh3 = base_key.dh(spk)?;
     let dh4 = match bundle.one_time_prekey() {
         Some((_, opk)) => Some(base_key.dh(opk)?),
@@ -66,6 +67,26 @@ pub(crate) struct ResponderKeys<'a> {
     pub(crate) kem: &'a KemPreKey,
 }
 
+impl ResponderKeys<'_> {
+    /// Check that these are exactly the prekeys `message` names.
+    pub(crate) fn check(&self, message: &PreKeyMessage) -> Result<()> {
+        let unknown = |kind, id| Err(Error::UnknownPreKey { kind, id });
+        if self.kem.id() != message.kem_prekey_id() {
+            return unknown(PreKeyKind::Kem, message.kem_prekey_id().get());
+        }
+        if self.signed.id() != message.signed_prekey_id() {
+            return unknown(PreKeyKind::Signed, message.signed_prekey_id().get());
+        }
+        match (message.one_time_prekey_id(), self.one_time) {
+            (None, None) => Ok(()),
+            (Some(id), Some(k)) if k.id() == id => Ok(()),
+            (Some(id), _) => unknown(PreKeyKind::OneTime, id.get()),
+            // A one-time prekey the message does not name must not be used up for it.
+            (None, Some(k)) => unknown(PreKeyKind::OneTime, k.id().get()),
+        }
+    }
+}
+
 /// The responder's side, from the prekeys the PreKey message named.
 pub(crate) fn respond(
     ours: &IdentityKeyPair,
@@ -74,7 +95,7 @@ pub(crate) fn respond(
     their_base_key: &PublicKey,
     kem_ciphertext: &KemCiphertext,
 ) -> Result<SharedSecret> {
-    let dh1 = keys.signed.key_pair().dh(their_identity.dh_public())?;
+    let dh1 = keys.signed.key_pair().dh(&their_identity.dh_public())?;
     let dh2 = ours.dh().dh(their_base_key)?;
     let dh3 = keys.signed.key_pair().dh(their_base_key)?;
     let dh4 = match keys.one_time {

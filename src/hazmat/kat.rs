@@ -68,7 +68,13 @@ pub fn kem_public_key(seed: &[u8; 64]) -> Vec<u8> {
 /// `Sign(IK, "keylink v1 kem prekey" || u32be(id) || PQPK)`, with `PQPK` made from `kem_seed`.
 pub fn kem_prekey_signature(identity_seed: &[u8; 32], id: u32, kem_seed: &[u8; 64]) -> [u8; 64] {
     let identity = IdentityKeyPair::from_seed(identity_seed);
-    *KemPreKey::sign(id, &identity, KemKeyPair::from_seed(*kem_seed), false).signature()
+    *KemPreKey::sign(
+        id.into(),
+        &identity,
+        KemKeyPair::from_seed(*kem_seed),
+        false,
+    )
+    .signature()
 }
 
 /// A one-time prekey of a bundle: its id and X25519 secret.
@@ -112,7 +118,7 @@ pub fn bundle_bytes(input: &BundleInput<'_>) -> Result<Vec<u8>> {
         .one_time_prekey
         .map(|k| OneTimePreKey::generate(k.id, &mut Fixed::new(&k.secret)));
     let kem = KemPreKey::sign(
-        input.kem_prekey_id,
+        input.kem_prekey_id.into(),
         &identity,
         KemKeyPair::from_seed(*input.kem_prekey_seed),
         false,
@@ -178,7 +184,7 @@ pub fn pqxdh_initiator(input: &InitiatorInput<'_>) -> Result<Pqxdh> {
     let base = key_pair(input.base_key_secret);
     let spk = PublicKey::from(*input.signed_prekey);
     let dh1 = *ours.dh().dh(&spk)?;
-    let dh2 = *base.dh(theirs.dh_public())?;
+    let dh2 = *base.dh(&theirs.dh_public())?;
     let dh3 = *base.dh(&spk)?;
     let dh4 = match input.one_time_prekey {
         Some(opk) => Some(*base.dh(&PublicKey::from(*opk))?),
@@ -220,7 +226,7 @@ pub fn pqxdh_responder(input: &ResponderInput<'_>) -> Result<Pqxdh> {
     let theirs = IdentityKey::from_bytes(input.their_identity)?;
     let spk = key_pair(input.signed_prekey_secret);
     let base = PublicKey::from(*input.their_base_key);
-    let dh1 = *spk.dh(theirs.dh_public())?;
+    let dh1 = *spk.dh(&theirs.dh_public())?;
     let dh2 = *ours.dh().dh(&base)?;
     let dh3 = *spk.dh(&base)?;
     let dh4 = match input.one_time_prekey_secret {
@@ -348,9 +354,9 @@ pub fn prekey_message_bytes(
     Ok(PreKeyMessage {
         identity_key: IdentityKey::from_bytes(fields.identity_key)?,
         base_key: PublicKey::from(*fields.base_key),
-        signed_prekey_id: fields.signed_prekey_id,
-        one_time_prekey_id: fields.one_time_prekey_id,
-        kem_prekey_id: fields.kem_prekey_id,
+        signed_prekey_id: fields.signed_prekey_id.into(),
+        one_time_prekey_id: fields.one_time_prekey_id.map(Into::into),
+        kem_prekey_id: fields.kem_prekey_id.into(),
         kem_ciphertext: KemCiphertext::try_from(fields.kem_ciphertext)?,
         message: ratchet_message(message),
     }

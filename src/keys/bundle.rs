@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::keys::identity::{IdentityKey, IdentityKeyPair};
+use crate::keys::ids::{DeviceId, KemPreKeyId, OneTimePreKeyId, SignedPreKeyId};
 use crate::keys::kem::KemPublicKey;
 use crate::keys::kem_prekey::{KemPreKey, verify_kem_prekey};
 use crate::keys::prekey::{OneTimePreKey, SignedPreKey, verify_signed_prekey};
@@ -18,12 +19,12 @@ const WHAT: &str = "prekey bundle";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreKeyBundle {
     identity_key: IdentityKey,
-    device_id: u32,
-    signed_prekey_id: u32,
+    device_id: DeviceId,
+    signed_prekey_id: SignedPreKeyId,
     signed_prekey: PublicKey,
     signed_prekey_signature: [u8; 64],
-    one_time_prekey: Option<(u32, PublicKey)>,
-    kem_prekey_id: u32,
+    one_time_prekey: Option<(OneTimePreKeyId, PublicKey)>,
+    kem_prekey_id: KemPreKeyId,
     kem_prekey: KemPublicKey,
     kem_prekey_signature: [u8; 64],
 }
@@ -32,7 +33,7 @@ impl PreKeyBundle {
     /// Assemble the bundle this device publishes. Every bundle carries a KEM prekey: a
     /// one-time one while any remain, else the last-resort one.
     pub fn new(
-        device_id: u32,
+        device_id: impl Into<DeviceId>,
         identity: &IdentityKeyPair,
         signed_prekey: &SignedPreKey,
         one_time_prekey: Option<&OneTimePreKey>,
@@ -40,7 +41,7 @@ impl PreKeyBundle {
     ) -> Self {
         PreKeyBundle {
             identity_key: *identity.public(),
-            device_id,
+            device_id: device_id.into(),
             signed_prekey_id: signed_prekey.id(),
             signed_prekey: *signed_prekey.public(),
             signed_prekey_signature: *signed_prekey.signature(),
@@ -74,25 +75,25 @@ impl PreKeyBundle {
     }
 
     /// The device id the bundle was published for.
-    pub fn device_id(&self) -> u32 {
+    pub fn device_id(&self) -> DeviceId {
         self.device_id
     }
 
     /// Serialize for publication.
     pub fn to_bytes(&self) -> Vec<u8> {
         let (otp_id, otp) = match &self.one_time_prekey {
-            Some((id, key)) => (Some(*id), Some(key.to_bytes().to_vec())),
+            Some((id, key)) => (Some(id.get()), Some(key.to_bytes().to_vec())),
             None => (None, None),
         };
         let msg = proto::Bundle {
             identity_key: self.identity_key.to_bytes().to_vec(),
-            device_id: self.device_id,
-            signed_prekey_id: self.signed_prekey_id,
+            device_id: self.device_id.get(),
+            signed_prekey_id: self.signed_prekey_id.get(),
             signed_prekey: self.signed_prekey.to_bytes().to_vec(),
             signed_prekey_signature: self.signed_prekey_signature.to_vec(),
             one_time_prekey_id: otp_id,
             one_time_prekey: otp,
-            kem_prekey_id: self.kem_prekey_id,
+            kem_prekey_id: self.kem_prekey_id.get(),
             kem_prekey: self.kem_prekey.as_bytes().to_vec(),
             kem_prekey_signature: self.kem_prekey_signature.to_vec(),
         };
@@ -107,7 +108,8 @@ impl TryFrom<&[u8]> for PreKeyBundle {
         let msg: proto::Bundle = wire::decode(Kind::Bundle, bytes)?;
         let one_time_prekey = match (msg.one_time_prekey_id, &msg.one_time_prekey) {
             (Some(id), Some(key)) => {
-                Some((id, PublicKey::from_canonical(wire::array(key, WHAT)?)?))
+                let key = PublicKey::from_canonical(wire::array(key, WHAT)?)?;
+                Some((OneTimePreKeyId::new(id), key))
             }
             (None, None) => None,
             _ => return Err(Error::Malformed(WHAT)),
@@ -121,12 +123,12 @@ impl TryFrom<&[u8]> for PreKeyBundle {
         }
         Ok(PreKeyBundle {
             identity_key: IdentityKey::from_bytes(&identity_key)?,
-            device_id: msg.device_id,
-            signed_prekey_id: msg.signed_prekey_id,
+            device_id: DeviceId::new(msg.device_id),
+            signed_prekey_id: SignedPreKeyId::new(msg.signed_prekey_id),
             signed_prekey: PublicKey::from_canonical(signed_prekey)?,
             signed_prekey_signature,
             one_time_prekey,
-            kem_prekey_id: msg.kem_prekey_id,
+            kem_prekey_id: KemPreKeyId::new(msg.kem_prekey_id),
             kem_prekey: KemPublicKey::try_from(msg.kem_prekey.as_slice())?,
             kem_prekey_signature: wire::array(&msg.kem_prekey_signature, WHAT)?,
         })
@@ -144,19 +146,19 @@ impl VerifiedBundle {
     }
 
     /// The device id the bundle was published for.
-    pub fn device_id(&self) -> u32 {
+    pub fn device_id(&self) -> DeviceId {
         self.0.device_id
     }
 
-    pub(crate) fn signed_prekey(&self) -> (u32, &PublicKey) {
+    pub(crate) fn signed_prekey(&self) -> (SignedPreKeyId, &PublicKey) {
         (self.0.signed_prekey_id, &self.0.signed_prekey)
     }
 
-    pub(crate) fn one_time_prekey(&self) -> Option<(u32, &PublicKey)> {
+    pub(crate) fn one_time_prekey(&self) -> Option<(OneTimePreKeyId, &PublicKey)> {
         self.0.one_time_prekey.as_ref().map(|(id, key)| (*id, key))
     }
 
-    pub(crate) fn kem_prekey(&self) -> (u32, &KemPublicKey) {
+    pub(crate) fn kem_prekey(&self) -> (KemPreKeyId, &KemPublicKey) {
         (self.0.kem_prekey_id, &self.0.kem_prekey)
     }
 }

@@ -17,7 +17,6 @@ use crate::wire::{self, Kind, proto};
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct IdentityKey {
     verifying: VerifyingKey,
-    montgomery: PublicKey,
 }
 
 impl IdentityKey {
@@ -26,23 +25,17 @@ impl IdentityKey {
 
     /// Parse and validate a 32-byte Ed25519 public key.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self> {
-        let verifying =
-            VerifyingKey::from_bytes(bytes).map_err(|_| Error::InvalidKey("identity key"))?;
-        // `from_bytes` keeps the input bytes, so canonicity is checked by re-compressing the
-        // decoded point (a y-coordinate >= p would otherwise give a second encoding).
-        let canonical = verifying.to_edwards().compress();
-        if verifying.is_weak() || canonical.as_bytes() != bytes {
+        // `from_bytes` keeps the input bytes, so a second encoding of a point would be
+        // accepted as is: canonicity is checked on the bytes first.
+        if !is_canonical_edwards(bytes) {
             return Err(Error::InvalidKey("identity key"));
         }
-        Ok(Self::from_verifying(verifying))
-    }
-
-    fn from_verifying(verifying: VerifyingKey) -> Self {
-        let montgomery = PublicKey::from(verifying.to_montgomery().to_bytes());
-        IdentityKey {
-            verifying,
-            montgomery,
+        let verifying =
+            VerifyingKey::from_bytes(bytes).map_err(|_| Error::InvalidKey("identity key"))?;
+        if verifying.is_weak() {
+            return Err(Error::InvalidKey("identity key"));
         }
+        Ok(IdentityKey { verifying })
     }
 
     /// The 32-byte Ed25519 encoding.
@@ -55,9 +48,11 @@ impl IdentityKey {
         self.verifying.as_bytes()
     }
 
-    /// The X25519 form used for Diffie-Hellman.
-    pub(crate) fn dh_public(&self) -> &PublicKey {
-        &self.montgomery
+    /// The X25519 form used for Diffie-Hellman (the birational map to Montgomery form). It
+    /// is computed when asked for, once per session setup, so that loading a session record
+    /// that holds this key stays cheap.
+    pub(crate) fn dh_public(&self) -> PublicKey {
+        PublicKey::from(self.verifying.to_montgomery().to_bytes())
     }
 
     /// Verify `signature` over `context || parts...` with `verify_strict`.
@@ -100,6 +95,20 @@ impl core::hash::Hash for IdentityKey {
     }
 }
 
+/// Whether `bytes` is the one encoding of its point that RFC 8032 allows: the y-coordinate
+/// (bit 255 cleared) below p = 2^255 - 19, and no sign bit for x = 0 (y = 1 or y = p - 1).
+fn is_canonical_edwards(bytes: &[u8; 32]) -> bool {
+    // p - 1 = 0x7fff..ffec little-endian: the y values >= p are 0x7fff..ffed ..= 0x7fff..ffff.
+    let mut y = *bytes;
+    let sign = y[31] >> 7;
+    y[31] &= 0x7f;
+    let top_all_ones = y[31] == 0x7f && y[1..31].iter().all(|&b| b == 0xff);
+    let y_at_least_p = top_all_ones && y[0] >= 0xed;
+    let y_is_p_minus_1 = top_all_ones && y[0] == 0xec;
+    let y_is_1 = y[0] == 1 && y[1..].iter().all(|&b| b == 0);
+    !(y_at_least_p || (sign == 1 && (y_is_1 || y_is_p_minus_1)))
+}
+
 fn signed_message(context: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut message = context.to_vec();
     for part in parts {
@@ -134,7 +143,9 @@ impl IdentityKeyPair {
     fn from_signing(signing: SigningKey) -> Self {
         let scalar = Zeroizing::new(signing.to_scalar_bytes());
         let dh = KeyPair::from_secret(StaticSecret::from(*scalar));
-        let public = IdentityKey::from_verifying(signing.verifying_key());
+        let public = IdentityKey {
+            verifying: signing.verifying_key(),
+        };
         IdentityKeyPair {
             signing,
             dh,
@@ -230,7 +241,7 @@ mod tests {
     fn x25519_form_matches_the_birational_map() {
         // The X25519 public key of the identity's scalar equals the Montgomery form of IK.
         let identity = seeded();
-        assert_eq!(identity.dh().public(), identity.public().dh_public());
+        assert_eq!(identity.dh().public(), &identity.public().dh_public());
     }
 
     #[test]

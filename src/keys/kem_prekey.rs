@@ -9,13 +9,14 @@ use zeroize::Zeroizing;
 use crate::constants::KEM_PREKEY_CONTEXT;
 use crate::error::Result;
 use crate::keys::identity::{IdentityKey, IdentityKeyPair};
+use crate::keys::ids::KemPreKeyId;
 use crate::keys::kem::{KemKeyPair, KemPublicKey};
 use crate::wire::{self, Kind, proto};
 
-/// An ML-KEM-1024 prekey with its id and signature.
-#[derive(Clone)]
+/// An ML-KEM-1024 prekey with its id and signature. Not `Clone`: a one-time KEM prekey is
+/// used once; load it from storage ([`KemPreKey::from_bytes`]) where it is needed.
 pub struct KemPreKey {
-    id: u32,
+    id: KemPreKeyId,
     key: KemKeyPair,
     signature: [u8; 64],
     last_resort: bool,
@@ -24,43 +25,44 @@ pub struct KemPreKey {
 impl KemPreKey {
     /// Generate a one-time KEM prekey with `id`, signed by `identity`.
     pub fn generate<R: CryptoRng + ?Sized>(
-        id: u32,
+        id: impl Into<KemPreKeyId>,
         identity: &IdentityKeyPair,
         rng: &mut R,
     ) -> Self {
-        Self::sign(id, identity, KemKeyPair::generate(rng), false)
+        Self::sign(id.into(), identity, KemKeyPair::generate(rng), false)
     }
 
     /// Generate the last-resort KEM prekey, published when no one-time KEM prekey is left.
     pub fn generate_last_resort<R: CryptoRng + ?Sized>(
-        id: u32,
+        id: impl Into<KemPreKeyId>,
         identity: &IdentityKeyPair,
         rng: &mut R,
     ) -> Self {
-        Self::sign(id, identity, KemKeyPair::generate(rng), true)
+        Self::sign(id.into(), identity, KemKeyPair::generate(rng), true)
     }
 
     /// Generate `count` one-time KEM prekeys with consecutive ids from `first_id`.
     pub fn generate_batch<R: CryptoRng + ?Sized>(
-        first_id: u32,
+        first_id: impl Into<KemPreKeyId>,
         count: u32,
         identity: &IdentityKeyPair,
         rng: &mut R,
     ) -> Vec<Self> {
+        let first_id = first_id.into();
         (0..count)
             .map(|i| Self::generate(first_id.wrapping_add(i), identity, rng))
             .collect()
     }
 
     pub(crate) fn sign(
-        id: u32,
+        id: KemPreKeyId,
         identity: &IdentityKeyPair,
         key: KemKeyPair,
         last_resort: bool,
     ) -> Self {
         let signature = identity.sign(
             KEM_PREKEY_CONTEXT,
-            &[&id.to_be_bytes(), key.public().as_bytes()],
+            &[&id.get().to_be_bytes(), key.public().as_bytes()],
         );
         KemPreKey {
             id,
@@ -71,7 +73,7 @@ impl KemPreKey {
     }
 
     /// The prekey's id.
-    pub fn id(&self) -> u32 {
+    pub fn id(&self) -> KemPreKeyId {
         self.id
     }
 
@@ -102,7 +104,7 @@ impl KemPreKey {
     /// Serialize for the application's storage (versioned; holds the secret).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let record = proto::KemPreKeyRecord {
-            id: self.id,
+            id: self.id.get(),
             private_key: self.key.secret_bytes().to_vec(),
             signature: self.signature.to_vec(),
             last_resort: self.last_resort,
@@ -114,7 +116,7 @@ impl KemPreKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let record: proto::KemPreKeyRecord = wire::decode(Kind::KemPreKeyRecord, bytes)?;
         Ok(KemPreKey {
-            id: record.id,
+            id: KemPreKeyId::new(record.id),
             key: KemKeyPair::from_secret_bytes(&record.private_key)?,
             signature: wire::array(&record.signature, "KEM prekey record")?,
             last_resort: record.last_resort,
@@ -125,14 +127,14 @@ impl KemPreKey {
 /// Verify a KEM prekey's signature under `identity`.
 pub(crate) fn verify_kem_prekey(
     identity: &IdentityKey,
-    id: u32,
+    id: KemPreKeyId,
     public: &KemPublicKey,
     signature: &[u8],
 ) -> Result<()> {
     identity.verify(
         "KEM prekey",
         KEM_PREKEY_CONTEXT,
-        &[&id.to_be_bytes(), public.as_bytes()],
+        &[&id.get().to_be_bytes(), public.as_bytes()],
         signature,
     )
 }

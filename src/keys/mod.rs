@@ -2,6 +2,7 @@
 
 mod bundle;
 mod identity;
+mod ids;
 mod kem;
 mod kem_prekey;
 mod prekey;
@@ -9,6 +10,7 @@ mod x25519;
 
 pub use bundle::{PreKeyBundle, VerifiedBundle};
 pub use identity::{IdentityKey, IdentityKeyPair};
+pub use ids::{DeviceId, KemPreKeyId, OneTimePreKeyId, PreKeyKind, SignedPreKeyId};
 pub use kem::{KEM_CIPHERTEXT_LEN, KEM_PUBLIC_KEY_LEN, KemCiphertext, KemPublicKey};
 pub use kem_prekey::KemPreKey;
 pub use prekey::{OneTimePreKey, SignedPreKey};

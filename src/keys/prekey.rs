@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 use crate::constants::SIGNED_PREKEY_CONTEXT;
 use crate::error::Result;
 use crate::keys::identity::{IdentityKey, IdentityKeyPair};
+use crate::keys::ids::{OneTimePreKeyId, SignedPreKeyId};
 use crate::keys::x25519::{KeyPair, PublicKey};
 use crate::wire::{self, Kind, proto};
 
@@ -19,7 +20,7 @@ use crate::wire::{self, Kind, proto};
 /// and deleting the old one from the store some time later.
 #[derive(Clone)]
 pub struct SignedPreKey {
-    id: u32,
+    id: SignedPreKeyId,
     key: KeyPair,
     signature: [u8; 64],
 }
@@ -27,20 +28,21 @@ pub struct SignedPreKey {
 impl SignedPreKey {
     /// Generate a signed prekey with `id`, signed by `identity`.
     pub fn generate<R: CryptoRng + ?Sized>(
-        id: u32,
+        id: impl Into<SignedPreKeyId>,
         identity: &IdentityKeyPair,
         rng: &mut R,
     ) -> Self {
+        let id = id.into();
         let key = KeyPair::generate(rng);
         let signature = identity.sign(
             SIGNED_PREKEY_CONTEXT,
-            &[&id.to_be_bytes(), key.public().as_bytes()],
+            &[&id.get().to_be_bytes(), key.public().as_bytes()],
         );
         SignedPreKey { id, key, signature }
     }
 
     /// The prekey's id.
-    pub fn id(&self) -> u32 {
+    pub fn id(&self) -> SignedPreKeyId {
         self.id
     }
 
@@ -61,7 +63,7 @@ impl SignedPreKey {
     /// Serialize for the application's storage (versioned; holds the secret).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let record = proto::PreKeyRecord {
-            id: self.id,
+            id: self.id.get(),
             private_key: self.key.secret_bytes().to_vec(),
             signature: self.signature.to_vec(),
         };
@@ -74,7 +76,7 @@ impl SignedPreKey {
         let record: proto::PreKeyRecord = wire::decode(Kind::SignedPreKeyRecord, bytes)?;
         let secret = Zeroizing::new(wire::array::<32>(&record.private_key, what)?);
         Ok(SignedPreKey {
-            id: record.id,
+            id: SignedPreKeyId::new(record.id),
             key: KeyPair::from_secret(StaticSecret::from(*secret)),
             signature: wire::array(&record.signature, what)?,
         })
@@ -89,14 +91,14 @@ impl SignedPreKey {
 /// Verify a signed prekey's signature under `identity`.
 pub(crate) fn verify_signed_prekey(
     identity: &IdentityKey,
-    id: u32,
+    id: SignedPreKeyId,
     public: &PublicKey,
     signature: &[u8],
 ) -> Result<()> {
     identity.verify(
         "signed prekey",
         SIGNED_PREKEY_CONTEXT,
-        &[&id.to_be_bytes(), public.as_bytes()],
+        &[&id.get().to_be_bytes(), public.as_bytes()],
         signature,
     )
 }
@@ -111,18 +113,18 @@ impl fmt::Debug for SignedPreKey {
 }
 
 /// A single-use X25519 prekey. Each is handed out in at most one bundle and deleted once a
-/// session set up with it has authenticated its first message.
-#[derive(Clone)]
+/// session set up with it has authenticated its first message. It is neither `Clone` nor
+/// serializable except to the device's own storage ([`OneTimePreKey::to_bytes`]).
 pub struct OneTimePreKey {
-    id: u32,
+    id: OneTimePreKeyId,
     key: KeyPair,
 }
 
 impl OneTimePreKey {
     /// Generate one one-time prekey with `id`.
-    pub fn generate<R: CryptoRng + ?Sized>(id: u32, rng: &mut R) -> Self {
+    pub fn generate<R: CryptoRng + ?Sized>(id: impl Into<OneTimePreKeyId>, rng: &mut R) -> Self {
         OneTimePreKey {
-            id,
+            id: id.into(),
             key: KeyPair::generate(rng),
         }
     }
@@ -130,17 +132,18 @@ impl OneTimePreKey {
     /// Generate `count` one-time prekeys with consecutive ids starting at `first_id`
     /// (wrapping around after `u32::MAX`).
     pub fn generate_batch<R: CryptoRng + ?Sized>(
-        first_id: u32,
+        first_id: impl Into<OneTimePreKeyId>,
         count: u32,
         rng: &mut R,
     ) -> Vec<Self> {
+        let first_id = first_id.into();
         (0..count)
             .map(|i| Self::generate(first_id.wrapping_add(i), rng))
             .collect()
     }
 
     /// The prekey's id.
-    pub fn id(&self) -> u32 {
+    pub fn id(&self) -> OneTimePreKeyId {
         self.id
     }
 
@@ -156,7 +159,7 @@ impl OneTimePreKey {
     /// Serialize for the application's storage (versioned; holds the secret).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let record = proto::PreKeyRecord {
-            id: self.id,
+            id: self.id.get(),
             private_key: self.key.secret_bytes().to_vec(),
             signature: Vec::new(),
         };
@@ -174,7 +177,7 @@ impl OneTimePreKey {
             return Err(crate::Error::Malformed("one-time prekey record"));
         }
         Ok(OneTimePreKey {
-            id: record.id,
+            id: OneTimePreKeyId::new(record.id),
             key: KeyPair::from_secret(StaticSecret::from(*secret)),
         })
     }

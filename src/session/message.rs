@@ -4,7 +4,9 @@
 use sha2::Digest;
 
 use crate::error::{Error, Result};
-use crate::keys::{IdentityKey, KemCiphertext, PublicKey};
+use crate::keys::{
+    IdentityKey, KemCiphertext, KemPreKeyId, OneTimePreKeyId, PublicKey, SignedPreKeyId,
+};
 use crate::ratchet::Header;
 use crate::wire::{self, Kind, proto};
 
@@ -61,9 +63,9 @@ impl TryFrom<&[u8]> for RatchetMessage {
 pub struct PreKeyMessage {
     pub(crate) identity_key: IdentityKey,
     pub(crate) base_key: PublicKey,
-    pub(crate) signed_prekey_id: u32,
-    pub(crate) one_time_prekey_id: Option<u32>,
-    pub(crate) kem_prekey_id: u32,
+    pub(crate) signed_prekey_id: SignedPreKeyId,
+    pub(crate) one_time_prekey_id: Option<OneTimePreKeyId>,
+    pub(crate) kem_prekey_id: KemPreKeyId,
     pub(crate) kem_ciphertext: KemCiphertext,
     pub(crate) message: RatchetMessage,
 }
@@ -80,28 +82,33 @@ impl PreKeyMessage {
     }
 
     /// The id of the signed prekey the sender used.
-    pub fn signed_prekey_id(&self) -> u32 {
+    pub fn signed_prekey_id(&self) -> SignedPreKeyId {
         self.signed_prekey_id
     }
 
     /// The id of the one-time prekey the sender used, if any.
-    pub fn one_time_prekey_id(&self) -> Option<u32> {
+    pub fn one_time_prekey_id(&self) -> Option<OneTimePreKeyId> {
         self.one_time_prekey_id
     }
 
     /// The id of the KEM prekey the sender encapsulated to.
-    pub fn kem_prekey_id(&self) -> u32 {
+    pub fn kem_prekey_id(&self) -> KemPreKeyId {
         self.kem_prekey_id
+    }
+
+    /// The ML-KEM-1024 ciphertext `CT` encapsulated to that KEM prekey.
+    pub fn kem_ciphertext(&self) -> &KemCiphertext {
+        &self.kem_ciphertext
     }
 
     fn to_proto(&self, message: Vec<u8>) -> proto::PreKeyMessage {
         proto::PreKeyMessage {
             identity_key: self.identity_key.to_bytes().to_vec(),
             base_key: self.base_key.to_bytes().to_vec(),
-            signed_prekey_id: self.signed_prekey_id,
-            one_time_prekey_id: self.one_time_prekey_id,
+            signed_prekey_id: self.signed_prekey_id.get(),
+            one_time_prekey_id: self.one_time_prekey_id.map(OneTimePreKeyId::get),
             message,
-            kem_prekey_id: self.kem_prekey_id,
+            kem_prekey_id: self.kem_prekey_id.get(),
             kem_ciphertext: self.kem_ciphertext.as_bytes().to_vec(),
         }
     }
@@ -135,9 +142,9 @@ impl TryFrom<&[u8]> for PreKeyMessage {
         Ok(PreKeyMessage {
             identity_key: IdentityKey::from_bytes(&identity_key)?,
             base_key: PublicKey::from_canonical(base_key)?,
-            signed_prekey_id: msg.signed_prekey_id,
-            one_time_prekey_id: msg.one_time_prekey_id,
-            kem_prekey_id: msg.kem_prekey_id,
+            signed_prekey_id: SignedPreKeyId::new(msg.signed_prekey_id),
+            one_time_prekey_id: msg.one_time_prekey_id.map(OneTimePreKeyId::new),
+            kem_prekey_id: KemPreKeyId::new(msg.kem_prekey_id),
             kem_ciphertext: KemCiphertext::try_from(msg.kem_ciphertext.as_slice())?,
             message,
         })

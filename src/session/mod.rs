@@ -3,8 +3,11 @@
 
 mod message;
 mod record;
+mod responder;
 mod state;
 
 pub use message::{Message, PreKeyMessage, RatchetMessage};
 pub use record::SessionRecord;
+pub(crate) use responder::PreKeyIds;
+pub use responder::{ConsumedPreKeys, Decrypted, ResponderPreKeys};
 pub use state::Session;

@@ -3,11 +3,12 @@
 use core::fmt;
 
 use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::keys::{
-    IdentityKey, IdentityKeyPair, KemCiphertext, KemPreKey, KeyPair, OneTimePreKey, PublicKey,
-    SignedPreKey, VerifiedBundle,
+    IdentityKey, IdentityKeyPair, KemCiphertext, KemPreKeyId, KeyPair, OneTimePreKeyId, PublicKey,
+    SignedPreKeyId, VerifiedBundle,
 };
 use crate::pqxdh::{self, ResponderKeys};
 use crate::ratchet::{PendingUpdate, Ratchet};
@@ -19,27 +20,29 @@ const WHAT: &str = "session record";
 /// What the initiator repeats in each PreKey message until the responder replies.
 #[derive(Clone, Debug)]
 struct PendingPreKey {
-    local_identity: IdentityKey,
-    signed_prekey_id: u32,
-    one_time_prekey_id: Option<u32>,
-    kem_prekey_id: u32,
+    signed_prekey_id: SignedPreKeyId,
+    one_time_prekey_id: Option<OneTimePreKeyId>,
+    kem_prekey_id: KemPreKeyId,
     kem_ciphertext: KemCiphertext,
 }
 
 /// One session: the ratchet, the identities it binds and how it was set up.
 ///
-/// This is the sans-IO core: it never touches storage. Apps that keep their own storage can
-/// use it directly together with [`SessionRecord`](crate::session::SessionRecord); most apps
-/// use the store-backed functions at the crate root instead.
+/// This is the sans-IO core: it never touches storage. Apps that keep their own storage use
+/// it through [`SessionRecord`](crate::session::SessionRecord), which applies every rule the
+/// store-backed functions at the crate root apply; most apps use those functions instead.
 pub struct Session {
-    local_identity: [u8; 32],
-    remote_identity: [u8; 32],
+    local_identity: IdentityKey,
+    remote_identity: IdentityKey,
     initiator: bool,
     base_key: PublicKey,
     ratchet: Ratchet,
     pending: Option<PendingPreKey>,
     /// Responder only: [`PreKeyMessage::setup_digest`] of the message that set it up.
     setup_digest: Option<[u8; 32]>,
+    /// The base key of the session this one was started simultaneously with, if both sides
+    /// started one at once (see `SessionRecord`'s simultaneous-start rule).
+    simultaneous_with: Option<PublicKey>,
 }
 
 impl Session {
@@ -56,14 +59,14 @@ impl Session {
         let (signed_prekey_id, signed_prekey) = bundle.signed_prekey();
         let ratchet = Ratchet::initiator(&secret.sk, signed_prekey, rng)?;
         Ok(Session {
-            local_identity: ours.public().to_bytes(),
-            remote_identity: bundle.identity_key().to_bytes(),
+            local_identity: *ours.public(),
+            remote_identity: *bundle.identity_key(),
             initiator: true,
             base_key: base_public,
             ratchet,
             setup_digest: None,
+            simultaneous_with: None,
             pending: Some(PendingPreKey {
-                local_identity: *ours.public(),
                 signed_prekey_id,
                 one_time_prekey_id: bundle.one_time_prekey().map(|(id, _)| id),
                 kem_prekey_id: bundle.kem_prekey().0,
@@ -73,13 +76,18 @@ impl Session {
     }
 
     /// Set up a session as the responder from a PreKey message and the prekeys it names, and
-    /// decrypt its inner message. Nothing is returned unless that message authenticated; only
-    /// then may the caller delete the one-time prekey.
+    /// decrypt its inner message. Nothing is returned unless that message authenticated.
+    ///
+    /// This is only the cryptography: it does not check for replays, repeated PreKey messages
+    /// or the peer's identity. Apps use
+    /// [`SessionRecord::decrypt_prekey`](crate::session::SessionRecord::decrypt_prekey), which
+    /// does; this is exposed for test vectors (feature `hazmat`).
+    #[cfg(feature = "hazmat")]
     pub fn respond<R: CryptoRng + ?Sized>(
         ours: &IdentityKeyPair,
-        signed_prekey: &SignedPreKey,
-        one_time_prekey: Option<&OneTimePreKey>,
-        kem_prekey: &KemPreKey,
+        signed_prekey: &crate::keys::SignedPreKey,
+        one_time_prekey: Option<&crate::keys::OneTimePreKey>,
+        kem_prekey: &crate::keys::KemPreKey,
         message: &PreKeyMessage,
         rng: &mut R,
     ) -> Result<(Session, Vec<u8>)> {
@@ -88,35 +96,51 @@ impl Session {
             one_time: one_time_prekey,
             kem: kem_prekey,
         };
-        check_prekeys(&keys, message)?;
+        let (session, plaintext) = Self::respond_with(ours, &keys, message, rng)?;
+        Ok((session, plaintext.to_vec()))
+    }
+
+    /// The responder's setup from prekeys already checked against the message's ids.
+    pub(crate) fn respond_with<R: CryptoRng + ?Sized>(
+        ours: &IdentityKeyPair,
+        keys: &ResponderKeys<'_>,
+        message: &PreKeyMessage,
+        rng: &mut R,
+    ) -> Result<(Session, Zeroizing<Vec<u8>>)> {
+        keys.check(message)?;
         let sk = pqxdh::respond(
             ours,
-            &keys,
+            keys,
             &message.identity_key,
             &message.base_key,
             &message.kem_ciphertext,
         )?;
         let mut session = Session {
-            local_identity: ours.public().to_bytes(),
-            remote_identity: message.identity_key.to_bytes(),
+            local_identity: *ours.public(),
+            remote_identity: message.identity_key,
             initiator: false,
             base_key: message.base_key,
-            ratchet: Ratchet::responder(&sk, signed_prekey.key_pair().clone()),
+            ratchet: Ratchet::responder(&sk, keys.signed.key_pair().clone()),
             pending: None,
             setup_digest: Some(message.setup_digest()),
+            simultaneous_with: None,
         };
         let plaintext = session.decrypt(&message.message, rng)?;
         Ok((session, plaintext))
     }
 
     /// Encrypt a message to the peer.
+    ///
+    /// The session has advanced when this returns: **persist it before you send the
+    /// message** (or at least in the same transaction), else a restart could encrypt the next
+    /// message with the same key.
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Message> {
         let (header, ciphertext) = self.ratchet.encrypt(&self.ad(), plaintext)?;
         let message = RatchetMessage { header, ciphertext };
         Ok(match &self.pending {
             None => Message::Ratchet(message),
             Some(p) => Message::PreKey(Box::new(PreKeyMessage {
-                identity_key: p.local_identity,
+                identity_key: self.local_identity,
                 base_key: self.base_key,
                 signed_prekey_id: p.signed_prekey_id,
                 one_time_prekey_id: p.one_time_prekey_id,
@@ -128,19 +152,24 @@ impl Session {
     }
 
     /// Decrypt a message from the peer. On any failure the session is unchanged.
-    pub fn decrypt<R: CryptoRng + ?Sized>(
+    pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
         &mut self,
         message: &RatchetMessage,
         rng: &mut R,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<Zeroizing<Vec<u8>>> {
         let (plaintext, update) = self.try_decrypt(message)?;
         self.commit(update, rng)?;
         Ok(plaintext)
     }
 
-    pub(crate) fn try_decrypt(&self, message: &RatchetMessage) -> Result<(Vec<u8>, PendingUpdate)> {
-        self.ratchet
-            .try_decrypt(&self.ad(), &message.header, &message.ciphertext)
+    pub(crate) fn try_decrypt(
+        &self,
+        message: &RatchetMessage,
+    ) -> Result<(Zeroizing<Vec<u8>>, PendingUpdate)> {
+        let (plaintext, update) =
+            self.ratchet
+                .try_decrypt(&self.ad(), &message.header, &message.ciphertext)?;
+        Ok((Zeroizing::new(plaintext), update))
     }
 
     pub(crate) fn commit<R: CryptoRng + ?Sized>(
@@ -160,17 +189,12 @@ impl Session {
             true => (&self.local_identity, &self.remote_identity),
             false => (&self.remote_identity, &self.local_identity),
         };
-        pqxdh::associated_data(initiator, responder)
+        pqxdh::associated_data(initiator.as_bytes(), responder.as_bytes())
     }
 
-    /// The peer's identity key bytes, as remembered by this session.
-    pub(crate) fn remote_identity_bytes(&self) -> &[u8; 32] {
+    /// The peer's identity key, bound into every message of this session.
+    pub fn remote_identity(&self) -> &IdentityKey {
         &self.remote_identity
-    }
-
-    /// The peer's identity key.
-    pub fn remote_identity(&self) -> Result<IdentityKey> {
-        IdentityKey::from_bytes(&self.remote_identity)
     }
 
     /// Whether `message` is a repetition of the PreKey message that set this session up (as
@@ -198,32 +222,13 @@ impl Session {
     pub fn skipped_keys(&self) -> usize {
         self.ratchet.skipped_len()
     }
-}
 
-fn check_prekeys(keys: &ResponderKeys<'_>, message: &PreKeyMessage) -> Result<()> {
-    if keys.kem.id() != message.kem_prekey_id {
-        return Err(Error::UnknownPreKey {
-            kind: "KEM",
-            id: message.kem_prekey_id,
-        });
+    pub(crate) fn simultaneous_with(&self) -> Option<&PublicKey> {
+        self.simultaneous_with.as_ref()
     }
-    if keys.signed.id() != message.signed_prekey_id {
-        return Err(Error::UnknownPreKey {
-            kind: "signed",
-            id: message.signed_prekey_id,
-        });
-    }
-    match (message.one_time_prekey_id, keys.one_time) {
-        (None, None) => Ok(()),
-        (Some(id), Some(k)) if k.id() == id => Ok(()),
-        (Some(id), _) => Err(Error::UnknownPreKey {
-            kind: "one-time",
-            id,
-        }),
-        (None, Some(k)) => Err(Error::UnknownPreKey {
-            kind: "one-time (not named by the message)",
-            id: k.id(),
-        }),
+
+    pub(crate) fn set_simultaneous_with(&mut self, base_key: PublicKey) {
+        self.simultaneous_with = Some(base_key);
     }
 }
 
@@ -243,31 +248,38 @@ impl fmt::Debug for Session {
 impl Session {
     pub(crate) fn to_proto(&self) -> proto::Session {
         let mut out = proto::Session::default();
-        out.local_identity = self.local_identity.to_vec();
-        out.remote_identity = self.remote_identity.to_vec();
+        out.local_identity = self.local_identity.to_bytes().to_vec();
+        out.remote_identity = self.remote_identity.to_bytes().to_vec();
         out.initiator = self.initiator;
         out.base_key = self.base_key.to_bytes().to_vec();
         out.setup_digest = self.setup_digest.map_or_else(Vec::new, |d| d.to_vec());
+        out.simultaneous_with = self
+            .simultaneous_with
+            .map_or_else(Vec::new, |k| k.to_bytes().to_vec());
         out.pending_prekey = self.pending.as_ref().map(|p| proto::PendingPreKey {
-            signed_prekey_id: p.signed_prekey_id,
-            one_time_prekey_id: p.one_time_prekey_id,
-            kem_prekey_id: p.kem_prekey_id,
+            signed_prekey_id: p.signed_prekey_id.get(),
+            one_time_prekey_id: p.one_time_prekey_id.map(OneTimePreKeyId::get),
+            kem_prekey_id: p.kem_prekey_id.get(),
             kem_ciphertext: p.kem_ciphertext.as_bytes().to_vec(),
         });
         self.ratchet.write(&mut out);
         out
     }
 
-    pub(crate) fn from_proto(session: &proto::Session) -> Result<Session> {
-        let local = wire::array::<32>(&session.local_identity, WHAT)?;
-        let remote = wire::array::<32>(&session.remote_identity, WHAT)?;
+    /// Parse a stored session. `identities` parses identity keys, so that a record whose
+    /// sessions share an identity decodes it once.
+    pub(crate) fn from_proto(
+        session: &proto::Session,
+        identities: &mut IdentityCache,
+    ) -> Result<Session> {
+        let local = identities.parse(&session.local_identity)?;
+        let remote = identities.parse(&session.remote_identity)?;
         let pending = match &session.pending_prekey {
             None => None,
             Some(p) => Some(PendingPreKey {
-                local_identity: IdentityKey::from_bytes(&local)?,
-                signed_prekey_id: p.signed_prekey_id,
-                one_time_prekey_id: p.one_time_prekey_id,
-                kem_prekey_id: p.kem_prekey_id,
+                signed_prekey_id: SignedPreKeyId::new(p.signed_prekey_id),
+                one_time_prekey_id: p.one_time_prekey_id.map(OneTimePreKeyId::new),
+                kem_prekey_id: KemPreKeyId::new(p.kem_prekey_id),
                 kem_ciphertext: KemCiphertext::try_from(p.kem_ciphertext.as_slice())?,
             }),
         };
@@ -280,6 +292,13 @@ impl Session {
         {
             return Err(Error::Malformed(WHAT));
         }
+        let simultaneous_with = match session.simultaneous_with.is_empty() {
+            true => None,
+            false => Some(PublicKey::from_canonical(wire::array(
+                &session.simultaneous_with,
+                WHAT,
+            )?)?),
+        };
         Ok(Session {
             local_identity: local,
             remote_identity: remote,
@@ -288,6 +307,24 @@ impl Session {
             ratchet,
             pending,
             setup_digest,
+            simultaneous_with,
         })
+    }
+}
+
+/// Identity keys parsed while decoding one record: the sessions of a record nearly always
+/// share the two identities, and decoding an Ed25519 point is the costly part of a record.
+#[derive(Default)]
+pub(crate) struct IdentityCache(Vec<IdentityKey>);
+
+impl IdentityCache {
+    fn parse(&mut self, bytes: &[u8]) -> Result<IdentityKey> {
+        let bytes = wire::array::<32>(bytes, WHAT)?;
+        if let Some(known) = self.0.iter().find(|k| *k.as_bytes() == bytes) {
+            return Ok(*known);
+        }
+        let key = IdentityKey::from_bytes(&bytes)?;
+        self.0.push(key);
+        Ok(key)
     }
 }

@@ -2,19 +2,21 @@
 
 use core::fmt;
 
+use crate::keys::DeviceId;
+
 /// One device of one user: the unit a session is kept for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Address {
     user: String,
-    device: u32,
+    device: DeviceId,
 }
 
 impl Address {
     /// The address of `user`'s device `device`.
-    pub fn new(user: impl Into<String>, device: u32) -> Self {
+    pub fn new(user: impl Into<String>, device: impl Into<DeviceId>) -> Self {
         Address {
             user: user.into(),
-            device,
+            device: device.into(),
         }
     }
 
@@ -24,7 +26,7 @@ impl Address {
     }
 
     /// The device id.
-    pub fn device(&self) -> u32 {
+    pub fn device(&self) -> DeviceId {
         self.device
     }
 }

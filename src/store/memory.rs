@@ -7,23 +7,54 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::keys::{
-    IdentityKey, IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, PublicKey, SignedPreKey,
+    DeviceId, IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
+    PreKeyBundle, PublicKey, SignedPreKey, SignedPreKeyId,
 };
-use crate::session::SessionRecord;
-use crate::store::{Address, Changes, ProtocolStore};
+use crate::session::{PreKeyIds, SessionRecord};
+use crate::store::prekeys::lookup;
+use crate::store::{Address, Change, Changes, ProtocolStore};
 use crate::wire::{self, Kind, proto};
 
-/// Keeps everything in memory. Sessions are held serialized, exactly as a database would hold
-/// them, so every operation through this store also exercises record serialization.
-#[derive(Default)]
+/// Keeps everything in memory. Sessions and single-use prekeys are held serialized, exactly
+/// as a database would hold them, so every read returns a fresh value (no secret is cloned)
+/// and every operation through this store also exercises record serialization.
+#[derive(Clone, Default)]
 pub struct MemoryStore {
     identity: Option<IdentityKeyPair>,
     peers: BTreeMap<Address, IdentityKey>,
-    signed_prekeys: BTreeMap<u32, SignedPreKey>,
-    one_time_prekeys: BTreeMap<u32, OneTimePreKey>,
-    kem_prekeys: BTreeMap<u32, KemPreKey>,
-    used_base_keys: BTreeSet<(u32, [u8; 32])>,
+    signed_prekeys: BTreeMap<SignedPreKeyId, SignedPreKey>,
+    one_time_prekeys: BTreeMap<OneTimePreKeyId, Zeroizing<Vec<u8>>>,
+    kem_prekeys: BTreeMap<KemPreKeyId, StoredKemPreKey>,
+    used_base_keys: BTreeSet<(SignedPreKeyId, [u8; 32])>,
     sessions: BTreeMap<Address, Zeroizing<Vec<u8>>>,
+}
+
+/// A KEM prekey's record, and whether it is the last-resort one.
+#[derive(Clone)]
+struct StoredKemPreKey {
+    bytes: Zeroizing<Vec<u8>>,
+    last_resort: bool,
+}
+
+/// The one way a [`MemoryStore`] can fail: a record it holds does not parse, which would be a
+/// bug in keylink (it only holds what keylink serialized or validated).
+#[derive(Debug)]
+pub struct MemoryStoreError(Error);
+
+impl core::fmt::Display for MemoryStoreError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "the in-memory store holds a record it cannot read back (a keylink bug, please report it): {}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for MemoryStoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }
 
 impl MemoryStore {
@@ -46,76 +77,80 @@ impl MemoryStore {
     }
 
     /// Delete a signed prekey after rotation, and the replay record of base keys used with it.
-    pub fn remove_signed_prekey(&mut self, id: u32) {
+    pub fn remove_signed_prekey(&mut self, id: SignedPreKeyId) {
         self.signed_prekeys.remove(&id);
         self.used_base_keys.retain(|(spk, _)| *spk != id);
     }
 
     /// Keep a batch of one-time prekeys.
     pub fn add_one_time_prekeys(&mut self, keys: impl IntoIterator<Item = OneTimePreKey>) {
-        self.one_time_prekeys
-            .extend(keys.into_iter().map(|k| (k.id(), k)));
+        let records = keys.into_iter().map(|k| (k.id(), k.to_bytes()));
+        self.one_time_prekeys.extend(records);
     }
 
     /// Ids of the one-time prekeys not used yet, in ascending order.
-    pub fn one_time_prekey_ids(&self) -> Vec<u32> {
+    pub fn one_time_prekey_ids(&self) -> Vec<OneTimePreKeyId> {
         self.one_time_prekeys.keys().copied().collect()
     }
 
     /// Keep KEM prekeys (one-time ones, and the last-resort one).
     pub fn add_kem_prekeys(&mut self, keys: impl IntoIterator<Item = KemPreKey>) {
-        self.kem_prekeys
-            .extend(keys.into_iter().map(|k| (k.id(), k)));
+        let records = keys.into_iter().map(|k| {
+            let stored = StoredKemPreKey {
+                bytes: k.to_bytes(),
+                last_resort: k.is_last_resort(),
+            };
+            (k.id(), stored)
+        });
+        self.kem_prekeys.extend(records);
     }
 
     /// Ids of the one-time KEM prekeys not used yet, in ascending order.
-    pub fn one_time_kem_prekey_ids(&self) -> Vec<u32> {
-        let one_time = self.kem_prekeys.values().filter(|k| !k.is_last_resort());
-        one_time.map(KemPreKey::id).collect()
+    pub fn one_time_kem_prekey_ids(&self) -> Vec<KemPreKeyId> {
+        let one_time = self.kem_prekeys.iter().filter(|(_, k)| !k.last_resort);
+        one_time.map(|(id, _)| *id).collect()
     }
 
     /// The id of the last-resort KEM prekey, if one is kept.
-    pub fn last_resort_kem_prekey_id(&self) -> Option<u32> {
-        self.kem_prekeys
-            .values()
-            .find(|k| k.is_last_resort())
-            .map(KemPreKey::id)
+    pub fn last_resort_kem_prekey_id(&self) -> Option<KemPreKeyId> {
+        let mut last_resort = self.kem_prekeys.iter().filter(|(_, k)| k.last_resort);
+        last_resort.next().map(|(id, _)| *id)
     }
 
-    /// Assemble a bundle for publication from signed prekey `signed_prekey_id`, one-time
-    /// prekey `one_time_prekey_id` if given, and KEM prekey `kem_prekey_id`.
+    /// Assemble a bundle for publication from signed prekey `signed_prekey`, one-time
+    /// prekey `one_time_prekey` if given, and KEM prekey `kem_prekey`.
     pub fn bundle(
         &self,
-        device_id: u32,
-        signed_prekey_id: u32,
-        one_time_prekey_id: Option<u32>,
-        kem_prekey_id: u32,
+        device: impl Into<DeviceId>,
+        signed_prekey: impl Into<SignedPreKeyId>,
+        one_time_prekey: Option<OneTimePreKeyId>,
+        kem_prekey: impl Into<KemPreKeyId>,
     ) -> Result<PreKeyBundle> {
         let identity = self.identity.as_ref().ok_or(Error::NoLocalIdentity)?;
-        let signed = self
-            .signed_prekeys
-            .get(&signed_prekey_id)
-            .ok_or(Error::UnknownPreKey {
-                kind: "signed",
-                id: signed_prekey_id,
-            })?;
-        let one_time = match one_time_prekey_id {
-            Some(id) => Some(self.one_time_prekeys.get(&id).ok_or(Error::UnknownPreKey {
-                kind: "one-time",
-                id,
-            })?),
-            None => None,
+        let ids = PreKeyIds {
+            signed: signed_prekey.into(),
+            one_time: one_time_prekey,
+            kem: kem_prekey.into(),
         };
-        let kem = self
-            .kem_prekeys
-            .get(&kem_prekey_id)
-            .ok_or(Error::UnknownPreKey {
-                kind: "KEM",
-                id: kem_prekey_id,
-            })?;
+        let keys = lookup(self, ids)?.require(ids)?;
         Ok(PreKeyBundle::new(
-            device_id, identity, signed, one_time, kem,
+            device,
+            identity,
+            &keys.signed,
+            keys.one_time.as_ref(),
+            &keys.kem,
         ))
+    }
+
+    /// The session record of `address`, if there is one (the same as
+    /// [`ProtocolStore::session`], without importing the trait or handling an error).
+    pub fn session_record(&self, address: &Address) -> Option<SessionRecord> {
+        self.session(address).ok().flatten()
+    }
+
+    /// The identity key remembered for `address`, if any.
+    pub fn known_identity(&self, address: &Address) -> Option<&IdentityKey> {
+        self.peers.get(address)
     }
 
     /// Delete the session record of `address` (e.g. when the user deletes the conversation).
@@ -136,21 +171,17 @@ impl MemoryStore {
             .values()
             .map(|k| k.to_bytes().to_vec())
             .collect();
-        snapshot.one_time_prekeys = self
-            .one_time_prekeys
-            .values()
-            .map(|k| k.to_bytes().to_vec())
-            .collect();
+        snapshot.one_time_prekeys = self.one_time_prekeys.values().map(|k| k.to_vec()).collect();
         snapshot.kem_prekeys = self
             .kem_prekeys
             .values()
-            .map(|k| k.to_bytes().to_vec())
+            .map(|k| k.bytes.to_vec())
             .collect();
         snapshot.used_base_keys = self
             .used_base_keys
             .iter()
             .map(|(id, key)| proto::UsedBaseKey {
-                signed_prekey_id: *id,
+                signed_prekey_id: id.get(),
                 base_key: key.to_vec(),
             })
             .collect();
@@ -159,7 +190,7 @@ impl MemoryStore {
             .iter()
             .map(|(a, r)| proto::StoredSession {
                 user: a.user().to_owned(),
-                device: a.device(),
+                device: a.device().get(),
                 record: r.to_vec(),
             })
             .collect();
@@ -194,7 +225,8 @@ impl MemoryStore {
         }
         for used in &snapshot.used_base_keys {
             let key = wire::array(&used.base_key, "memory store snapshot")?;
-            store.used_base_keys.insert((used.signed_prekey_id, key));
+            let id = SignedPreKeyId::new(used.signed_prekey_id);
+            store.used_base_keys.insert((id, key));
         }
         for session in &snapshot.sessions {
             SessionRecord::from_bytes(&session.record)?;
@@ -232,64 +264,95 @@ impl core::fmt::Debug for MemoryStore {
 fn peer_to_proto((address, key): (&Address, &IdentityKey)) -> proto::PeerIdentity {
     proto::PeerIdentity {
         user: address.user().to_owned(),
-        device: address.device(),
+        device: address.device().get(),
         identity_key: key.to_bytes().to_vec(),
     }
 }
 
 impl ProtocolStore for MemoryStore {
-    /// Only a snapshot record that fails to parse produces an error.
-    type Error = Error;
+    type Error = MemoryStoreError;
 
-    fn local_identity(&self) -> Result<Option<IdentityKeyPair>, Error> {
+    fn local_identity(&self) -> Result<Option<IdentityKeyPair>, MemoryStoreError> {
         Ok(self.identity.clone())
     }
 
-    fn peer_identity(&self, address: &Address) -> Result<Option<IdentityKey>, Error> {
+    fn peer_identity(&self, address: &Address) -> Result<Option<IdentityKey>, MemoryStoreError> {
         Ok(self.peers.get(address).copied())
     }
 
-    fn signed_prekey(&self, id: u32) -> Result<Option<SignedPreKey>, Error> {
+    fn signed_prekey(&self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, MemoryStoreError> {
         Ok(self.signed_prekeys.get(&id).cloned())
     }
 
-    fn one_time_prekey(&self, id: u32) -> Result<Option<OneTimePreKey>, Error> {
-        Ok(self.one_time_prekeys.get(&id).cloned())
-    }
-
-    fn kem_prekey(&self, id: u32) -> Result<Option<KemPreKey>, Error> {
-        Ok(self.kem_prekeys.get(&id).cloned())
-    }
-
-    fn base_key_used(&self, signed_prekey_id: u32, base_key: &PublicKey) -> Result<bool, Error> {
-        Ok(self
-            .used_base_keys
-            .contains(&(signed_prekey_id, base_key.to_bytes())))
-    }
-
-    fn session(&self, address: &Address) -> Result<Option<SessionRecord>, Error> {
-        self.sessions
-            .get(address)
-            .map(|bytes| SessionRecord::from_bytes(bytes))
+    fn one_time_prekey(
+        &self,
+        id: OneTimePreKeyId,
+    ) -> Result<Option<OneTimePreKey>, MemoryStoreError> {
+        let record = self.one_time_prekeys.get(&id);
+        record
+            .map(|bytes| read(OneTimePreKey::from_bytes(bytes)))
             .transpose()
     }
 
-    fn commit(&mut self, changes: Changes) -> Result<(), Error> {
-        if let Some((address, record)) = changes.session {
-            self.sessions.insert(address, record.to_bytes());
-        }
-        if let Some((address, key)) = changes.peer_identity {
-            self.peers.insert(address, key);
-        }
-        if let Some(id) = changes.remove_one_time_prekey {
-            self.one_time_prekeys.remove(&id);
-        }
-        if let Some(id) = changes.remove_kem_prekey {
-            self.kem_prekeys.remove(&id);
-        }
-        if let Some((id, key)) = changes.used_base_key {
-            self.used_base_keys.insert((id, key.to_bytes()));
+    fn kem_prekey(&self, id: KemPreKeyId) -> Result<Option<KemPreKey>, MemoryStoreError> {
+        let record = self.kem_prekeys.get(&id);
+        record
+            .map(|k| read(KemPreKey::from_bytes(&k.bytes)))
+            .transpose()
+    }
+
+    fn base_key_used(
+        &self,
+        signed_prekey: SignedPreKeyId,
+        base_key: &PublicKey,
+    ) -> Result<bool, MemoryStoreError> {
+        let key = (signed_prekey, base_key.to_bytes());
+        Ok(self.used_base_keys.contains(&key))
+    }
+
+    fn session(&self, address: &Address) -> Result<Option<SessionRecord>, MemoryStoreError> {
+        let record = self.sessions.get(address);
+        record
+            .map(|bytes| read(SessionRecord::from_bytes(bytes)))
+            .transpose()
+    }
+
+    fn commit(&mut self, changes: Changes) -> Result<(), MemoryStoreError> {
+        for change in changes {
+            self.apply(change);
         }
         Ok(())
     }
+}
+
+impl MemoryStore {
+    /// Apply one change. The match names every kind: a new kind fails to compile here.
+    fn apply(&mut self, change: Change) {
+        match change {
+            Change::Session { address, record } => {
+                self.sessions.insert(address, record.to_bytes());
+            }
+            Change::PeerIdentity { address, identity } => {
+                self.peers.insert(address, identity);
+            }
+            Change::RemoveOneTimePreKey(id) => {
+                self.one_time_prekeys.remove(&id);
+            }
+            Change::RemoveKemPreKey(id) => {
+                self.kem_prekeys.remove(&id);
+            }
+            Change::UsedBaseKey {
+                signed_prekey,
+                base_key,
+            } => {
+                self.used_base_keys
+                    .insert((signed_prekey, base_key.to_bytes()));
+            }
+        }
+    }
+}
+
+/// A record read back from the store's own bytes.
+fn read<T>(parsed: Result<T>) -> Result<T, MemoryStoreError> {
+    parsed.map_err(MemoryStoreError)
 }

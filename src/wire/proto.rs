@@ -154,6 +154,8 @@ pub(crate) struct Session {
     pub pending_prekey: Option<PendingPreKey>,
     #[prost(bytes = "vec", tag = "11")]
     pub setup_digest: Vec<u8>,
+    #[prost(bytes = "vec", tag = "12")]
+    pub simultaneous_with: Vec<u8>,
 }
 
 /// All sessions with one peer device.

@@ -1,0 +1,214 @@
+//! The store-backed operations: a thin layer over the sans-IO core that reads from a
+//! [`ProtocolStore`], computes, and commits every change in one call.
+
+use rand_core::CryptoRng;
+
+use crate::error::{Error, Result};
+use crate::keys::{IdentityKey, IdentityKeyPair, VerifiedBundle};
+use crate::session::{
+    Decrypted, Message, PreKeyMessage, RatchetMessage, ResponderPreKeys, Session,
+};
+use crate::session::{PreKeyIds, SessionRecord};
+use crate::store::prekeys::{lookup, store_err};
+use crate::store::{Address, Change, Changes, ProtocolStore};
+
+/// Start a session with `address` from its verified bundle; it becomes the current session
+/// (a previous one is archived). The next [`encrypt`] to this address sends a PreKey message.
+///
+/// The bundle must be the one published for `address`'s device ([`Error::WrongDevice`]) and
+/// carry the identity remembered for `address`, if one is ([`Error::UntrustedIdentity`]);
+/// else its identity is remembered from now on.
+pub fn start_session<S: ProtocolStore, R: CryptoRng + ?Sized>(
+    store: &mut S,
+    address: &Address,
+    bundle: &VerifiedBundle,
+    rng: &mut R,
+) -> Result<()> {
+    if bundle.device_id() != address.device() {
+        return Err(Error::WrongDevice {
+            address: address.device(),
+            bundle: bundle.device_id(),
+        });
+    }
+    let known = trusted(store, address, bundle.identity_key())?;
+    let session = Session::initiate(&local_identity(store)?, bundle, rng)?;
+    let mut record = stored_record(store, address)?.unwrap_or_default();
+    record.set_current(session);
+    let mut changes = Changes::new();
+    remember(&mut changes, address, known, bundle.identity_key());
+    commit_record(store, changes, address, record)
+}
+
+/// Encrypt `plaintext` for `address` with its current session. The advanced session is
+/// committed before the message is returned, so a message key is never used twice even if
+/// the app crashes right after.
+pub fn encrypt<S: ProtocolStore>(
+    store: &mut S,
+    address: &Address,
+    plaintext: &[u8],
+) -> Result<Message> {
+    let mut record = stored_record(store, address)?.ok_or(Error::NoSession)?;
+    let identity = *record.current().ok_or(Error::NoSession)?.remote_identity();
+    let known = trusted(store, address, &identity)?;
+    let message = record.encrypt(plaintext)?;
+    let mut changes = Changes::new();
+    remember(&mut changes, address, known, &identity);
+    commit_record(store, changes, address, record)?;
+    Ok(message)
+}
+
+/// Decrypt a message (either kind) from `address`. The plaintext is returned only after the
+/// new state was committed; on any error, including a failed commit, nothing has changed and
+/// the same bytes can be decrypted again later.
+pub fn decrypt<S: ProtocolStore, R: CryptoRng + ?Sized>(
+    store: &mut S,
+    address: &Address,
+    bytes: &[u8],
+    rng: &mut R,
+) -> Result<Vec<u8>> {
+    let known = store.peer_identity(address).map_err(store_err)?;
+    let (record, decrypted) = match Message::try_from(bytes)? {
+        Message::Ratchet(message) => decrypt_ratchet(store, address, &message, known, rng)?,
+        Message::PreKey(message) => decrypt_prekey(store, address, &message, known, rng)?,
+    };
+    let Decrypted {
+        mut plaintext,
+        sender,
+        consumed,
+    } = decrypted;
+    let mut changes = Changes::new();
+    remember(&mut changes, address, known, &sender);
+    changes.consumed(consumed);
+    // On a failed commit the plaintext is wiped as it drops.
+    commit_record(store, changes, address, record)?;
+    Ok(core::mem::take(&mut *plaintext))
+}
+
+fn decrypt_ratchet<S: ProtocolStore, R: CryptoRng + ?Sized>(
+    store: &S,
+    address: &Address,
+    message: &RatchetMessage,
+    known: Option<IdentityKey>,
+    rng: &mut R,
+) -> Result<(SessionRecord, Decrypted)> {
+    let mut record = stored_record(store, address)?.ok_or(Error::NoSession)?;
+    let decrypted = record.decrypt(message, known.as_ref(), rng)?;
+    Ok((record, decrypted))
+}
+
+fn decrypt_prekey<S: ProtocolStore, R: CryptoRng + ?Sized>(
+    store: &S,
+    address: &Address,
+    message: &PreKeyMessage,
+    known: Option<IdentityKey>,
+    rng: &mut R,
+) -> Result<(SessionRecord, Decrypted)> {
+    // Checked before any lookup or key agreement; the record checks it again.
+    trusted(store, address, message.identity_key())?;
+    let mut record = stored_record(store, address)?.unwrap_or_default();
+    let prekeys = match record.needs_prekeys(message) {
+        false => ResponderPreKeys::default(),
+        true => responder_prekeys(store, message)?,
+    };
+    let ours = local_identity(store)?;
+    let decrypted = record.decrypt_prekey(&ours, known.as_ref(), message, prekeys, rng)?;
+    Ok((record, decrypted))
+}
+
+/// What a new PreKey message needs from the store: its prekeys and its replay check.
+fn responder_prekeys<S: ProtocolStore>(
+    store: &S,
+    message: &PreKeyMessage,
+) -> Result<ResponderPreKeys> {
+    let ids = PreKeyIds::from(message);
+    let used = store.base_key_used(ids.signed, message.base_key());
+    if used.map_err(store_err)? {
+        // A replay of a PreKey message whose session is no longer kept: nothing to look up.
+        return Ok(ResponderPreKeys {
+            base_key_used: true,
+            ..ResponderPreKeys::default()
+        });
+    }
+    lookup(store, ids)
+}
+
+/// Accept a changed identity key for `address` after the user confirmed it (e.g. compared the
+/// new security code). The current session, if it was set up with another identity, is
+/// archived in the same commit: start a new session from the peer's current bundle (or wait
+/// for its PreKey message) to talk again.
+pub fn accept_identity<S: ProtocolStore>(
+    store: &mut S,
+    address: &Address,
+    identity: &IdentityKey,
+) -> Result<()> {
+    let mut changes = Changes::from(Change::PeerIdentity {
+        address: address.clone(),
+        identity: *identity,
+    });
+    if let Some(mut record) = stored_record(store, address)?
+        && record
+            .current()
+            .is_some_and(|s| s.remote_identity() != identity)
+    {
+        record.archive_current();
+        changes.push(Change::Session {
+            address: address.clone(),
+            record,
+        });
+    }
+    store.commit(changes).map_err(store_err)
+}
+
+/// The identity remembered for `address`, after checking that `identity` is it. `None` if
+/// none is remembered yet (trust on first use: the caller remembers `identity`).
+fn trusted<S: ProtocolStore>(
+    store: &S,
+    address: &Address,
+    identity: &IdentityKey,
+) -> Result<Option<IdentityKey>> {
+    match store.peer_identity(address).map_err(store_err)? {
+        Some(known) if known == *identity => Ok(Some(known)),
+        Some(_) => Err(Error::UntrustedIdentity),
+        None => Ok(None),
+    }
+}
+
+/// Remember `identity` for `address` unless one is remembered already.
+fn remember(
+    changes: &mut Changes,
+    address: &Address,
+    known: Option<IdentityKey>,
+    identity: &IdentityKey,
+) {
+    if known.is_none() {
+        changes.push(Change::PeerIdentity {
+            address: address.clone(),
+            identity: *identity,
+        });
+    }
+}
+
+fn local_identity<S: ProtocolStore>(store: &S) -> Result<IdentityKeyPair> {
+    store
+        .local_identity()
+        .map_err(store_err)?
+        .ok_or(Error::NoLocalIdentity)
+}
+
+fn stored_record<S: ProtocolStore>(store: &S, address: &Address) -> Result<Option<SessionRecord>> {
+    store.session(address).map_err(store_err)
+}
+
+/// Commit `changes` together with the new session record of `address`.
+fn commit_record<S: ProtocolStore>(
+    store: &mut S,
+    mut changes: Changes,
+    address: &Address,
+    record: SessionRecord,
+) -> Result<()> {
+    changes.push(Change::Session {
+        address: address.clone(),
+        record,
+    });
+    store.commit(changes).map_err(store_err)
+}
