@@ -150,7 +150,7 @@ fn decrypt_from_saved(c: &mut Criterion, name: &str, record: &[u8], message: &Ra
     c.bench_function(name, |b| {
         b.iter_batched(
             || SessionRecord::from_bytes(record).expect("record"),
-            |mut r| black_box(r.decrypt(message, &mut rng).expect("decrypts")),
+            |mut r| black_box(r.decrypt(message, None, &mut rng).expect("decrypts")),
             BatchSize::SmallInput,
         )
     });

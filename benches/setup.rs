@@ -135,7 +135,7 @@ fn setup_through_store(c: &mut Criterion) {
     bob.add_one_time_prekeys([OneTimePreKey::generate(2, &mut rng)]);
     bob.add_kem_prekeys([KemPreKey::generate(3, &bob_identity, &mut rng)]);
     let bundle = bob
-        .bundle(1, 1, Some(2), 3)
+        .bundle(1, 1, Some(2.into()), 3)
         .and_then(|b| b.verify())
         .expect("bundle");
     let alice = MemoryStore::new(IdentityKeyPair::generate(&mut rng)).to_bytes();

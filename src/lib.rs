@@ -27,7 +27,7 @@
 //! bob.add_one_time_prekeys(OneTimePreKey::generate_batch(1, 10, &mut rng));
 //! bob.add_kem_prekeys(kem.into_iter().chain([last_resort]));
 //! // ... which it publishes as bundles through the app's server.
-//! let published: Vec<u8> = bob.bundle(1, 1, Some(1), 1)?.to_bytes();
+//! let published: Vec<u8> = bob.bundle(1, 1, Some(1.into()), 1)?.to_bytes();
 //!
 //! // Alice fetches the bundle, checks its signatures and starts a session.
 //! let mut alice = MemoryStore::new(IdentityKeyPair::generate(&mut rng));

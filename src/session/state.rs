@@ -151,8 +151,10 @@ impl Session {
         })
     }
 
-    /// Decrypt a message from the peer. On any failure the session is unchanged.
-    pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
+    /// Decrypt a ratchet message from the peer in this session alone. On any failure the
+    /// session is unchanged. [`SessionRecord::decrypt`](crate::session::SessionRecord::decrypt)
+    /// also tries the archived sessions and checks the peer's identity.
+    pub fn decrypt<R: CryptoRng + ?Sized>(
         &mut self,
         message: &RatchetMessage,
         rng: &mut R,
