@@ -37,8 +37,18 @@ fn device(name: &str) -> Device {
 fn simultaneous_start() -> (Device, Device) {
     let (mut a, mut b) = (device("alice"), device("bob"));
     let mut rng = keylink::os_rng();
-    let bundle_a = a.store.bundle(1, 1, Some(1.into()), 1).unwrap().verify().unwrap();
-    let bundle_b = b.store.bundle(1, 1, Some(1.into()), 1).unwrap().verify().unwrap();
+    let bundle_a = a
+        .store
+        .bundle(1, 1, Some(1.into()), 1)
+        .unwrap()
+        .verify()
+        .unwrap();
+    let bundle_b = b
+        .store
+        .bundle(1, 1, Some(1.into()), 1)
+        .unwrap()
+        .verify()
+        .unwrap();
     keylink::start_session(&mut a.store, &b.addr, &bundle_b, &mut rng).unwrap();
     keylink::start_session(&mut b.store, &a.addr, &bundle_a, &mut rng).unwrap();
     (a, b)
@@ -46,7 +56,9 @@ fn simultaneous_start() -> (Device, Device) {
 
 fn send(from: &mut Device, to: &Address, n: usize) {
     let text = format!("{} #{n}", from.addr.user()).into_bytes();
-    let wire = keylink::encrypt(&mut from.store, to, &text).unwrap().to_bytes();
+    let wire = keylink::encrypt(&mut from.store, to, &text)
+        .unwrap()
+        .to_bytes();
     from.outbox.push((wire, text));
 }
 
