@@ -62,13 +62,13 @@ pub fn signed_prekey_signature(identity_seed: &[u8; 32], id: u32, public: &[u8; 
 
 /// The ML-KEM-1024 encapsulation key made from the 64-byte seed `d || z`.
 pub fn kem_public_key(seed: &[u8; 64]) -> Vec<u8> {
-    KemKeyPair::from_seed(*seed).public().as_bytes().to_vec()
+    KemKeyPair::from_seed(seed).public().as_bytes().to_vec()
 }
 
 /// `Sign(IK, "keylink v1 kem prekey" || u32be(id) || PQPK)`, with `PQPK` made from `kem_seed`.
 pub fn kem_prekey_signature(identity_seed: &[u8; 32], id: u32, kem_seed: &[u8; 64]) -> [u8; 64] {
     let identity = IdentityKeyPair::from_seed(identity_seed);
-    *KemPreKey::sign(id, &identity, KemKeyPair::from_seed(*kem_seed), false).signature()
+    *KemPreKey::sign(id, &identity, KemKeyPair::from_seed(kem_seed), false).signature()
 }
 
 /// A one-time prekey of a bundle: its id and X25519 secret.
@@ -114,7 +114,7 @@ pub fn bundle_bytes(input: &BundleInput<'_>) -> Result<Vec<u8>> {
     let kem = KemPreKey::sign(
         input.kem_prekey_id,
         &identity,
-        KemKeyPair::from_seed(*input.kem_prekey_seed),
+        KemKeyPair::from_seed(input.kem_prekey_seed),
         false,
     );
     // The fixed RNG handed out exactly the given secrets: check it did.
@@ -185,7 +185,7 @@ pub fn pqxdh_initiator(input: &InitiatorInput<'_>) -> Result<Pqxdh> {
         None => None,
     };
     let kem = KemPublicKey::try_from(input.kem_prekey)?;
-    let (ct, ss) = kem.encapsulate_with(*input.kem_m);
+    let (ct, ss) = kem.encapsulate_with(input.kem_m);
     finish(
         [dh1, dh2, dh3],
         dh4,
@@ -228,7 +228,7 @@ pub fn pqxdh_responder(input: &ResponderInput<'_>) -> Result<Pqxdh> {
         None => None,
     };
     let ct = KemCiphertext::try_from(input.kem_ciphertext)?;
-    let ss = KemKeyPair::from_seed(*input.kem_prekey_seed).decapsulate(&ct);
+    let ss = KemKeyPair::from_seed(input.kem_prekey_seed).decapsulate(&ct);
     finish(
         [dh1, dh2, dh3],
         dh4,
