@@ -273,20 +273,20 @@ pub fn associated_data(initiator: &[u8; 32], responder: &[u8; 32]) -> [u8; 64] {
 
 /// `KDF_RK(rk, dh)`: the next root key and the new chain key.
 pub fn kdf_rk(rk: &[u8; 32], dh: &[u8; 32]) -> Result<([u8; 32], [u8; 32])> {
-    let (root, chain) = RootKey::new(*rk).step(dh)?;
+    let (root, chain) = RootKey::new(rk).step(dh)?;
     Ok((*root.as_bytes(), *chain.as_bytes()))
 }
 
 /// `KDF_CK(ck)`: the message key and the next chain key.
 pub fn kdf_ck(ck: &[u8; 32]) -> Result<([u8; 32], [u8; 32])> {
-    let chain = ChainKey::new(*ck, 0);
+    let chain = ChainKey::new(ck, 0);
     let next = chain.next().ok_or(Error::ChainExhausted)?;
     Ok((*chain.message_key().as_bytes(), *next.as_bytes()))
 }
 
 /// The AES-256-GCM key and nonce of a message key: `HKDF(0^32, mk, "keylink v1 message", 44)`.
 pub fn message_keys(mk: &[u8; 32]) -> Result<([u8; 32], [u8; 12])> {
-    MessageKey::new(*mk, 0).expand()
+    MessageKey::new(mk, 0).with_expanded(|key, nonce| Ok((*key, *nonce)))
 }
 
 /// The 41-byte header `0x01 || ratchet_key || u32be(pn) || u32be(n)`.
@@ -302,7 +302,7 @@ pub fn header(ratchet_key: &[u8; 32], previous_counter: u32, counter: u32) -> [u
 /// `AES-256-GCM(key, nonce, plaintext, aad = AD || header)` with the key and nonce of `mk`,
 /// through the message key's own sealing; returns `ciphertext || tag`.
 pub fn seal(mk: &[u8; 32], ad: &[u8; 64], header: &[u8; 41], plaintext: &[u8]) -> Result<Vec<u8>> {
-    MessageKey::new(*mk, 0).seal(ad, header, plaintext)
+    MessageKey::new(mk, 0).seal(ad, header, plaintext)
 }
 
 /// The fields of a ratchet message.

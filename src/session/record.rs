@@ -157,17 +157,18 @@ impl SessionRecord {
         if record.archived.len() > MAX_ARCHIVED_SESSIONS {
             return Err(Error::Malformed("session record"));
         }
+        // Sized once: collecting would grow the deque and move sessions while parsing.
+        let mut archived = VecDeque::with_capacity(record.archived.len());
+        for session in &record.archived {
+            archived.push_back(Session::from_proto(session)?);
+        }
         Ok(SessionRecord {
             current: record
                 .current
                 .as_ref()
                 .map(Session::from_proto)
                 .transpose()?,
-            archived: record
-                .archived
-                .iter()
-                .map(Session::from_proto)
-                .collect::<Result<_>>()?,
+            archived,
         })
     }
 }
