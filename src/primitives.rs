@@ -210,6 +210,16 @@ mod tests {
         assert_eq!(ours, theirs);
     }
 
+    /// HMAC's inner and outer states, keyed with secrets (HMAC keys, PRKs), are SHA-256
+    /// cores that must zeroize on drop: this fails to compile if a dependency change drops
+    /// sha2's `zeroize` feature.
+    #[test]
+    fn keyed_states_zeroize_on_drop() {
+        fn zeroizes_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        zeroizes_on_drop::<<Sha256 as hmac::EagerHash>::Core>();
+        zeroizes_on_drop::<Sha256>();
+    }
+
     #[test]
     fn impossible_lengths_are_internal_errors() {
         let mut okm = vec![0u8; 255 * 32 + 1];
