@@ -60,6 +60,9 @@ pub enum Error {
     },
     /// The application's store failed; nothing was changed.
     Store(StoreError),
+    /// An internal step failed in a way no input can cause (a primitive rejected a length
+    /// keylink itself chose): a bug in keylink.
+    Internal(&'static str),
     /// A backup operation failed.
     Backup(BackupError),
 }
@@ -113,6 +116,10 @@ impl fmt::Display for Error {
                 "no local identity is stored; generate one with IdentityKeyPair::generate and save it first",
             ),
             Error::Store(e) => write!(f, "the store failed, nothing was changed; retry later: {e}"),
+            Error::Internal(what) => write!(
+                f,
+                "internal error ({what}): a bug in keylink or an impossible length, not a problem with your data; please report it"
+            ),
             Error::Backup(e) => write!(f, "backup: {e}"),
         }
     }
@@ -161,5 +168,13 @@ mod tests {
         assert!(e.to_string().contains("database down"));
         let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<DbDown>());
         assert!(source.is_some());
+    }
+
+    #[test]
+    fn internal_errors_ask_for_a_report() {
+        let text = Error::Internal("HKDF output length").to_string();
+        assert!(text.contains("HKDF output length"));
+        assert!(text.contains("bug in keylink"));
+        assert!(text.contains("report"));
     }
 }

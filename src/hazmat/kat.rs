@@ -62,19 +62,13 @@ pub fn signed_prekey_signature(identity_seed: &[u8; 32], id: u32, public: &[u8; 
 
 /// The ML-KEM-1024 encapsulation key made from the 64-byte seed `d || z`.
 pub fn kem_public_key(seed: &[u8; 64]) -> Vec<u8> {
-    KemKeyPair::from_seed(*seed).public().as_bytes().to_vec()
+    KemKeyPair::from_seed(seed).public().as_bytes().to_vec()
 }
 
 /// `Sign(IK, "keylink v1 kem prekey" || u32be(id) || PQPK)`, with `PQPK` made from `kem_seed`.
 pub fn kem_prekey_signature(identity_seed: &[u8; 32], id: u32, kem_seed: &[u8; 64]) -> [u8; 64] {
     let identity = IdentityKeyPair::from_seed(identity_seed);
-    *KemPreKey::sign(
-        id.into(),
-        &identity,
-        KemKeyPair::from_seed(*kem_seed),
-        false,
-    )
-    .signature()
+    *KemPreKey::sign(id.into(), &identity, KemKeyPair::from_seed(kem_seed), false).signature()
 }
 
 /// A one-time prekey of a bundle: its id and X25519 secret.
@@ -120,7 +114,7 @@ pub fn bundle_bytes(input: &BundleInput<'_>) -> Result<Vec<u8>> {
     let kem = KemPreKey::sign(
         input.kem_prekey_id.into(),
         &identity,
-        KemKeyPair::from_seed(*input.kem_prekey_seed),
+        KemKeyPair::from_seed(input.kem_prekey_seed),
         false,
     );
     // The fixed RNG handed out exactly the given secrets: check it did.
@@ -191,7 +185,7 @@ pub fn pqxdh_initiator(input: &InitiatorInput<'_>) -> Result<Pqxdh> {
         None => None,
     };
     let kem = KemPublicKey::try_from(input.kem_prekey)?;
-    let (ct, ss) = kem.encapsulate_with(*input.kem_m);
+    let (ct, ss) = kem.encapsulate_with(input.kem_m);
     finish(
         [dh1, dh2, dh3],
         dh4,
@@ -234,7 +228,7 @@ pub fn pqxdh_responder(input: &ResponderInput<'_>) -> Result<Pqxdh> {
         None => None,
     };
     let ct = KemCiphertext::try_from(input.kem_ciphertext)?;
-    let ss = KemKeyPair::from_seed(*input.kem_prekey_seed).decapsulate(&ct);
+    let ss = KemKeyPair::from_seed(input.kem_prekey_seed).decapsulate(&ct);
     finish(
         [dh1, dh2, dh3],
         dh4,
@@ -279,20 +273,20 @@ pub fn associated_data(initiator: &[u8; 32], responder: &[u8; 32]) -> [u8; 64] {
 
 /// `KDF_RK(rk, dh)`: the next root key and the new chain key.
 pub fn kdf_rk(rk: &[u8; 32], dh: &[u8; 32]) -> Result<([u8; 32], [u8; 32])> {
-    let (root, chain) = RootKey::new(*rk).step(dh)?;
+    let (root, chain) = RootKey::new(rk).step(dh)?;
     Ok((*root.as_bytes(), *chain.as_bytes()))
 }
 
 /// `KDF_CK(ck)`: the message key and the next chain key.
 pub fn kdf_ck(ck: &[u8; 32]) -> Result<([u8; 32], [u8; 32])> {
-    let chain = ChainKey::new(*ck, 0);
+    let chain = ChainKey::new(ck, 0);
     let next = chain.next().ok_or(Error::ChainExhausted)?;
     Ok((*chain.message_key().as_bytes(), *next.as_bytes()))
 }
 
 /// The AES-256-GCM key and nonce of a message key: `HKDF(0^32, mk, "keylink v1 message", 44)`.
 pub fn message_keys(mk: &[u8; 32]) -> Result<([u8; 32], [u8; 12])> {
-    MessageKey::new(*mk, 0).expand()
+    MessageKey::new(mk, 0).with_expanded(|key, nonce| Ok((*key, *nonce)))
 }
 
 /// The 41-byte header `0x01 || ratchet_key || u32be(pn) || u32be(n)`.
@@ -308,7 +302,7 @@ pub fn header(ratchet_key: &[u8; 32], previous_counter: u32, counter: u32) -> [u
 /// `AES-256-GCM(key, nonce, plaintext, aad = AD || header)` with the key and nonce of `mk`,
 /// through the message key's own sealing; returns `ciphertext || tag`.
 pub fn seal(mk: &[u8; 32], ad: &[u8; 64], header: &[u8; 41], plaintext: &[u8]) -> Result<Vec<u8>> {
-    MessageKey::new(*mk, 0).seal(ad, header, plaintext)
+    MessageKey::new(mk, 0).seal(ad, header, plaintext)
 }
 
 /// The fields of a ratchet message.

@@ -21,7 +21,7 @@ pub struct KemSecretKey(KemKeyPair);
 impl KemSecretKey {
     /// FIPS 203 `ML-KEM.KeyGen_internal(d, z)` with `seed = d || z` (64 bytes).
     pub fn from_seed(seed: &[u8]) -> Result<Self> {
-        let seed: [u8; 64] = seed
+        let seed: &[u8; 64] = seed
             .try_into()
             .map_err(|_| Error::InvalidKey("ML-KEM-1024 seed (must be 64 bytes)"))?;
         Ok(KemSecretKey(KemKeyPair::from_seed(seed)))
@@ -43,5 +43,5 @@ pub fn kem_encapsulate(
     public: &KemPublicKey,
     m: &[u8; 32],
 ) -> (KemCiphertext, Zeroizing<[u8; 32]>) {
-    public.encapsulate_with(*m)
+    public.encapsulate_with(m)
 }

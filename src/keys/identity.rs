@@ -173,7 +173,7 @@ impl IdentityKeyPair {
     /// Serialize for the application's storage (versioned; holds the secret seed).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let record = proto::IdentityRecord {
-            seed: self.signing.to_bytes().to_vec(),
+            seed: self.signing.as_bytes().to_vec(),
         };
         wire::encode_secret(Kind::IdentityRecord, &record)
     }

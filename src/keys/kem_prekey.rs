@@ -148,3 +148,30 @@ impl fmt::Debug for KemPreKey {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    #[test]
+    fn a_record_whose_key_hash_was_flipped_is_refused_clearly() {
+        let mut rng = crate::os_rng();
+        let identity = IdentityKeyPair::generate(&mut rng);
+        let key = KemPreKey::generate(7, &identity, &mut rng);
+        let bytes = key.to_bytes();
+        assert_eq!(KemPreKey::from_bytes(&bytes).unwrap().id(), 7.into());
+        // H(ek) sits after dk_pke (1536) and ek (1568) in the 3168-byte decapsulation key.
+        let dk = key.key_pair().secret_bytes();
+        let at = bytes.windows(dk.len()).position(|w| w == dk).unwrap();
+        let mut corrupt = bytes.to_vec();
+        corrupt[at + 1536 + 1568 + 5] ^= 0x40;
+        let err = KemPreKey::from_bytes(&corrupt).unwrap_err();
+        assert!(matches!(err, Error::Malformed(_)));
+        assert!(
+            err.to_string().contains("hash of the encapsulation key"),
+            "{err}"
+        );
+    }
+}

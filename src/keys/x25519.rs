@@ -99,8 +99,7 @@ impl KeyPair {
 
     /// Rebuild a key pair from our own storage, where the public half was saved beside the
     /// secret so that loading costs no scalar multiplication. Used only for session records.
-    pub(crate) fn from_stored(secret: [u8; 32], public: PublicKey) -> Self {
-        let secret = Zeroizing::new(secret);
+    pub(crate) fn from_stored(secret: &[u8; 32], public: PublicKey) -> Self {
         KeyPair {
             secret: StaticSecret::from(*secret),
             public,
@@ -111,8 +110,9 @@ impl KeyPair {
         &self.public
     }
 
-    pub(crate) fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(self.secret.to_bytes())
+    /// The secret, borrowed: no copy is made for the caller to forget to zeroize.
+    pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
+        self.secret.as_bytes()
     }
 
     /// X25519 with the non-contributory check.

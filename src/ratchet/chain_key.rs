@@ -14,8 +14,19 @@ pub(crate) struct ChainKey {
 }
 
 impl ChainKey {
-    pub(crate) fn new(key: [u8; 32], index: u32) -> Self {
-        ChainKey { key, index }
+    pub(crate) fn new(key: &[u8; 32], index: u32) -> Self {
+        ChainKey { key: *key, index }
+    }
+
+    /// The same key built straight on the heap, for keys that are stored: moving the box
+    /// moves a pointer, and dropping it zeroizes the key where it lives.
+    pub(crate) fn boxed(key: &[u8; 32], index: u32) -> Box<Self> {
+        let mut boxed = Box::new(ChainKey {
+            key: [0; 32],
+            index,
+        });
+        boxed.key.copy_from_slice(key);
+        boxed
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8; 32] {
@@ -27,10 +38,19 @@ impl ChainKey {
         self.index
     }
 
+    /// The message key for message number `index()`, on the heap to be stored.
+    pub(crate) fn boxed_message_key(&self) -> Box<MessageKey> {
+        MessageKey::boxed(
+            &primitives::hmac(&self.key, &[MESSAGE_KEY_SEED]),
+            self.index,
+        )
+    }
+
     /// The message key for message number `index()`.
+    #[cfg(any(test, feature = "hazmat"))]
     pub(crate) fn message_key(&self) -> MessageKey {
         MessageKey::new(
-            *primitives::hmac(&self.key, &[MESSAGE_KEY_SEED]),
+            &primitives::hmac(&self.key, &[MESSAGE_KEY_SEED]),
             self.index,
         )
     }
@@ -42,16 +62,16 @@ impl ChainKey {
         let next = self
             .index
             .checked_add(1)
-            .map(|index| ChainKey { key: *ck, index });
-        (MessageKey::new(*mk, self.index), next)
+            .map(|index| ChainKey::new(&ck, index));
+        (MessageKey::new(&mk, self.index), next)
     }
 
     /// The chain key for the next message, or `None` once the `u32` index space is exhausted.
     pub(crate) fn next(&self) -> Option<ChainKey> {
         let index = self.index.checked_add(1)?;
-        Some(ChainKey {
-            key: *primitives::hmac(&self.key, &[CHAIN_KEY_SEED]),
+        Some(ChainKey::new(
+            &primitives::hmac(&self.key, &[CHAIN_KEY_SEED]),
             index,
-        })
+        ))
     }
 }

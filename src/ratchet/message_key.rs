@@ -5,7 +5,7 @@
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::constants::MESSAGE_INFO;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::primitives;
 
 /// One message key. Sending consumes it; a stored (skipped) key is only read until the
@@ -17,8 +17,19 @@ pub(crate) struct MessageKey {
 }
 
 impl MessageKey {
-    pub(crate) fn new(key: [u8; 32], index: u32) -> Self {
-        MessageKey { key, index }
+    pub(crate) fn new(key: &[u8; 32], index: u32) -> Self {
+        MessageKey { key: *key, index }
+    }
+
+    /// The same key built straight on the heap, for keys that are stored: moving the box
+    /// moves a pointer, and dropping it zeroizes the key where it lives.
+    pub(crate) fn boxed(key: &[u8; 32], index: u32) -> Box<Self> {
+        let mut boxed = Box::new(MessageKey {
+            key: [0; 32],
+            index,
+        });
+        boxed.key.copy_from_slice(key);
+        boxed
     }
 
     pub(crate) fn index(&self) -> u32 {
@@ -29,29 +40,28 @@ impl MessageKey {
         &self.key
     }
 
-    pub(crate) fn expand(&self) -> Result<([u8; 32], [u8; 12])> {
+    /// Run `f` on the AES-256-GCM key and nonce of this message key. They are borrowed from
+    /// one zeroizing buffer, so no copy of them outlives the call.
+    pub(crate) fn with_expanded<T>(
+        &self,
+        f: impl FnOnce(&[u8; 32], &[u8; 12]) -> Result<T>,
+    ) -> Result<T> {
         let okm = primitives::hkdf_zero_salt::<44>(&self.key, &[MESSAGE_INFO])?;
-        let (key, nonce) = okm.split_at(32);
-        let mut k = [0u8; 32];
-        let mut n = [0u8; 12];
-        k.copy_from_slice(key);
-        n.copy_from_slice(nonce);
-        Ok((k, n))
+        let key = okm.first_chunk::<32>();
+        let nonce = okm.last_chunk::<12>();
+        match (key, nonce) {
+            (Some(key), Some(nonce)) => f(key, nonce),
+            _ => Err(Error::Internal("message key expansion length")),
+        }
     }
 
     /// Encrypt one message; the key is consumed so it can never seal a second one.
     pub(crate) fn seal(self, ad: &[u8; 64], header: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
-        let (mut key, nonce) = self.expand()?;
-        let sealed = primitives::aead_seal(&key, &nonce, &[ad, header], plaintext);
-        key.zeroize();
-        sealed
+        self.with_expanded(|key, nonce| primitives::aead_seal(key, nonce, &[ad, header], plaintext))
     }
 
     /// Decrypt and authenticate one message.
     pub(crate) fn open(&self, ad: &[u8; 64], header: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
-        let (mut key, nonce) = self.expand()?;
-        let opened = primitives::aead_open(&key, &nonce, &[ad, header], sealed);
-        key.zeroize();
-        opened
+        self.with_expanded(|key, nonce| primitives::aead_open(key, nonce, &[ad, header], sealed))
     }
 }

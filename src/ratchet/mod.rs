@@ -27,16 +27,24 @@ use skipped_keys::{SkippedKey, SkippedKeys};
 
 /// The ratchet state of one session.
 pub(crate) struct Ratchet {
+    keys: Box<Keys>,
+    previous_counter: u32,
+    /// Oldest first, at most [`MAX_RECEIVING_CHAINS`].
+    receiving: Vec<ReceivingChain>,
+    skipped: SkippedKeys,
+}
+
+/// The ratchet's own secrets. They live on the heap so that moving a [`Ratchet`] (a session
+/// archived, promoted or shifted in its record's deque, which also reallocates) moves a
+/// pointer and never leaves a copy of a key in a freed or stale slot. Encryption updates
+/// them in place.
+struct Keys {
     root: RootKey,
     /// Our current ratchet key pair `DHs`; its public half was computed once, at the step
     /// that created it.
     sending_key: KeyPair,
     /// `None` only in the responder's state before its first message arrived.
     sending_chain: Option<ChainKey>,
-    previous_counter: u32,
-    /// Oldest first, at most [`MAX_RECEIVING_CHAINS`].
-    receiving: Vec<ReceivingChain>,
-    skipped: SkippedKeys,
 }
 
 /// What a successful decryption changes, computed before anything is changed.
@@ -69,13 +77,15 @@ impl Ratchet {
     ) -> Result<Self> {
         let sending_key = KeyPair::generate(rng);
         let dh = sending_key.dh(their_signed_prekey)?;
-        let (root, chain) = RootKey::new(*sk).step(&dh)?;
+        let (root, chain) = RootKey::new(sk).step(&dh)?;
         Ok(Ratchet {
-            root,
-            sending_key,
-            sending_chain: Some(chain),
+            keys: Box::new(Keys {
+                root,
+                sending_key,
+                sending_chain: Some(chain),
+            }),
             previous_counter: 0,
-            receiving: Vec::new(),
+            receiving: Vec::with_capacity(MAX_RECEIVING_CHAINS + 1),
             skipped: SkippedKeys::default(),
         })
     }
@@ -84,27 +94,29 @@ impl Ratchet {
     /// its first decryption performs the DH ratchet step that creates a sending chain.
     pub(crate) fn responder(sk: &[u8; 32], signed_prekey: KeyPair) -> Self {
         Ratchet {
-            root: RootKey::new(*sk),
-            sending_key: signed_prekey,
-            sending_chain: None,
+            keys: Box::new(Keys {
+                root: RootKey::new(sk),
+                sending_key: signed_prekey,
+                sending_chain: None,
+            }),
             previous_counter: 0,
-            receiving: Vec::new(),
+            receiving: Vec::with_capacity(MAX_RECEIVING_CHAINS + 1),
             skipped: SkippedKeys::default(),
         }
     }
 
     /// Encrypt `plaintext`; returns the header it was sealed under and `ciphertext || tag`.
     pub(crate) fn encrypt(&mut self, ad: &[u8; 64], plaintext: &[u8]) -> Result<(Header, Vec<u8>)> {
-        let chain = self.sending_chain.as_ref().ok_or(Error::NoSession)?;
+        let chain = self.keys.sending_chain.as_ref().ok_or(Error::NoSession)?;
         let (message_key, next) = chain.step();
         let next = next.ok_or(Error::ChainExhausted)?;
         let header = Header {
-            ratchet_key: *self.sending_key.public(),
+            ratchet_key: *self.keys.sending_key.public(),
             previous_counter: self.previous_counter,
             counter: chain.index(),
         };
         let sealed = message_key.seal(ad, &header.to_bytes(), plaintext)?;
-        self.sending_chain = Some(next);
+        self.keys.sending_chain = Some(next);
         Ok((header, sealed))
     }
 
@@ -192,13 +204,13 @@ impl Ratchet {
             }
             _ => None,
         };
-        let dh = self.sending_key.dh(&header.ratchet_key)?;
-        let (root, chain) = self.root.step(&dh)?;
+        let dh = self.keys.sending_key.dh(&header.ratchet_key)?;
+        let (root, chain) = self.keys.root.step(&dh)?;
         let advance = advance_to(&header.ratchet_key, &chain, header.counter)?;
         let plaintext = advance.message_key.open(ad, header_bytes, sealed)?;
         let receiving = ReceivingChain {
             ratchet_key: header.ratchet_key,
-            chain: advance.next,
+            chain: ChainKey::boxed(advance.next.as_bytes(), advance.next.index()),
         };
         let update = Update::Step {
             root,
@@ -224,9 +236,9 @@ impl Ratchet {
                 skipped,
             } => {
                 if let Some(c) = self.receiving.get_mut(chain) {
-                    c.chain = next;
+                    *c.chain = next;
                 }
-                self.skipped.extend(skipped.into_keys());
+                self.skipped.extend(skipped.keys());
             }
             Update::Step {
                 root,
@@ -250,17 +262,18 @@ impl Ratchet {
         let (root, sending_chain) = root.step(&*sending_key.dh(&receiving.ratchet_key)?)?;
         // Nothing below can fail.
         if let (Some((chain, keys)), Some(last)) = (previous, self.receiving.last_mut()) {
-            last.chain = chain;
-            self.skipped.extend(keys.into_keys());
+            *last.chain = chain;
+            self.skipped.extend(keys.keys());
         }
         self.receiving.push(receiving);
         let excess = self.receiving.len().saturating_sub(MAX_RECEIVING_CHAINS);
         self.receiving.drain(..excess);
-        self.skipped.extend(skipped.into_keys());
-        self.previous_counter = self.sending_chain.as_ref().map_or(0, ChainKey::index);
-        self.root = root;
-        self.sending_key = sending_key;
-        self.sending_chain = Some(sending_chain);
+        self.skipped.extend(skipped.keys());
+        let keys = &mut *self.keys;
+        self.previous_counter = keys.sending_chain.as_ref().map_or(0, ChainKey::index);
+        keys.root = root;
+        keys.sending_key = sending_key;
+        keys.sending_chain = Some(sending_chain);
         Ok(())
     }
 
@@ -277,48 +290,46 @@ const WHAT: &str = "session record";
 impl Ratchet {
     /// Write the ratchet fields of a stored session.
     pub(crate) fn write(&self, out: &mut proto::Session) {
-        out.root_key = self.root.as_bytes().to_vec();
+        let keys = &*self.keys;
+        out.root_key = keys.root.as_bytes().to_vec();
         out.sending_chain = Some(proto::Chain {
-            ratchet_key: self.sending_key.public().to_bytes().to_vec(),
-            chain_key: self
+            ratchet_key: keys.sending_key.public().to_bytes().to_vec(),
+            chain_key: keys
                 .sending_chain
                 .as_ref()
                 .map_or_else(Vec::new, |c| c.as_bytes().to_vec()),
-            index: self.sending_chain.as_ref().map_or(0, ChainKey::index),
-            ratchet_private: self.sending_key.secret_bytes().to_vec(),
+            index: keys.sending_chain.as_ref().map_or(0, ChainKey::index),
+            ratchet_private: keys.sending_key.secret_bytes().to_vec(),
         });
         out.previous_counter = self.previous_counter;
         out.receiving_chains = self.receiving.iter().map(write_receiving).collect();
         out.skipped_keys = self.skipped.iter().map(write_skipped).collect();
     }
 
-    /// Read the ratchet fields of a stored session.
+    /// Read the ratchet fields of a stored session. Keys are borrowed from the decoded
+    /// message (which zeroizes its fields on drop) and copied once, to where they stay.
     pub(crate) fn read(session: &proto::Session) -> Result<Self> {
         let sending = session
             .sending_chain
             .as_ref()
             .ok_or(Error::Malformed(WHAT))?;
         let sending_key = KeyPair::from_stored(
-            wire::array(&sending.ratchet_private, WHAT)?,
+            key(&sending.ratchet_private)?,
             PublicKey::from_canonical(wire::array(&sending.ratchet_key, WHAT)?)?,
         );
         let sending_chain = match sending.chain_key.is_empty() {
             true => None,
-            false => Some(ChainKey::new(
-                wire::array(&sending.chain_key, WHAT)?,
-                sending.index,
-            )),
+            false => Some(ChainKey::new(key(&sending.chain_key)?, sending.index)),
         };
         if session.receiving_chains.len() > MAX_RECEIVING_CHAINS
             || session.skipped_keys.len() > crate::constants::MAX_STORED_SKIPPED_KEYS
         {
             return Err(Error::Malformed(WHAT));
         }
-        let receiving = session
-            .receiving_chains
-            .iter()
-            .map(read_receiving)
-            .collect::<Result<_>>()?;
+        let mut receiving = Vec::with_capacity(MAX_RECEIVING_CHAINS + 1);
+        for chain in &session.receiving_chains {
+            receiving.push(read_receiving(chain)?);
+        }
         let mut skipped = SkippedKeys::default();
         skipped.extend(
             session
@@ -328,14 +339,21 @@ impl Ratchet {
                 .collect::<Result<Vec<_>>>()?,
         );
         Ok(Ratchet {
-            root: RootKey::new(wire::array(&session.root_key, WHAT)?),
-            sending_key,
-            sending_chain,
+            keys: Box::new(Keys {
+                root: RootKey::new(key(&session.root_key)?),
+                sending_key,
+                sending_chain,
+            }),
             previous_counter: session.previous_counter,
             receiving,
             skipped,
         })
     }
+}
+
+/// A 32-byte key field of a stored session, borrowed rather than copied out.
+fn key(field: &[u8]) -> Result<&[u8; 32]> {
+    field.try_into().map_err(|_| Error::Malformed(WHAT))
 }
 
 fn write_receiving(chain: &ReceivingChain) -> proto::Chain {
@@ -353,7 +371,7 @@ fn read_receiving(chain: &proto::Chain) -> Result<ReceivingChain> {
     }
     Ok(ReceivingChain {
         ratchet_key: PublicKey::from_canonical(wire::array(&chain.ratchet_key, WHAT)?)?,
-        chain: ChainKey::new(wire::array(&chain.chain_key, WHAT)?, chain.index),
+        chain: ChainKey::boxed(key(&chain.chain_key)?, chain.index),
     })
 }
 
@@ -368,7 +386,7 @@ fn write_skipped(skipped: &SkippedKey) -> proto::SkippedKey {
 fn read_skipped(skipped: &proto::SkippedKey) -> Result<SkippedKey> {
     Ok(SkippedKey {
         ratchet_key: PublicKey::from_canonical(wire::array(&skipped.ratchet_key, WHAT)?)?,
-        key: MessageKey::new(wire::array(&skipped.message_key, WHAT)?, skipped.counter),
+        key: MessageKey::boxed(key(&skipped.message_key)?, skipped.counter),
     })
 }
 
@@ -460,6 +478,68 @@ mod tests {
         let last = sent.last().unwrap();
         assert_eq!(last.0.counter - 1, MAX_SKIP);
         assert_eq!(decrypt(&mut bob, last).unwrap(), b"x");
+    }
+
+    /// Where a key's bytes live; a move of the thing holding it must not change this.
+    fn address(key: &[u8; 32]) -> *const [u8; 32] {
+        std::ptr::from_ref(key)
+    }
+
+    #[test]
+    fn moving_a_ratchet_moves_no_key_bytes() {
+        let (mut alice, mut bob) = pair();
+        decrypt(&mut bob, &alice.encrypt(&AD, b"a").unwrap()).unwrap();
+        let root = address(bob.keys.root.as_bytes());
+        let chain = address(bob.receiving[0].chain.as_bytes());
+        let moved = vec![bob];
+        assert_eq!(address(moved[0].keys.root.as_bytes()), root);
+        assert_eq!(address(moved[0].receiving[0].chain.as_bytes()), chain);
+        // Encrypting updates the sending chain in place.
+        let mut bob = moved.into_iter().next().unwrap();
+        let sending = address(bob.keys.sending_chain.as_ref().unwrap().as_bytes());
+        bob.encrypt(&AD, b"b").unwrap();
+        let after = address(bob.keys.sending_chain.as_ref().unwrap().as_bytes());
+        assert_eq!(after, sending);
+    }
+
+    #[test]
+    fn receiving_chains_never_reallocate_and_keys_stay_put() {
+        let (mut alice, mut bob) = pair();
+        let buffer = bob.receiving.as_ptr();
+        let mut addresses = Vec::new();
+        for round in 0..8u8 {
+            decrypt(&mut bob, &alice.encrypt(&AD, &[round]).unwrap()).unwrap();
+            decrypt(&mut alice, &bob.encrypt(&AD, &[round]).unwrap()).unwrap();
+            addresses.push(address(bob.receiving.last().unwrap().chain.as_bytes()));
+        }
+        assert_eq!(bob.receiving.as_ptr(), buffer);
+        // The oldest chains were evicted and the rest shifted; the keys did not move.
+        let kept: Vec<_> = bob
+            .receiving
+            .iter()
+            .map(|c| address(c.chain.as_bytes()))
+            .collect();
+        assert_eq!(kept, addresses[8 - MAX_RECEIVING_CHAINS..]);
+        let read = Ratchet::read(&{
+            let mut out = proto::Session::default();
+            bob.write(&mut out);
+            out
+        })
+        .unwrap();
+        assert!(read.receiving.capacity() > MAX_RECEIVING_CHAINS);
+    }
+
+    #[test]
+    fn skipped_keys_stay_put_when_others_are_removed() {
+        let (mut alice, mut bob) = pair();
+        let sent: Vec<_> = (0..4u8)
+            .map(|i| alice.encrypt(&AD, &[i]).unwrap())
+            .collect();
+        decrypt(&mut bob, &sent[3]).unwrap();
+        let last = address(bob.skipped.get(2).unwrap().key.as_bytes());
+        decrypt(&mut bob, &sent[0]).unwrap();
+        assert_eq!(address(bob.skipped.get(1).unwrap().key.as_bytes()), last);
+        assert_eq!(bob.skipped.get(1).unwrap().key.index(), 2);
     }
 
     #[test]

@@ -1,7 +1,5 @@
 //! A receiving chain: the peer's ratchet key and our chain key for it.
 
-use std::collections::VecDeque;
-
 use crate::constants::{MAX_SKIP, MAX_STORED_SKIPPED_KEYS};
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
@@ -9,11 +7,12 @@ use crate::ratchet::chain_key::ChainKey;
 use crate::ratchet::message_key::MessageKey;
 use crate::ratchet::skipped_keys::SkippedKey;
 
-/// One receiving chain.
+/// One receiving chain. The chain key is boxed: the ratchet's list of chains shifts and
+/// grows, and a move must not leave a copy of a key behind in a freed or stale slot.
 #[derive(Clone)]
 pub(crate) struct ReceivingChain {
     pub(crate) ratchet_key: PublicKey,
-    pub(crate) chain: ChainKey,
+    pub(crate) chain: Box<ChainKey>,
 }
 
 /// The keys one step along a chain yields: the skipped ones, the wanted one and the chain
@@ -28,32 +27,28 @@ pub(crate) struct ChainAdvance {
 /// [`MAX_STORED_SKIPPED_KEYS`] are kept: older ones would be evicted on storing anyway. Their
 /// message keys are derived only after the message authenticated, so a forged header costs
 /// one HMAC per skipped index, not two.
+///
+/// The buffer is sized once, for exactly the keys it will hold, and never shifted: no
+/// reallocation or removal leaves a chain key behind, and dropping it zeroizes every key in
+/// place. An in-order message skips nothing and allocates nothing.
 pub(crate) struct PendingSkip {
     ratchet_key: PublicKey,
-    chains: VecDeque<ChainKey>,
+    chains: Vec<ChainKey>,
 }
 
 impl PendingSkip {
-    fn new(ratchet_key: &PublicKey) -> Self {
+    fn with_capacity(ratchet_key: &PublicKey, capacity: usize) -> Self {
         PendingSkip {
             ratchet_key: *ratchet_key,
-            chains: VecDeque::new(),
+            chains: Vec::with_capacity(capacity),
         }
     }
 
-    fn push(&mut self, chain: &ChainKey) {
-        if self.chains.len() == MAX_STORED_SKIPPED_KEYS {
-            self.chains.pop_front();
-        }
-        self.chains.push_back(chain.clone());
-    }
-
-    /// The skipped message keys, oldest first.
-    pub(crate) fn into_keys(self) -> impl Iterator<Item = SkippedKey> {
-        let ratchet_key = self.ratchet_key;
-        self.chains.into_iter().map(move |chain| SkippedKey {
-            ratchet_key,
-            key: chain.message_key(),
+    /// The skipped message keys, oldest first, derived from the chain keys in place.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = SkippedKey> + '_ {
+        self.chains.iter().map(|chain| SkippedKey {
+            ratchet_key: self.ratchet_key,
+            key: chain.boxed_message_key(),
         })
     }
 }
@@ -90,11 +85,57 @@ pub(crate) fn skip_to(
     chain: &ChainKey,
     target: u32,
 ) -> Result<(PendingSkip, ChainKey)> {
-    let mut skipped = PendingSkip::new(ratchet_key);
+    let limit = u32::try_from(MAX_STORED_SKIPPED_KEYS).unwrap_or(u32::MAX);
+    let kept = target.saturating_sub(chain.index()).min(limit);
+    let capacity = usize::try_from(kept).unwrap_or(MAX_STORED_SKIPPED_KEYS);
+    let mut skipped = PendingSkip::with_capacity(ratchet_key, capacity);
     let mut at = chain.clone();
     while at.index() < target {
-        skipped.push(&at);
+        // Only the newest `kept` indices are stored.
+        if target - at.index() <= kept {
+            skipped.chains.push(at.clone());
+        }
         at = at.next().ok_or(Error::DecryptionFailed)?;
     }
     Ok((skipped, at))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_skips_are_sized_once_and_keep_the_newest_keys() {
+        let key = PublicKey::from([7u8; 32]);
+        let start = ChainKey::new(&[1u8; 32], 5);
+        for (target, kept) in [
+            (5, 0),
+            (6, 1),
+            (15, 10),
+            (5 + 3_000, MAX_STORED_SKIPPED_KEYS),
+        ] {
+            let (skipped, at) = skip_to(&key, &start, target).unwrap();
+            assert_eq!(at.index(), target);
+            assert_eq!(skipped.chains.len(), kept);
+            // Exactly as large as needed, so no push reallocated.
+            assert_eq!(skipped.chains.capacity(), kept);
+            let indices: Vec<u32> = skipped.keys().map(|k| k.key.index()).collect();
+            let first = target - u32::try_from(kept).unwrap();
+            assert_eq!(indices, (first..target).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn derived_skipped_keys_match_the_chain() {
+        let key = PublicKey::from([7u8; 32]);
+        let start = ChainKey::new(&[1u8; 32], 0);
+        let (skipped, at) = skip_to(&key, &start, 3).unwrap();
+        let mut walk = start;
+        for stored in skipped.keys() {
+            assert_eq!(stored.key.as_bytes(), walk.message_key().as_bytes());
+            walk = walk.next().unwrap();
+        }
+        assert_eq!(walk.as_bytes(), at.as_bytes());
+    }
 }

@@ -3,7 +3,7 @@
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::constants::ROOT_INFO;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::primitives;
 use crate::ratchet::chain_key::ChainKey;
 
@@ -12,8 +12,8 @@ use crate::ratchet::chain_key::ChainKey;
 pub(crate) struct RootKey([u8; 32]);
 
 impl RootKey {
-    pub(crate) fn new(bytes: [u8; 32]) -> Self {
-        RootKey(bytes)
+    pub(crate) fn new(bytes: &[u8; 32]) -> Self {
+        RootKey(*bytes)
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8; 32] {
@@ -23,11 +23,9 @@ impl RootKey {
     /// One step of the root chain with a fresh DH output: the next root key and a new chain.
     pub(crate) fn step(&self, dh: &[u8; 32]) -> Result<(RootKey, ChainKey)> {
         let okm = primitives::hkdf::<64>(&self.0, dh, &[ROOT_INFO])?;
-        let (rk, ck) = okm.split_at(32);
-        let mut root = RootKey([0; 32]);
-        root.0.copy_from_slice(rk);
-        let mut chain = [0u8; 32];
-        chain.copy_from_slice(ck);
-        Ok((root, ChainKey::new(chain, 0)))
+        match (okm.first_chunk::<32>(), okm.last_chunk::<32>()) {
+            (Some(rk), Some(ck)) => Ok((RootKey::new(rk), ChainKey::new(ck, 0))),
+            _ => Err(Error::Internal("root chain output length")),
+        }
     }
 }

@@ -8,9 +8,15 @@ use crate::keys::PublicKey;
 use crate::ratchet::message_key::MessageKey;
 
 /// A message key kept for message `key.index()` of the chain of `ratchet_key`.
+///
+/// The key is boxed: the store below grows, evicts from the front and removes from the
+/// middle, and each of those moves entries. Moving a box moves a pointer; the key stays
+/// where it was made and is zeroized there when dropped, so no freed or stale slot of the
+/// deque ever holds key bytes. (Pre-sizing the deque to its limit instead would cost
+/// every session with a skipped key ~140 KiB.)
 pub(crate) struct SkippedKey {
     pub(crate) ratchet_key: PublicKey,
-    pub(crate) key: MessageKey,
+    pub(crate) key: Box<MessageKey>,
 }
 
 /// The bounded store of skipped message keys of one session.

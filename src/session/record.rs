@@ -279,11 +279,16 @@ impl SessionRecord {
             return Err(Error::Malformed("session record"));
         }
         let mut identities = IdentityCache::default();
-        let mut parse = |s: &proto::Session| Session::from_proto(s, &mut identities);
-        Ok(SessionRecord {
-            current: record.current.as_ref().map(&mut parse).transpose()?,
-            archived: record.archived.iter().map(parse).collect::<Result<_>>()?,
-        })
+        let current = record.current.as_ref();
+        let current = current
+            .map(|s| Session::from_proto(s, &mut identities))
+            .transpose()?;
+        // Sized once: collecting would grow the deque and move sessions while parsing.
+        let mut archived = VecDeque::with_capacity(record.archived.len());
+        for session in &record.archived {
+            archived.push_back(Session::from_proto(session, &mut identities)?);
+        }
+        Ok(SessionRecord { current, archived })
     }
 }
 

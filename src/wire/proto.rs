@@ -1,5 +1,11 @@
 //! The protobuf messages of keylink v1. Private to the crate: every public type parses these
 //! into validated values. Field numbers are normative and documented in `docs/PROTOCOL.md`.
+//!
+//! The messages that hold secrets (records, chains, skipped keys, the store snapshot) skip
+//! prost's derived `Debug`, which would print every byte; theirs below names only public
+//! counters and flags.
+
+use core::fmt;
 
 use zeroize::Zeroize;
 
@@ -62,6 +68,7 @@ pub(crate) struct PreKeyMessage {
 
 /// Stored identity key pair.
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub(crate) struct IdentityRecord {
     #[prost(bytes = "vec", tag = "1")]
     pub seed: Vec<u8>,
@@ -69,6 +76,7 @@ pub(crate) struct IdentityRecord {
 
 /// Stored X25519 prekey (signed or one-time).
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub(crate) struct PreKeyRecord {
     #[prost(uint32, tag = "1")]
     pub id: u32,
@@ -80,6 +88,7 @@ pub(crate) struct PreKeyRecord {
 
 /// Stored ML-KEM-1024 prekey.
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub(crate) struct KemPreKeyRecord {
     #[prost(uint32, tag = "1")]
     pub id: u32,
@@ -93,6 +102,7 @@ pub(crate) struct KemPreKeyRecord {
 
 /// A sending or receiving chain.
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub(crate) struct Chain {
     #[prost(bytes = "vec", tag = "1")]
     pub ratchet_key: Vec<u8>,
@@ -107,6 +117,7 @@ pub(crate) struct Chain {
 
 /// A message key kept for a message that has not arrived yet.
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub(crate) struct SkippedKey {
     #[prost(bytes = "vec", tag = "1")]
     pub ratchet_key: Vec<u8>,
@@ -131,6 +142,7 @@ pub(crate) struct PendingPreKey {
 
 /// One Double Ratchet session.
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub(crate) struct Session {
     #[prost(bytes = "vec", tag = "1")]
     pub local_identity: Vec<u8>,
@@ -160,6 +172,7 @@ pub(crate) struct Session {
 
 /// All sessions with one peer device.
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub(crate) struct SessionRecord {
     #[prost(message, optional, tag = "1")]
     pub current: Option<Session>,
@@ -189,6 +202,7 @@ pub(crate) struct UsedBaseKey {
 
 /// A session record kept by the in-memory store.
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub(crate) struct StoredSession {
     #[prost(string, tag = "1")]
     pub user: String,
@@ -201,6 +215,7 @@ pub(crate) struct StoredSession {
 /// A snapshot of the in-memory store. Nested records are the complete serialized records,
 /// each with its own leading byte.
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub(crate) struct MemoryStore {
     #[prost(bytes = "vec", tag = "1")]
     pub identity: Vec<u8>,
@@ -246,4 +261,136 @@ zeroize_on_drop! {
     SkippedKey: message_key;
     Session: root_key;
     StoredSession: record;
+}
+
+/// A `Debug` for the secret-holding messages that prints the named public fields and
+/// nothing else.
+macro_rules! redacted_debug {
+    ($($ty:ident: $($field:ident),*;)+) => {$(
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    .finish_non_exhaustive()
+            }
+        }
+    )+};
+}
+
+redacted_debug! {
+    IdentityRecord: ;
+    PreKeyRecord: id;
+    KemPreKeyRecord: id, last_resort;
+    Chain: index;
+    SkippedKey: counter;
+    Session: initiator, previous_counter;
+    SessionRecord: ;
+    StoredSession: device;
+    MemoryStore: ;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A byte no public field below holds, so its decimal or hex form in the output can
+    /// only come from a secret.
+    const SECRET: u8 = 0xC3;
+
+    fn secret(len: usize) -> Vec<u8> {
+        vec![SECRET; len]
+    }
+
+    fn chain() -> Chain {
+        Chain {
+            ratchet_key: secret(32),
+            chain_key: secret(32),
+            index: 7,
+            ratchet_private: secret(32),
+        }
+    }
+
+    fn session() -> Session {
+        let mut session = Session::default();
+        session.local_identity = secret(32);
+        session.remote_identity = secret(32);
+        session.base_key = secret(32);
+        session.root_key = secret(32);
+        session.sending_chain = Some(chain());
+        session.previous_counter = 2;
+        session.setup_digest = secret(32);
+        session.receiving_chains.push(chain());
+        session.skipped_keys.push(SkippedKey {
+            ratchet_key: secret(32),
+            counter: 3,
+            message_key: secret(32),
+        });
+        session
+    }
+
+    fn assert_redacted(debug: String) {
+        let lower = debug.to_lowercase();
+        assert!(!lower.contains("195"), "{debug}");
+        assert!(!lower.contains("c3"), "{debug}");
+    }
+
+    #[test]
+    fn debug_of_secret_messages_prints_no_secret_bytes() {
+        assert_redacted(format!("{:?}", IdentityRecord { seed: secret(32) }));
+        assert_redacted(format!(
+            "{:?}",
+            PreKeyRecord {
+                id: 1,
+                private_key: secret(32),
+                signature: secret(64),
+            }
+        ));
+        assert_redacted(format!(
+            "{:?}",
+            KemPreKeyRecord {
+                id: 1,
+                private_key: secret(3168),
+                signature: secret(64),
+                last_resort: true,
+            }
+        ));
+        assert_redacted(format!("{:?}", chain()));
+        assert_redacted(format!("{:?}", session().skipped_keys));
+        assert_redacted(format!("{:?}", session()));
+        assert_redacted(format!(
+            "{:?}",
+            SessionRecord {
+                current: Some(session()),
+                archived: vec![session()],
+            }
+        ));
+        assert_redacted(format!(
+            "{:?}",
+            StoredSession {
+                user: "alice".into(),
+                device: 1,
+                record: secret(200),
+            }
+        ));
+        let mut store = MemoryStore::default();
+        store.identity = secret(40);
+        store.signed_prekeys.push(secret(40));
+        store.one_time_prekeys.push(secret(40));
+        store.kem_prekeys.push(secret(3200));
+        store.sessions.push(StoredSession {
+            user: "bob".into(),
+            device: 2,
+            record: secret(200),
+        });
+        assert_redacted(format!("{store:?}"));
+    }
+
+    #[test]
+    fn debug_keeps_the_public_counters() {
+        assert_eq!(format!("{:?}", chain()), "Chain { index: 7, .. }");
+        assert_eq!(
+            format!("{:?}", session()),
+            "Session { initiator: false, previous_counter: 2, .. }"
+        );
+    }
 }
