@@ -16,12 +16,7 @@
 //! `cargo test --release --all-features --test kat -- --ignored`. Everything is deterministic,
 //! so regenerating gives identical files.
 #![cfg(feature = "hazmat")]
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
