@@ -166,7 +166,6 @@ pub(crate) fn aead_open(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -2,12 +2,8 @@
 //! HKDF-Expand SHA-512) through the crate's own streaming reader and, for valid vectors, its
 //! writer with the vector's salt. Applied as Wycheproof's `doc/c2sp_chunked_encryption.md`
 //! says, including the streaming rules for `PartialPlaintext` vectors.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
+#![cfg(feature = "backup")]
 
 use std::io::{Read, Write};
 

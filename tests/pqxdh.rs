@@ -1,84 +1,59 @@
 //! PQXDH through the store: one-time KEM prekeys are consumed only after authentication, the
 //! last-resort KEM prekey is reusable but a replayed PreKey message is not.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![cfg(test)]
 
-use keylink::keys::{IdentityKeyPair, KemPreKey, PreKeyBundle, SignedPreKey};
+mod common;
+
+use common::{Device, FIRST_KEM, KEM_COUNT, LAST_RESORT_KEM};
+use keylink::Error;
+use keylink::keys::{IdentityKeyPair, SignedPreKey};
 use keylink::store::{Address, MemoryStore};
-use keylink::{Error, OsRng};
 
-struct Bob {
-    store: MemoryStore,
-    last_resort: u32,
-}
-
-fn bob(rng: &mut OsRng) -> Bob {
-    let identity = IdentityKeyPair::generate(rng);
-    let signed = SignedPreKey::generate(1, &identity, rng);
-    let one_time = KemPreKey::generate_batch(10, 2, &identity, rng);
-    let last_resort = KemPreKey::generate_last_resort(99, &identity, rng);
-    let mut store = MemoryStore::new(identity);
-    store.add_signed_prekey(signed);
-    store.add_kem_prekeys(one_time.into_iter().chain([last_resort]));
-    Bob {
-        store,
-        last_resort: 99,
-    }
-}
-
-fn bundle(bob: &MemoryStore, kem_id: u32) -> keylink::keys::VerifiedBundle {
-    let bytes = bob.bundle(2, 1, None, kem_id).unwrap().to_bytes();
-    PreKeyBundle::try_from(bytes.as_slice())
-        .unwrap()
-        .verify()
-        .unwrap()
-}
-
-fn first_message(bob: &MemoryStore, kem_id: u32, rng: &mut OsRng) -> Vec<u8> {
-    let mut alice = MemoryStore::new(IdentityKeyPair::generate(rng));
-    let to_bob = Address::new("bob", 2);
-    keylink::start_session(&mut alice, &to_bob, &bundle(bob, kem_id), rng).unwrap();
-    let message = keylink::encrypt(&mut alice, &to_bob, b"hello").unwrap();
+/// The first message a fresh Alice sends `bob` from his bundle with KEM prekey `kem_id` (and
+/// no one-time prekey).
+fn first_message(bob: &Device, kem_id: u32) -> Vec<u8> {
+    let mut alice = Device::new("alice", 1);
+    alice.start_with(bob, None, kem_id);
+    let message = alice.send(&bob.addr, b"hello");
     assert!(message.is_prekey());
     message.to_bytes()
 }
 
 #[test]
 fn one_time_kem_prekey_is_removed_only_after_authentication() {
-    let mut rng = keylink::os_rng();
-    let mut bob = bob(&mut rng);
+    let mut bob = Device::new("bob", 2);
     let from_alice = Address::new("alice", 1);
-    let genuine = first_message(&bob.store, 10, &mut rng);
+    let genuine = first_message(&bob, FIRST_KEM);
 
     // The KEM ciphertext is the last field: a flipped byte there yields a different shared
     // secret (implicit rejection), so the inner message fails to authenticate.
     let mut tampered = genuine.clone();
     *tampered.last_mut().unwrap() ^= 0x01;
     let before = bob.store.to_bytes();
-    let err = keylink::decrypt(&mut bob.store, &from_alice, &tampered, &mut rng).unwrap_err();
+    let err = bob.recv(&from_alice, &tampered).unwrap_err();
     assert!(matches!(err, Error::DecryptionFailed), "{err:?}");
     assert_eq!(bob.store.to_bytes(), before);
-    assert_eq!(bob.store.one_time_kem_prekey_ids(), [10, 11]);
+    let all: Vec<u32> = (FIRST_KEM..FIRST_KEM + KEM_COUNT).collect();
+    assert_eq!(bob.store.one_time_kem_prekey_ids(), all);
 
-    let plaintext = keylink::decrypt(&mut bob.store, &from_alice, &genuine, &mut rng).unwrap();
+    let plaintext = bob.recv(&from_alice, &genuine).unwrap();
     assert_eq!(plaintext, b"hello");
-    assert_eq!(bob.store.one_time_kem_prekey_ids(), [11]);
+    assert_eq!(bob.store.one_time_kem_prekey_ids(), all[1..]);
 }
 
 #[test]
 fn a_used_one_time_kem_prekey_cannot_be_used_again() {
-    let mut rng = keylink::os_rng();
-    let mut bob = bob(&mut rng);
-    let first = first_message(&bob.store, 10, &mut rng);
-    let second = first_message(&bob.store, 10, &mut rng);
-    keylink::decrypt(&mut bob.store, &Address::new("alice", 1), &first, &mut rng).unwrap();
-    let err =
-        keylink::decrypt(&mut bob.store, &Address::new("carol", 1), &second, &mut rng).unwrap_err();
+    let mut bob = Device::new("bob", 2);
+    let first = first_message(&bob, FIRST_KEM);
+    let second = first_message(&bob, FIRST_KEM);
+    bob.recv(&Address::new("alice", 1), &first).unwrap();
+    let err = bob.recv(&Address::new("carol", 1), &second).unwrap_err();
     assert!(
         matches!(
             err,
             Error::UnknownPreKey {
                 kind: "KEM",
-                id: 10
+                id: FIRST_KEM
             }
         ),
         "{err:?}"
@@ -87,37 +62,30 @@ fn a_used_one_time_kem_prekey_cannot_be_used_again() {
 
 #[test]
 fn last_resort_kem_prekey_is_reusable_but_replays_are_rejected() {
-    let mut rng = keylink::os_rng();
-    let mut bob = bob(&mut rng);
+    let mut bob = Device::new("bob", 2);
     let alice = Address::new("alice", 1);
-    let first = first_message(&bob.store, bob.last_resort, &mut rng);
-    assert_eq!(
-        keylink::decrypt(&mut bob.store, &alice, &first, &mut rng).unwrap(),
-        b"hello"
-    );
-    assert_eq!(bob.store.last_resort_kem_prekey_id(), Some(bob.last_resort));
+    let first = first_message(&bob, LAST_RESORT_KEM);
+    assert_eq!(bob.recv(&alice, &first).unwrap(), b"hello");
+    assert_eq!(bob.store.last_resort_kem_prekey_id(), Some(LAST_RESORT_KEM));
 
     // The same PreKey message again, after Bob dropped the session it created: the
     // (KEM prekey, signed prekey, base key) combination was already used.
     bob.store.remove_session(&alice);
-    let err = keylink::decrypt(&mut bob.store, &alice, &first, &mut rng).unwrap_err();
+    let err = bob.recv(&alice, &first).unwrap_err();
     assert!(matches!(err, Error::DecryptionFailed), "{err:?}");
 
     // A new session (new base key) with the same last-resort key is fine.
-    let other = first_message(&bob.store, bob.last_resort, &mut rng);
+    let other = first_message(&bob, LAST_RESORT_KEM);
     let carol = Address::new("carol", 1);
-    assert_eq!(
-        keylink::decrypt(&mut bob.store, &carol, &other, &mut rng).unwrap(),
-        b"hello"
-    );
-    assert_eq!(bob.store.last_resort_kem_prekey_id(), Some(bob.last_resort));
+    assert_eq!(bob.recv(&carol, &other).unwrap(), b"hello");
+    assert_eq!(bob.store.last_resort_kem_prekey_id(), Some(LAST_RESORT_KEM));
 }
 
 #[test]
 fn responder_without_the_named_kem_prekey_reports_it() {
     let mut rng = keylink::os_rng();
-    let bob = bob(&mut rng);
-    let message = first_message(&bob.store, 11, &mut rng);
+    let bob = Device::new("bob", 2);
+    let message = first_message(&bob, FIRST_KEM + 1);
     // A store with the signed prekey id the message names but no KEM prekey at all.
     let identity = IdentityKeyPair::generate(&mut rng);
     let signed = SignedPreKey::generate(1, &identity, &mut rng);
@@ -128,10 +96,7 @@ fn responder_without_the_named_kem_prekey_reports_it() {
     assert!(
         matches!(
             err,
-            Error::UnknownPreKey {
-                kind: "KEM",
-                id: 11
-            }
+            Error::UnknownPreKey { kind: "KEM", id } if id == FIRST_KEM + 1
         ),
         "{err:?}"
     );

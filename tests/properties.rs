@@ -7,18 +7,13 @@
 //! - every tampered or duplicated delivery is rejected;
 //! - a rejected message leaves the receiver's serialized state byte-identical;
 //! - a failed commit loses nothing: the state is unchanged and the retry works.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![cfg(test)]
 
 mod common;
 
-use common::{Device, FailingStore};
+use common::Device;
+use common::sim::Sim;
 use keylink::Error;
-use keylink::store::{Address, MemoryStore};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -49,166 +44,41 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-struct Party {
-    addr: Address,
-    store: FailingStore,
+/// Alice has started sessions with both of Bob's devices; nothing is sent yet.
+fn world() -> Sim {
+    let mut alice = Device::new("alice", 1);
+    let phone = Device::new("bob", 1);
+    let laptop = Device::new("bob", 2);
+    alice.start(&phone, Some(common::FIRST_OTPK));
+    alice.start(&laptop, None);
+    Sim::new([alice, phone, laptop])
 }
 
-struct Sent {
-    from: usize,
-    to: usize,
-    plaintext: Vec<u8>,
-    bytes: Vec<u8>,
-    delivered: bool,
+fn send(world: &mut Sim, channel: usize) {
+    let (from, to) = CHANNELS[channel];
+    match world.send(from, to) {
+        Ok(_) => {}
+        // Bob's devices have no session until Alice's first message reached them.
+        Err(Error::NoSession) => assert!(from != 0, "Alice always has sessions"),
+        Err(e) => panic!("encrypt failed: {e}"),
+    }
 }
 
-struct World {
-    parties: Vec<Party>,
-    sent: Vec<Sent>,
+fn tamper(world: &mut Sim, k: usize, position: Index, xor: u8) {
+    let at = position.index(world.flight[k].bytes.len());
+    world.tamper(k, at, xor);
 }
 
-impl World {
-    /// Alice has started sessions with both of Bob's devices; nothing is sent yet.
-    fn new() -> World {
-        let mut alice = Device::new("alice", 1);
-        let phone = Device::new("bob", 1);
-        let laptop = Device::new("bob", 2);
-        alice.start(&phone, Some(common::FIRST_OTPK));
-        alice.start(&laptop, None);
-        let parties = [alice, phone, laptop]
-            .into_iter()
-            .map(|d| Party {
-                addr: d.addr.clone(),
-                store: FailingStore {
-                    inner: d.store,
-                    fail_next: false,
-                },
-            })
-            .collect();
-        World {
-            parties,
-            sent: Vec::new(),
+fn apply(world: &mut Sim, op: &Op) {
+    match op {
+        Op::Send(channel) => send(world, *channel),
+        Op::Reload(party) => world.restart(*party),
+        _ if world.flight.is_empty() => {}
+        Op::Deliver(i) => {
+            world.deliver(i.index(world.flight.len()));
         }
-    }
-
-    fn snapshot(&self, party: usize) -> Vec<u8> {
-        self.parties[party].store.inner.to_bytes().to_vec()
-    }
-
-    fn send(&mut self, channel: usize) {
-        let (from, to) = CHANNELS[channel];
-        let to_addr = self.parties[to].addr.clone();
-        let plaintext = format!("message {} from {from} to {to}", self.sent.len()).into_bytes();
-        let store = &mut self.parties[from].store;
-        match keylink::encrypt(store, &to_addr, &plaintext) {
-            Ok(message) => self.sent.push(Sent {
-                from,
-                to,
-                plaintext,
-                bytes: message.to_bytes(),
-                delivered: false,
-            }),
-            // Bob's devices have no session until Alice's first message reached them.
-            Err(Error::NoSession) => assert!(from != 0, "Alice always has sessions"),
-            Err(e) => panic!("encrypt failed: {e}"),
-        }
-    }
-
-    fn receive(&mut self, index: usize, bytes: &[u8]) -> keylink::Result<Vec<u8>> {
-        let (from, to) = (self.sent[index].from, self.sent[index].to);
-        let from_addr = self.parties[from].addr.clone();
-        let mut rng = keylink::os_rng();
-        keylink::decrypt(&mut self.parties[to].store, &from_addr, bytes, &mut rng)
-    }
-
-    /// Deliver message `index` as sent: once it decrypts, every later copy is rejected.
-    fn deliver(&mut self, index: usize) {
-        let bytes = self.sent[index].bytes.clone();
-        let to = self.sent[index].to;
-        let before = self.snapshot(to);
-        let result = self.receive(index, &bytes);
-        if self.sent[index].delivered {
-            assert!(result.is_err(), "duplicate of message {index} decrypted");
-            assert_eq!(
-                self.snapshot(to),
-                before,
-                "rejected duplicate changed state"
-            );
-        } else {
-            assert_eq!(
-                result.expect("untampered first delivery"),
-                self.sent[index].plaintext
-            );
-            self.sent[index].delivered = true;
-        }
-    }
-
-    fn tamper(&mut self, index: usize, position: Index, xor: u8) {
-        let mut bytes = self.sent[index].bytes.clone();
-        let position = position.index(bytes.len());
-        bytes[position] ^= xor;
-        let to = self.sent[index].to;
-        let before = self.snapshot(to);
-        let result = self.receive(index, &bytes);
-        assert!(
-            result.is_err(),
-            "tampered message {index} (byte {position}) decrypted"
-        );
-        assert_eq!(
-            self.snapshot(to),
-            before,
-            "rejected tampered message changed state"
-        );
-    }
-
-    fn reload(&mut self, party: usize) {
-        let bytes = self.snapshot(party);
-        self.parties[party].store.inner = MemoryStore::from_bytes(&bytes).expect("reload");
-        assert_eq!(self.snapshot(party), bytes);
-    }
-
-    /// The receiver's commit fails: nothing may change, and the same bytes decrypt later.
-    fn fail_commit(&mut self, index: usize) {
-        let to = self.sent[index].to;
-        let before = self.snapshot(to);
-        self.parties[to].store.fail_next = true;
-        let bytes = self.sent[index].bytes.clone();
-        let result = self.receive(index, &bytes);
-        // A duplicate fails before it reaches the commit; disarm in any case.
-        self.parties[to].store.fail_next = false;
-        match result {
-            Err(Error::Store(e)) => {
-                assert!(e.downcast_ref::<common::TestStoreError>().is_some());
-                assert!(
-                    !self.sent[index].delivered,
-                    "a duplicate reached the commit"
-                );
-            }
-            Err(_) => assert!(self.sent[index].delivered, "first delivery failed early"),
-            Ok(_) => panic!("decrypt returned plaintext although its commit failed"),
-        }
-        assert_eq!(self.snapshot(to), before, "failed commit changed state");
-        self.deliver(index);
-    }
-
-    fn apply(&mut self, op: &Op) {
-        match op {
-            Op::Send(channel) => self.send(*channel),
-            Op::Reload(party) => self.reload(*party),
-            _ if self.sent.is_empty() => {}
-            Op::Deliver(i) => self.deliver(i.index(self.sent.len())),
-            Op::Tamper(i, p, x) => self.tamper(i.index(self.sent.len()), *p, *x),
-            Op::FailCommit(i) => self.fail_commit(i.index(self.sent.len())),
-        }
-    }
-
-    /// Finally deliver everything never delivered: it must all still decrypt.
-    fn drain(&mut self) {
-        for index in 0..self.sent.len() {
-            if !self.sent[index].delivered {
-                self.deliver(index);
-            }
-        }
+        Op::Tamper(i, p, x) => tamper(world, i.index(world.flight.len()), *p, *x),
+        Op::FailCommit(i) => world.fail_commit(i.index(world.flight.len())),
     }
 }
 
@@ -218,9 +88,9 @@ proptest! {
     /// Random schedules, then every message left over is delivered in order.
     #[test]
     fn every_message_decrypts_exactly_once(ops in prop::collection::vec(op(), 1..40)) {
-        let mut world = World::new();
+        let mut world = world();
         for op in &ops {
-            world.apply(op);
+            apply(&mut world, op);
         }
         world.drain();
     }
@@ -233,19 +103,19 @@ proptest! {
         order in prop::collection::vec(any::<Index>(), 1..30),
         keep in prop::collection::vec(any::<bool>(), 30),
     ) {
-        let mut world = World::new();
+        let mut world = world();
         for (round, channel) in sends.iter().enumerate() {
-            world.send(*channel);
+            send(&mut world, *channel);
             // Deliver one pending message per round so both directions make progress.
-            let pending: Vec<usize> = (0..world.sent.len())
-                .filter(|&i| !world.sent[i].delivered && keep[i % keep.len()])
+            let pending: Vec<usize> = (0..world.flight.len())
+                .filter(|&i| !world.flight[i].delivered && keep[i % keep.len()])
                 .collect();
             if let Some(pick) = order.get(round % order.len()).filter(|_| !pending.is_empty()) {
                 world.deliver(pending[pick.index(pending.len())]);
             }
         }
-        for index in 0..world.sent.len() {
-            if !world.sent[index].delivered && keep[index % keep.len()] {
+        for index in 0..world.flight.len() {
+            if !world.flight[index].delivered && keep[index % keep.len()] {
                 world.deliver(index);
             }
         }

@@ -1,12 +1,7 @@
 //! Wycheproof ML-KEM-1024 vectors through keylink's own KEM wrapper (`KemPublicKey` parsing,
 //! key generation, encapsulation and decapsulation).
+#![cfg(test)]
 #![cfg(feature = "hazmat")]
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use keylink::hazmat::{KemSecretKey, kem_encapsulate};
 use keylink::keys::{KemCiphertext, KemPublicKey};

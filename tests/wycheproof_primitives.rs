@@ -5,13 +5,8 @@
 //! because its parameters are not keylink's (AES-GCM key, nonce or tag sizes other than
 //! 256/96/128 bits), or rejected by keylink's stricter key policy (pinned by tcId); any other
 //! disagreement fails the test.
+#![cfg(test)]
 #![cfg(feature = "hazmat")]
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use keylink::error::Error;
 use keylink::hazmat::primitives::{

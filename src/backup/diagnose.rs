@@ -136,12 +136,6 @@ fn tag_matches(hash: &Block, mask: &Block, tag: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
     use crate::backup::chunked::{InputKey, Prelude};

@@ -232,7 +232,6 @@ impl From<BackupError> for io::Error {
 }
 
 #[cfg(test)]
-#[allow(clippy::panic)]
 mod tests {
     use super::*;
 

@@ -114,12 +114,6 @@ fn backup_with_salt(key: &BackupKey, plain: &[u8]) -> Result<Vec<u8>, BackupErro
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
     use crate::backup::Argon2Params;

@@ -162,12 +162,6 @@ fn hkdf_into(ikm: &[u8], info: &[&[u8]], okm: &mut [u8]) -> Result<(), BackupErr
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 mod tests {
     use super::*;
 

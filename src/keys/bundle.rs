@@ -164,7 +164,6 @@ impl VerifiedBundle {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::keys::KemPreKey;

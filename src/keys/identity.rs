@@ -206,7 +206,6 @@ impl fmt::Debug for IdentityKeyPair {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

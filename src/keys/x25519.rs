@@ -140,7 +140,6 @@ impl fmt::Debug for KeyPair {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

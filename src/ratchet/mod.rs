@@ -391,7 +391,6 @@ fn read_skipped(skipped: &proto::SkippedKey) -> Result<SkippedKey> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::constants::MAX_STORED_SKIPPED_KEYS;

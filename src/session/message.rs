@@ -199,7 +199,6 @@ impl TryFrom<&[u8]> for Message {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use prost::Message as _;

@@ -99,7 +99,6 @@ pub(crate) fn array<const N: usize>(field: &[u8], what: &'static str) -> Result<
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
