@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use keylink::Error;
+use keylink::keys::PreKeyKind;
 use keylink::session::{Message, SessionRecord};
 use keylink::store::{Address, MemoryStore};
 
@@ -68,7 +69,7 @@ fn unknown_signed_prekey() -> Error {
     let mut bob = Device::new("bob", 1);
     alice.start(&bob, None);
     let a = alice.send_bytes(&bob.addr, b"a");
-    bob.store.remove_signed_prekey(SPK_ID);
+    bob.store.remove_signed_prekey(SPK_ID.into());
     rejected(&mut bob, &alice.addr, &a)
 }
 
@@ -94,26 +95,26 @@ fn chain_exhausted() -> Error {
 fn unknown_prekeys_are_reported() {
     let e = unknown_one_time_prekey();
     assert!(
-        matches!(e, Error::UnknownPreKey { kind: "one-time", id } if id == FIRST_OTPK),
+        matches!(e, Error::UnknownPreKey { kind: PreKeyKind::OneTime, id } if id == FIRST_OTPK),
         "{e:?}"
     );
     let e = unknown_signed_prekey();
     assert!(
-        matches!(e, Error::UnknownPreKey { kind: "signed", id } if id == SPK_ID),
+        matches!(e, Error::UnknownPreKey { kind: PreKeyKind::Signed, id } if id == SPK_ID),
         "{e:?}"
     );
     let e = unknown_kem_prekey();
     assert!(
-        matches!(e, Error::UnknownPreKey { kind: "KEM", id } if id == FIRST_KEM),
+        matches!(e, Error::UnknownPreKey { kind: PreKeyKind::Kem, id } if id == FIRST_KEM),
         "{e:?}"
     );
     let [one_time, last_resort] = kem_prekey_not_in_store().try_into().unwrap();
     assert!(
-        matches!(one_time, Error::UnknownPreKey { kind: "KEM", id } if id == FIRST_KEM + 3),
+        matches!(one_time, Error::UnknownPreKey { kind: PreKeyKind::Kem, id } if id == FIRST_KEM + 3),
         "{one_time:?}"
     );
     assert!(
-        matches!(last_resort, Error::UnknownPreKey { kind: "KEM", id } if id == LAST_RESORT_KEM),
+        matches!(last_resort, Error::UnknownPreKey { kind: PreKeyKind::Kem, id } if id == LAST_RESORT_KEM),
         "{last_resort:?}"
     );
     for (e, kind, id) in [

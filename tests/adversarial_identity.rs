@@ -42,7 +42,18 @@ fn changed_identity_is_untrusted_until_accepted() {
     let m = alice.send_bytes(&bob.addr, b"fresh session");
     bob.recv_ok(&alice.addr, &m, b"fresh session");
 
-    // The replaced identity's messages are no longer accepted.
+    // The replaced identity's messages are no longer accepted: a session of another
+    // identity than the remembered one is never tried, so the message does not decrypt
+    // (nothing is decrypted before the identity check).
     let e = rejected(&mut alice, &old_bob.addr, &old_late);
-    assert!(matches!(e, Error::UntrustedIdentity), "{e:?}");
+    assert!(matches!(e, Error::DecryptionFailed), "{e:?}");
+    let old_sessions = alice.record(&bob.addr);
+    let old = old_sessions
+        .archived()
+        .filter(|s| s.remote_identity() != &bob.identity_key());
+    assert_eq!(
+        old.count(),
+        1,
+        "the old identity's session is kept, archived, untried"
+    );
 }

@@ -26,7 +26,10 @@ fn sans_io_alice_and_bob() -> (Session, Address, Device) {
     let Message::Ratchet(reply) = bob.send(&alice_addr, b"reply") else {
         panic!("expected a ratchet message")
     };
-    assert_eq!(alice.decrypt(&reply, &mut rng).unwrap(), b"reply");
+    assert_eq!(
+        alice.decrypt(&reply, &mut rng).unwrap().as_slice(),
+        b"reply"
+    );
     (alice, alice_addr, bob)
 }
 

@@ -100,18 +100,38 @@ fn failed_commit_in_decrypt_of_prekey_message_changes_nothing() {
     let e = keylink::decrypt(&mut store, &alice.addr, &p, &mut rng()).unwrap_err();
     assert_commit_failed(&e);
     assert_eq!(*store.inner.to_bytes(), *before);
-    assert!(store.inner.one_time_prekey_ids().contains(&FIRST_OTPK));
+    assert!(
+        store
+            .inner
+            .one_time_prekey_ids()
+            .contains(&FIRST_OTPK.into())
+    );
     assert_eq!(prekey_ids(&p), (Some(FIRST_OTPK), FIRST_KEM));
-    assert!(store.inner.one_time_kem_prekey_ids().contains(&FIRST_KEM));
-    assert!(store.kem_prekey(FIRST_KEM).unwrap().is_some());
+    assert!(
+        store
+            .inner
+            .one_time_kem_prekey_ids()
+            .contains(&FIRST_KEM.into())
+    );
+    assert!(store.kem_prekey(FIRST_KEM.into()).unwrap().is_some());
     assert!(store.session(&alice.addr).unwrap().is_none());
     assert!(store.peer_identity(&alice.addr).unwrap().is_none());
 
     let plaintext = keylink::decrypt(&mut store, &alice.addr, &p, &mut rng()).unwrap();
     assert_eq!(plaintext, b"prekey");
-    assert!(!store.inner.one_time_prekey_ids().contains(&FIRST_OTPK));
-    assert!(!store.inner.one_time_kem_prekey_ids().contains(&FIRST_KEM));
-    assert!(store.kem_prekey(FIRST_KEM).unwrap().is_none());
+    assert!(
+        !store
+            .inner
+            .one_time_prekey_ids()
+            .contains(&FIRST_OTPK.into())
+    );
+    assert!(
+        !store
+            .inner
+            .one_time_kem_prekey_ids()
+            .contains(&FIRST_KEM.into())
+    );
+    assert!(store.kem_prekey(FIRST_KEM.into()).unwrap().is_none());
     let r = keylink::encrypt(&mut store, &alice.addr, b"reply").unwrap();
     alice.recv_ok(&bob.addr, &r.to_bytes(), b"reply");
 }

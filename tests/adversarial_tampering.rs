@@ -208,10 +208,10 @@ fn replayed_prekey_message_whose_session_was_dropped_is_rejected() {
     let record = bob.record(&alice.addr);
     assert_eq!(record.archived().count(), MAX_ARCHIVED_SESSIONS);
     assert!(!record.has_base_key(&first_base));
-    assert!(bob.store.base_key_used(SPK_ID, &first_base).unwrap());
+    assert!(bob.store.base_key_used(SPK_ID.into(), &first_base).unwrap());
     // Its one-time KEM prekey was used up; the later sessions ran out of one-time KEM
     // prekeys and went on with the last-resort one.
-    assert_eq!(parsed.kem_prekey_id(), FIRST_KEM);
+    assert_eq!(parsed.kem_prekey_id().get(), FIRST_KEM);
     assert!(!bob.has_kem(FIRST_KEM));
     assert!(bob.kem_ids().is_empty());
     assert!(bob.has_kem(LAST_RESORT_KEM));

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use keylink::Error;
 use keylink::keys::PreKeyBundle;
+use keylink::keys::PreKeyKind;
 use keylink::session::SessionRecord;
 use keylink::store::{Address, MemoryStore, ProtocolStore};
 
@@ -200,7 +201,13 @@ fn prekey_message_without_or_with_substituted_kem_fields_is_rejected() {
     // A KEM prekey id Bob never had.
     let e = rejected(&mut bob, &alice.addr, &edited(&|m| m.kem_prekey_id = 7));
     assert!(
-        matches!(e, Error::UnknownPreKey { kind: "KEM", id: 7 }),
+        matches!(
+            e,
+            Error::UnknownPreKey {
+                kind: PreKeyKind::Kem,
+                id: 7
+            }
+        ),
         "{e:?}"
     );
     check(&bob);
@@ -210,7 +217,7 @@ fn prekey_message_without_or_with_substituted_kem_fields_is_rejected() {
     // Carol's message names the KEM prekey Alice's used up.
     let e = rejected(&mut bob, &carol.addr, &from_carol);
     assert!(
-        matches!(e, Error::UnknownPreKey { kind: "KEM", id } if id == FIRST_KEM),
+        matches!(e, Error::UnknownPreKey { kind: PreKeyKind::Kem, id } if id == FIRST_KEM),
         "{e:?}"
     );
 }

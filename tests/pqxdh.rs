@@ -7,6 +7,7 @@ mod common;
 use common::{Device, FIRST_KEM, KEM_COUNT, LAST_RESORT_KEM};
 use keylink::Error;
 use keylink::keys::{IdentityKeyPair, SignedPreKey};
+use keylink::keys::{KemPreKeyId, PreKeyKind};
 use keylink::store::{Address, MemoryStore};
 
 /// The first message a fresh Alice sends `bob` from his bundle with KEM prekey `kem_id` (and
@@ -34,6 +35,7 @@ fn one_time_kem_prekey_is_removed_only_after_authentication() {
     assert!(matches!(err, Error::DecryptionFailed), "{err:?}");
     assert_eq!(bob.store.to_bytes(), before);
     let all: Vec<u32> = (FIRST_KEM..FIRST_KEM + KEM_COUNT).collect();
+    let all: Vec<KemPreKeyId> = all.into_iter().map(Into::into).collect();
     assert_eq!(bob.store.one_time_kem_prekey_ids(), all);
 
     let plaintext = bob.recv(&from_alice, &genuine).unwrap();
@@ -52,7 +54,7 @@ fn a_used_one_time_kem_prekey_cannot_be_used_again() {
         matches!(
             err,
             Error::UnknownPreKey {
-                kind: "KEM",
+                kind: PreKeyKind::Kem,
                 id: FIRST_KEM
             }
         ),
@@ -66,7 +68,10 @@ fn last_resort_kem_prekey_is_reusable_but_replays_are_rejected() {
     let alice = Address::new("alice", 1);
     let first = first_message(&bob, LAST_RESORT_KEM);
     assert_eq!(bob.recv(&alice, &first).unwrap(), b"hello");
-    assert_eq!(bob.store.last_resort_kem_prekey_id(), Some(LAST_RESORT_KEM));
+    assert_eq!(
+        bob.store.last_resort_kem_prekey_id(),
+        Some(LAST_RESORT_KEM.into())
+    );
 
     // The same PreKey message again, after Bob dropped the session it created: the
     // (KEM prekey, signed prekey, base key) combination was already used.
@@ -78,7 +83,10 @@ fn last_resort_kem_prekey_is_reusable_but_replays_are_rejected() {
     let other = first_message(&bob, LAST_RESORT_KEM);
     let carol = Address::new("carol", 1);
     assert_eq!(bob.recv(&carol, &other).unwrap(), b"hello");
-    assert_eq!(bob.store.last_resort_kem_prekey_id(), Some(LAST_RESORT_KEM));
+    assert_eq!(
+        bob.store.last_resort_kem_prekey_id(),
+        Some(LAST_RESORT_KEM.into())
+    );
 }
 
 #[test]
@@ -96,7 +104,7 @@ fn responder_without_the_named_kem_prekey_reports_it() {
     assert!(
         matches!(
             err,
-            Error::UnknownPreKey { kind: "KEM", id } if id == FIRST_KEM + 1
+            Error::UnknownPreKey { kind: PreKeyKind::Kem, id } if id == FIRST_KEM + 1
         ),
         "{err:?}"
     );

@@ -1,6 +1,7 @@
 //! The sans-IO responder, `SessionRecord::decrypt_prekey`, applies every rule the store path
 //! applies: an app that does its own I/O and calls it for every PreKey message cannot deliver
 //! a replayed first message twice or lose its live session to one.
+#![cfg(test)]
 
 use keylink::Error;
 use keylink::keys::{

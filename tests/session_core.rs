@@ -7,9 +7,9 @@ mod common;
 use common::{TestRng, rng};
 use keylink::keys::{
     IdentityKeyPair, KemCiphertext, KemPreKey, KemPublicKey, OneTimePreKey, PreKeyBundle,
-    SignedPreKey,
+    PreKeyKind, SignedPreKey,
 };
-use keylink::session::{Message, Session, SessionRecord};
+use keylink::session::{Message, ResponderPreKeys, Session, SessionRecord};
 use keylink::store::MemoryStore;
 
 /// Run the sans-IO core from a seed; returns every message's bytes.
@@ -23,11 +23,13 @@ fn sans_io_transcript(seed: u64) -> Vec<Vec<u8>> {
     let bundle = PreKeyBundle::new(5, &bob_id, &spk, Some(&otpk), &kem)
         .verify()
         .unwrap();
-    assert_eq!(bundle.device_id(), 5);
+    assert_eq!(bundle.device_id(), 5.into());
     assert_eq!(bundle.identity_key(), bob_id.public());
 
-    let mut alice = Session::initiate(&alice_id, &bundle, &mut rng).unwrap();
-    assert!(alice.is_initiator() && alice.awaiting_reply());
+    let session = Session::initiate(&alice_id, &bundle, &mut rng).unwrap();
+    assert!(session.is_initiator() && session.awaiting_reply());
+    let mut alice = SessionRecord::new();
+    alice.set_current(session);
     let mut out = Vec::new();
     let first = alice.encrypt(b"sans-io hello").unwrap();
     out.push(first.to_bytes());
@@ -35,14 +37,27 @@ fn sans_io_transcript(seed: u64) -> Vec<Vec<u8>> {
         panic!("expected a PreKey message")
     };
     assert_eq!(first.identity_key(), alice_id.public());
-    assert_eq!(first.one_time_prekey_id(), Some(9));
-    assert_eq!(first.kem_prekey_id(), 11);
-    let (mut bob, plaintext) =
-        Session::respond(&bob_id, &spk, Some(&otpk), &kem, &first, &mut rng).unwrap();
-    assert_eq!(plaintext, b"sans-io hello");
-    assert!(!bob.is_initiator());
-    assert_eq!(bob.base_key(), alice.base_key());
-    assert_eq!(&bob.remote_identity().unwrap(), alice_id.public());
+    assert_eq!(first.one_time_prekey_id(), Some(9.into()));
+    assert_eq!(first.kem_prekey_id(), 11.into());
+    let mut bob = SessionRecord::new();
+    assert!(bob.needs_prekeys(&first));
+    let prekeys = ResponderPreKeys {
+        signed_prekey: Some(spk),
+        one_time_prekey: Some(otpk),
+        kem_prekey: Some(kem),
+        base_key_used: false,
+    };
+    let out_first = bob
+        .decrypt_prekey(&bob_id, None, &first, prekeys, &mut rng)
+        .unwrap();
+    assert_eq!(out_first.plaintext.as_slice(), b"sans-io hello");
+    assert_eq!(out_first.sender, *alice_id.public());
+    assert_eq!(out_first.consumed.one_time_prekey, Some(9.into()));
+    let bob_session = bob.current().unwrap();
+    assert!(!bob_session.is_initiator());
+    let alice_session = alice.current().unwrap();
+    assert_eq!(bob_session.base_key(), alice_session.base_key());
+    assert_eq!(bob_session.remote_identity(), alice_id.public());
 
     for turn in 0..4u8 {
         let (sender, receiver) = match turn % 2 {
@@ -56,21 +71,13 @@ fn sans_io_transcript(seed: u64) -> Vec<Vec<u8>> {
             let Message::Ratchet(m) = m else {
                 panic!("expected a ratchet message")
             };
-            assert_eq!(receiver.decrypt(&m, &mut rng).unwrap(), text);
-            let again = receiver.decrypt(&m, &mut rng).unwrap_err();
+            let decrypted = receiver.decrypt(&m, None, &mut rng).unwrap();
+            assert_eq!(decrypted.plaintext.as_slice(), text);
+            let again = receiver.decrypt(&m, None, &mut rng).unwrap_err();
             assert!(matches!(again, keylink::Error::DecryptionFailed));
         }
     }
-    assert!(!alice.awaiting_reply());
-
-    // The record layer is sans-IO too.
-    let mut record = SessionRecord::new();
-    record.set_current(alice);
-    let m = record.encrypt(b"via record").unwrap();
-    let Message::Ratchet(m) = m else {
-        panic!("expected a ratchet message")
-    };
-    assert_eq!(bob.decrypt(&m, &mut rng).unwrap(), b"via record");
+    assert!(!alice.current().unwrap().awaiting_reply());
     out
 }
 
@@ -94,19 +101,34 @@ fn sans_io_core_without_store() {
     let Message::PreKey(m) = alice.encrypt(b"x").unwrap() else {
         panic!("expected a PreKey message")
     };
-    assert_eq!(m.kem_prekey_id(), 2);
-    let (_, plaintext) = Session::respond(&bob_id, &spk, None, &kem, &m, &mut rng).unwrap();
-    assert_eq!(plaintext, b"x");
+    assert_eq!(m.kem_prekey_id(), 2.into());
+    let mut respond = |kem: KemPreKey| {
+        let prekeys = ResponderPreKeys {
+            signed_prekey: Some(spk.clone()),
+            kem_prekey: Some(kem),
+            ..ResponderPreKeys::default()
+        };
+        let mut record = SessionRecord::new();
+        let out = record.decrypt_prekey(&bob_id, None, &m, prekeys, &mut rng);
+        out.map(|d| d.plaintext.to_vec())
+    };
+    assert_eq!(respond(kem).unwrap(), b"x");
 
     // The KEM prekey must be the one the message names, and its ciphertext must be the one
     // made for it: another KEM prekey, even with the same id, yields another shared secret.
-    let other = KemPreKey::generate(2, &bob_id, &mut rng);
-    let e = Session::respond(&bob_id, &spk, None, &other, &m, &mut rng).unwrap_err();
+    let other = KemPreKey::generate(2, &bob_id, &mut keylink::os_rng());
+    let e = respond(other).unwrap_err();
     assert!(matches!(e, keylink::Error::DecryptionFailed), "{e:?}");
-    let wrong_id = KemPreKey::generate(3, &bob_id, &mut rng);
-    let e = Session::respond(&bob_id, &spk, None, &wrong_id, &m, &mut rng).unwrap_err();
+    let wrong_id = KemPreKey::generate(3, &bob_id, &mut keylink::os_rng());
+    let e = respond(wrong_id).unwrap_err();
     assert!(
-        matches!(e, keylink::Error::UnknownPreKey { kind: "KEM", id: 2 }),
+        matches!(
+            e,
+            keylink::Error::UnknownPreKey {
+                kind: PreKeyKind::Kem,
+                id: 2
+            }
+        ),
         "{e:?}"
     );
 }

@@ -126,8 +126,8 @@ fn follows_design(with_one_time_prekey: bool, last_resort: bool) {
     let mut alice = MemoryStore::new(alice_id);
     let mut bob = MemoryStore::new(bob_id.clone());
     bob.add_signed_prekey(spk.clone());
-    bob.add_one_time_prekeys([otpk.clone()]);
-    bob.add_kem_prekeys([kem.clone()]);
+    bob.add_one_time_prekeys([OneTimePreKey::from_bytes(&otpk.to_bytes()).unwrap()]);
+    bob.add_kem_prekeys([KemPreKey::from_bytes(&kem.to_bytes()).unwrap()]);
 
     // Signed prekey: Sign(IK, "keylink v1 signed prekey" || u32be(id) || public).
     let mut signed = b"keylink v1 signed prekey".to_vec();
@@ -255,7 +255,10 @@ fn follows_design(with_one_time_prekey: bool, last_resort: bool) {
         );
         // A one-time KEM prekey is gone once the first message authenticated; the
         // last-resort one stays.
-        assert_eq!(bob.kem_prekey(kem_id).unwrap().is_some(), last_resort);
+        assert_eq!(
+            bob.kem_prekey(kem_id.into()).unwrap().is_some(),
+            last_resort
+        );
     }
 
     // Bob's reply: his new ratchet key pair, KDF_RK(RK, DH(DHs_B, DHr_A)), counter 0, PN 0.

@@ -229,8 +229,8 @@ fn session_without_one_time_prekey() {
             panic!("expected a PreKey message")
         };
         assert_eq!(p.one_time_prekey_id(), None);
-        assert_eq!(p.signed_prekey_id(), SPK_ID);
-        assert_eq!(p.kem_prekey_id(), kem);
+        assert_eq!(p.signed_prekey_id().get(), SPK_ID);
+        assert_eq!(p.kem_prekey_id().get(), kem);
         assert!(bob.has_kem(kem));
         bob.recv_ok(&sender.addr, &m.to_bytes(), b"no otpk");
         assert!(!bob.has_kem(kem));
@@ -246,7 +246,10 @@ fn session_without_one_time_prekey() {
         all_kems[2..],
         "exactly the two KEM prekeys were used"
     );
-    assert_eq!(bob.store.last_resort_kem_prekey_id(), Some(LAST_RESORT_KEM));
+    assert_eq!(
+        bob.store.last_resort_kem_prekey_id(),
+        Some(LAST_RESORT_KEM.into())
+    );
 }
 
 #[test]
@@ -271,9 +274,15 @@ fn session_with_last_resort_kem_prekey_keeps_it() {
     }
     assert_eq!(bob.otpk_ids(), all_otpks[1..]);
     assert_eq!(bob.kem_ids(), all_kems, "no one-time KEM prekey was used");
-    assert_eq!(bob.store.last_resort_kem_prekey_id(), Some(LAST_RESORT_KEM));
+    assert_eq!(
+        bob.store.last_resort_kem_prekey_id(),
+        Some(LAST_RESORT_KEM.into())
+    );
     bob.restart();
-    assert_eq!(bob.store.last_resort_kem_prekey_id(), Some(LAST_RESORT_KEM));
+    assert_eq!(
+        bob.store.last_resort_kem_prekey_id(),
+        Some(LAST_RESORT_KEM.into())
+    );
 }
 
 #[test]
@@ -340,10 +349,12 @@ fn simultaneous_initiation_converges() {
     assert!(from_alice.is_prekey() && from_bob.is_prekey());
     bob.recv_ok(&alice.addr, &from_alice.to_bytes(), b"alice first");
     alice.recv_ok(&bob.addr, &from_bob.to_bytes(), b"bob first");
-    assert_ne!(
+    // Both detected the simultaneous start and took the session with the smaller base key
+    // (PROTOCOL.md, "Simultaneous session start").
+    assert_eq!(
         alice.current_base_key(&bob.addr),
         bob.current_base_key(&alice.addr),
-        "each side made the other's session current"
+        "both sides are on one session"
     );
 
     // Crossing messages: still every one decrypts.
@@ -479,7 +490,7 @@ fn signed_prekey_rotation_keeps_established_sessions() {
     // still decrypts.
     let rotated = SignedPreKey::generate(SPK_ID + 1, &bob.identity, &mut rng());
     bob.store.add_signed_prekey(rotated);
-    bob.store.remove_signed_prekey(SPK_ID);
+    bob.store.remove_signed_prekey(SPK_ID.into());
     deliver_once(&mut bob, &alice.addr, &p2, b"p2");
     let r = bob.send_bytes(&alice.addr, b"reply");
     deliver_once(&mut alice, &bob.addr, &r, b"reply");

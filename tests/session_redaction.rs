@@ -111,16 +111,16 @@ fn debug_output_never_shows_secrets() {
     // The whole store: identity seed, prekey secrets and every session secret.
     let mut secrets = record_secrets(&bob.record(&alice.addr).to_bytes());
     secrets.push(proto::decode::<proto::IdentityRecord>(&bob.identity.to_bytes()).seed);
-    let spk = bob.store.signed_prekey(SPK_ID).unwrap().unwrap();
+    let spk = bob.store.signed_prekey(SPK_ID.into()).unwrap().unwrap();
     secrets.push(proto::decode::<proto::PreKeyRecord>(&spk.to_bytes()).private_key);
     for id in bob.otpk_ids() {
-        let otpk = bob.store.one_time_prekey(id).unwrap().unwrap();
+        let otpk = bob.store.one_time_prekey(id.into()).unwrap().unwrap();
         secrets.push(proto::decode::<proto::PreKeyRecord>(&otpk.to_bytes()).private_key);
     }
     assert!(secrets.len() > OTPK_COUNT as usize);
     let kem_ids = bob.kem_ids();
     for id in kem_ids.iter().copied().chain([LAST_RESORT_KEM]) {
-        let kem = bob.store.kem_prekey(id).unwrap().unwrap();
+        let kem = bob.store.kem_prekey(id.into()).unwrap().unwrap();
         secrets.extend(kem_secrets(&kem));
     }
     assert!(secrets.len() > OTPK_COUNT as usize + 49 * kem_ids.len());

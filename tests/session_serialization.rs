@@ -50,7 +50,7 @@ fn serialization_round_trips_are_byte_identical() {
     let bytes = otpk.to_bytes();
     let parsed = OneTimePreKey::from_bytes(&bytes).unwrap();
     assert_eq!(*parsed.to_bytes(), *bytes);
-    assert_eq!(parsed.id(), u32::MAX);
+    assert_eq!(parsed.id().get(), u32::MAX);
     assert_eq!(parsed.public(), otpk.public());
 
     let kem = KemPreKey::generate(u32::MAX, &id, &mut rng);
@@ -60,7 +60,7 @@ fn serialization_round_trips_are_byte_identical() {
         assert_eq!(bytes[0], 0x1D);
         let parsed = KemPreKey::from_bytes(&bytes).unwrap();
         assert_eq!(*parsed.to_bytes(), *bytes);
-        assert_eq!(parsed.id(), expected_id);
+        assert_eq!(parsed.id().get(), expected_id);
         assert_eq!(parsed.is_last_resort(), is_last_resort);
         assert_eq!(parsed.public(), key.public());
         assert_eq!(parsed.public().as_bytes().len(), KEM_PUBLIC_KEY_LEN);
@@ -85,7 +85,7 @@ fn serialization_round_trips_are_byte_identical() {
             assert_eq!(parsed, bundle);
             assert_eq!(parsed.to_bytes(), bytes);
             let fields: proto::Bundle = proto::decode(&bytes);
-            assert_eq!(fields.kem_prekey_id, kem.id());
+            assert_eq!(fields.kem_prekey_id, kem.id().get());
             assert_eq!(fields.kem_prekey, kem.public().as_bytes());
             assert_eq!(fields.kem_prekey_signature, kem.signature());
             assert_eq!(proto::encode(bytes[0], &fields), bytes);

@@ -4,6 +4,7 @@
 //! both send before either receives (messages still crossing) leaves both with the same
 //! current session, and it stays so. Without the rule they would swap sessions every such
 //! round.
+#![cfg(test)]
 
 use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PublicKey, SignedPreKey};
 use keylink::store::{Address, MemoryStore};

@@ -1,5 +1,6 @@
 //! What the store-backed operations hand to `ProtocolStore::commit`, and the edges a user of
 //! the crate met: a bundle for another device, and the session after `accept_identity`.
+#![cfg(test)]
 
 use std::cell::RefCell;
 

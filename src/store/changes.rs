@@ -16,8 +16,8 @@ pub enum Change {
     Session {
         /// The peer device.
         address: Address,
-        /// Its new record.
-        record: SessionRecord,
+        /// Its new record (boxed: a record is large beside the other changes).
+        record: Box<SessionRecord>,
     },
     /// Remember `identity` for `address` (first contact, or a change the user accepted).
     PeerIdentity {

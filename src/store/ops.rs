@@ -153,7 +153,7 @@ pub fn accept_identity<S: ProtocolStore>(
         record.archive_current();
         changes.push(Change::Session {
             address: address.clone(),
-            record,
+            record: Box::new(record),
         });
     }
     store.commit(changes).map_err(store_err)
@@ -208,7 +208,7 @@ fn commit_record<S: ProtocolStore>(
 ) -> Result<()> {
     changes.push(Change::Session {
         address: address.clone(),
-        record,
+        record: Box::new(record),
     });
     store.commit(changes).map_err(store_err)
 }

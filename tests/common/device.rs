@@ -74,7 +74,8 @@ impl Device {
             None => self
                 .store
                 .last_resort_kem_prekey_id()
-                .expect("no last-resort KEM prekey"),
+                .expect("no last-resort KEM prekey")
+                .get(),
         }
     }
 
@@ -91,7 +92,7 @@ impl Device {
     /// The serialized bundle with KEM prekey `kem` (which must be in the store).
     pub fn bundle_bytes_with(&self, otpk: Option<u32>, kem: u32) -> Vec<u8> {
         self.store
-            .bundle(self.addr.device(), SPK_ID, otpk, kem)
+            .bundle(self.addr.device(), SPK_ID, otpk.map(Into::into), kem)
             .unwrap()
             .to_bytes()
     }
@@ -169,17 +170,19 @@ impl Device {
     }
 
     pub fn otpk_ids(&self) -> Vec<u32> {
-        self.store.one_time_prekey_ids()
+        let ids = self.store.one_time_prekey_ids();
+        ids.into_iter().map(|id| id.get()).collect()
     }
 
     /// Ids of the one-time KEM prekeys not used yet.
     pub fn kem_ids(&self) -> Vec<u32> {
-        self.store.one_time_kem_prekey_ids()
+        let ids = self.store.one_time_kem_prekey_ids();
+        ids.into_iter().map(|id| id.get()).collect()
     }
 
     /// Whether the store still holds KEM prekey `id` (one-time or last resort).
     pub fn has_kem(&self, id: u32) -> bool {
-        self.store.kem_prekey(id).unwrap().is_some()
+        self.store.kem_prekey(id.into()).unwrap().is_some()
     }
 
     /// Serialize, drop and restore the store, as an app restart would.
@@ -199,7 +202,10 @@ pub fn verified(bytes: &[u8]) -> VerifiedBundle {
 /// The (one-time prekey id, KEM prekey id) a serialized PreKey message names.
 pub fn prekey_ids(bytes: &[u8]) -> (Option<u32>, u32) {
     match Message::try_from(bytes).unwrap() {
-        Message::PreKey(m) => (m.one_time_prekey_id(), m.kem_prekey_id()),
+        Message::PreKey(m) => (
+            m.one_time_prekey_id().map(|id| id.get()),
+            m.kem_prekey_id().get(),
+        ),
         Message::Ratchet(_) => panic!("expected a PreKey message"),
     }
 }

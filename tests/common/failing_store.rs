@@ -3,10 +3,11 @@
 use std::fmt;
 
 use keylink::keys::{
-    IdentityKey, IdentityKeyPair, KemPreKey, OneTimePreKey, PublicKey, SignedPreKey,
+    IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
+    PublicKey, SignedPreKey, SignedPreKeyId,
 };
 use keylink::session::SessionRecord;
-use keylink::store::{Address, Changes, MemoryStore, ProtocolStore};
+use keylink::store::{Address, Changes, MemoryStore, MemoryStoreError, ProtocolStore};
 
 use super::Device;
 
@@ -36,7 +37,7 @@ pub struct FailingStore {
     pub fail_next: bool,
 }
 
-fn inner_err(e: keylink::Error) -> TestStoreError {
+fn inner_err(e: MemoryStoreError) -> TestStoreError {
     TestStoreError::Inner(e.to_string())
 }
 
@@ -51,21 +52,24 @@ impl ProtocolStore for FailingStore {
         self.inner.peer_identity(address).map_err(inner_err)
     }
 
-    fn signed_prekey(&self, id: u32) -> Result<Option<SignedPreKey>, TestStoreError> {
+    fn signed_prekey(&self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, TestStoreError> {
         self.inner.signed_prekey(id).map_err(inner_err)
     }
 
-    fn one_time_prekey(&self, id: u32) -> Result<Option<OneTimePreKey>, TestStoreError> {
+    fn one_time_prekey(
+        &self,
+        id: OneTimePreKeyId,
+    ) -> Result<Option<OneTimePreKey>, TestStoreError> {
         self.inner.one_time_prekey(id).map_err(inner_err)
     }
 
-    fn kem_prekey(&self, id: u32) -> Result<Option<KemPreKey>, TestStoreError> {
+    fn kem_prekey(&self, id: KemPreKeyId) -> Result<Option<KemPreKey>, TestStoreError> {
         self.inner.kem_prekey(id).map_err(inner_err)
     }
 
     fn base_key_used(
         &self,
-        signed_prekey_id: u32,
+        signed_prekey_id: SignedPreKeyId,
         base_key: &PublicKey,
     ) -> Result<bool, TestStoreError> {
         self.inner

@@ -121,7 +121,7 @@ pub fn play(script: &Script, rng: &mut TestRng) -> Run {
         .bundle(
             script.device_id,
             script.signed_prekey_id,
-            script.one_time_prekey_id,
+            script.one_time_prekey_id.map(Into::into),
             script.kem_prekey_id,
         )
         .unwrap()
