@@ -6,8 +6,6 @@
 
 use core::fmt;
 
-use crate::backup::BackupError;
-
 /// A boxed error from the application's store, carried as-is so it can be downcast.
 pub type StoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -52,8 +50,6 @@ pub enum Error {
     NoLocalIdentity,
     /// The application's store failed; nothing was changed.
     Store(StoreError),
-    /// A backup operation failed.
-    Backup(BackupError),
 }
 
 impl fmt::Display for Error {
@@ -101,7 +97,6 @@ impl fmt::Display for Error {
                 "no local identity is stored; generate one with IdentityKeyPair::generate and save it first",
             ),
             Error::Store(e) => write!(f, "the store failed, nothing was changed; retry later: {e}"),
-            Error::Backup(e) => write!(f, "backup: {e}"),
         }
     }
 }
@@ -110,15 +105,8 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Store(e) => Some(e.as_ref()),
-            Error::Backup(e) => Some(e),
             _ => None,
         }
-    }
-}
-
-impl From<BackupError> for Error {
-    fn from(e: BackupError) -> Self {
-        Error::Backup(e)
     }
 }
 

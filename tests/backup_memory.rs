@@ -9,6 +9,7 @@
 //! Runs in release builds on Linux (CI: `cargo test --release --all-features`); in a debug
 //! build 1 GiB of AES-GCM is too slow and the test returns early. Run alone with
 //! `cargo test --release --test backup_memory -- --nocapture` to see the figures.
+#![cfg(feature = "backup")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -2,6 +2,7 @@
 //! HKDF-Expand SHA-512) through the crate's own streaming reader and, for valid vectors, its
 //! writer with the vector's salt. Applied as Wycheproof's `doc/c2sp_chunked_encryption.md`
 //! says, including the streaming rules for `PartialPlaintext` vectors.
+#![cfg(feature = "backup")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
