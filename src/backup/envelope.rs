@@ -11,9 +11,6 @@
 
 use core::fmt;
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Tag};
-use argon2::{Algorithm, Argon2, Params, Version};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::error::BackupError;
@@ -24,9 +21,9 @@ use crate::constants::{
     ARGON2_MAX_P_COST, ARGON2_MAX_T_COST, ARGON2_SALT_LEN, BACKUP_ENVELOPE_AAD,
     BACKUP_ENVELOPE_MAGIC, BACKUP_ENVELOPE_VERSION,
 };
+use crate::primitives::{self, AeadKey, TAG_LEN};
 
 const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
 /// Bytes of the envelope before the sealed key (magic, version, parameters, salt, nonce).
 const HEADER_LEN: usize = BACKUP_ENVELOPE_MAGIC.len() + 1 + 12 + ARGON2_SALT_LEN + NONCE_LEN;
 /// Bytes of a whole envelope.
@@ -85,13 +82,10 @@ impl Argon2Params {
 
     /// The key-encryption key from `password` and `salt`.
     fn derive(&self, password: &[u8], salt: &[u8]) -> Result<Kek, BackupError> {
-        let params = Params::new(self.m_cost_kib, self.t_cost, self.p_cost, Some(32))
-            .map_err(|_| BackupError::InvalidParameter("Argon2id parameters"))?;
-        let mut kek = Kek([0u8; 32]);
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-            .hash_password_into(password, salt, &mut kek.0)
-            .map_err(|_| BackupError::InvalidParameter("Argon2id input"))?;
-        Ok(kek)
+        let costs = (self.m_cost_kib, self.t_cost, self.p_cost);
+        let kek = primitives::argon2id(password, salt, costs)
+            .map_err(|_| BackupError::InvalidParameter("Argon2id parameters or input"))?;
+        Ok(Kek(*kek))
     }
 }
 
@@ -106,8 +100,8 @@ impl Default for Argon2Params {
 struct Kek([u8; 32]);
 
 impl Kek {
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&self.0.into())
+    fn cipher(&self) -> AeadKey {
+        AeadKey::new(&self.0)
     }
 }
 
@@ -144,14 +138,18 @@ impl PasswordEnvelope {
             sealed: [0u8; 32 + TAG_LEN],
         };
         let kek = params.derive(password, &envelope.salt)?;
-        let aad = envelope.aad();
-        let (body, tag_out) = envelope.sealed.split_at_mut(32);
-        body.copy_from_slice(key.as_bytes());
+        // Sealed in a buffer of its own, so no plaintext key is left in `envelope` on failure.
+        let mut body = Zeroizing::new(*key.as_bytes());
         let tag = kek
             .cipher()
-            .encrypt_inout_detached(&envelope.nonce.into(), &aad, body.into())
+            .seal_in_place(&envelope.nonce, &envelope.aad(), body.as_mut())
             .map_err(|_| BackupError::InvalidParameter("envelope encryption"))?;
-        tag_out.copy_from_slice(&tag);
+        let sealed = body.iter().chain(tag.iter());
+        envelope
+            .sealed
+            .iter_mut()
+            .zip(sealed)
+            .for_each(|(s, b)| *s = *b);
         Ok(envelope)
     }
 
@@ -162,14 +160,9 @@ impl PasswordEnvelope {
         let mut key = Zeroizing::new([0u8; 32]);
         let (body, tag) = self.sealed.split_at(32);
         key.copy_from_slice(body);
-        let tag = Tag::try_from(tag).map_err(|_| BackupError::WrongPassword)?;
+        let tag = <&[u8; TAG_LEN]>::try_from(tag).map_err(|_| BackupError::WrongPassword)?;
         kek.cipher()
-            .decrypt_inout_detached(
-                &self.nonce.into(),
-                &self.aad(),
-                key.as_mut_slice().into(),
-                &tag,
-            )
+            .open_in_place(&self.nonce, &self.aad(), key.as_mut(), tag)
             .map_err(|_| BackupError::WrongPassword)?;
         Ok(BackupKey::from_bytes(*key))
     }

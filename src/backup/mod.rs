@@ -42,6 +42,7 @@ mod file;
 mod fuzz;
 mod header;
 mod keys;
+mod message_keys;
 mod recovery_code;
 mod rng;
 
