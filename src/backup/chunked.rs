@@ -170,10 +170,11 @@ impl<W: Write> ChunkedWriter<W> {
         Self::start(inner, prelude, keys)
     }
 
-    /// Like [`ChunkedWriter::new`] with a given salt: deterministic, for test vectors only.
-    /// A salt must never repeat under one key.
-    #[doc(hidden)]
-    pub fn with_salt(
+    /// Like [`ChunkedWriter::new`] with a given salt: deterministic, for test vectors only
+    /// (reachable from outside only as `keylink::hazmat::chunked_writer_with_salt`). A salt
+    /// must never repeat under one key.
+    #[cfg(any(test, feature = "hazmat", feature = "fuzzing"))]
+    pub(crate) fn with_salt(
         inner: W,
         key: &InputKey,
         context: &[u8],

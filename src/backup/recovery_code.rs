@@ -47,9 +47,10 @@ impl RecoveryCode {
         Ok(RecoveryCode { entropy: random()? })
     }
 
-    /// A code from given entropy (test vectors, tests). The entropy must be uniformly random.
-    #[doc(hidden)]
-    pub fn from_entropy(entropy: [u8; CODE_ENTROPY_LEN]) -> Self {
+    /// A code from given entropy (test vectors, tests; reachable from outside only as
+    /// `keylink::hazmat::recovery_code_from_entropy`). The entropy must be uniformly random.
+    #[cfg(any(test, feature = "hazmat", feature = "fuzzing"))]
+    pub(crate) fn from_entropy(entropy: [u8; CODE_ENTROPY_LEN]) -> Self {
         RecoveryCode { entropy }
     }
 
