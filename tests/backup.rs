@@ -272,7 +272,7 @@ fn unsupported_version() {
     assert!(
         matches!(
             result,
-            Err(BackupError::UnsupportedVersion {
+            Err(BackupError::UnknownVersion {
                 what: "backup file",
                 found: 2
             })
@@ -334,7 +334,7 @@ fn every_error_displays_advice() {
         },
         BackupError::DataAfterEnd,
         BackupError::HeaderChanged,
-        BackupError::UnsupportedVersion {
+        BackupError::UnknownVersion {
             what: "backup file",
             found: 9,
         },

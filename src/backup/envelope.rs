@@ -237,7 +237,7 @@ impl TryFrom<&[u8]> for PasswordEnvelope {
         }
         let [version] = r.take::<1>()?;
         if version != BACKUP_ENVELOPE_VERSION {
-            return Err(BackupError::UnsupportedVersion {
+            return Err(BackupError::UnknownVersion {
                 what: "password envelope",
                 found: version,
             });
@@ -343,7 +343,7 @@ mod tests {
         version[8] = 9;
         assert!(matches!(
             PasswordEnvelope::try_from(&version[..]),
-            Err(BackupError::UnsupportedVersion { found: 9, .. })
+            Err(BackupError::UnknownVersion { found: 9, .. })
         ));
         let mut huge = bytes;
         huge[9..13].copy_from_slice(&u32::MAX.to_be_bytes());

@@ -63,8 +63,9 @@ pub enum BackupError {
     DataAfterEnd,
     /// The header of the file was altered (its BackupId, salt or commitment).
     HeaderChanged,
-    /// A backup file or envelope has a version this build does not support.
-    UnsupportedVersion {
+    /// A backup file or envelope carries a version this build does not know (the same concept,
+    /// and name, as the core `Error::UnknownVersion`).
+    UnknownVersion {
         /// `"backup file"` or `"password envelope"`.
         what: &'static str,
         /// The version byte found.
@@ -114,7 +115,7 @@ impl BackupError {
             &ChunkOutOfOrder { index, belongs_at } => ChunkOutOfOrder { index, belongs_at },
             DataAfterEnd => DataAfterEnd,
             HeaderChanged => HeaderChanged,
-            &UnsupportedVersion { what, found } => UnsupportedVersion { what, found },
+            &UnknownVersion { what, found } => UnknownVersion { what, found },
             &MalformedEnvelope(what) => MalformedEnvelope(what),
             &InvalidKeyLength { found } => InvalidKeyLength { found },
             &InvalidParameter(what) => InvalidParameter(what),
@@ -182,7 +183,7 @@ impl fmt::Display for BackupError {
             BackupError::HeaderChanged => f.write_str(
                 "the backup file's header was altered, so the file cannot be trusted; use another copy of the backup",
             ),
-            BackupError::UnsupportedVersion { what, found } => write!(
+            BackupError::UnknownVersion { what, found } => write!(
                 f,
                 "this {what} has version {found}, which this version of keylink cannot read; update the app"
             ),
