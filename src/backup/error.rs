@@ -21,12 +21,14 @@ pub enum BackupError {
         /// or extra, if one could be found.
         group: Option<usize>,
     },
-    /// The recovery code contains a character that is not in its alphabet.
+    /// The recovery code contains a character that is not in its alphabet. The character
+    /// itself is not kept: it is most likely a mistyped symbol of the secret, and errors end up
+    /// in logs.
     CodeCharacter {
-        /// The character.
-        character: char,
         /// The group (1-based) it is in.
         group: usize,
+        /// Its position (1-based) in that group, separators not counted.
+        position: usize,
     },
     /// A group of the recovery code fails its check: a character in it is mistyped.
     CodeTypo {
@@ -104,7 +106,7 @@ impl BackupError {
                 expected,
                 group,
             },
-            &CodeCharacter { character, group } => CodeCharacter { character, group },
+            &CodeCharacter { group, position } => CodeCharacter { group, position },
             &CodeTypo { group } => CodeTypo { group },
             WrongKey => WrongKey,
             WrongAccount => WrongAccount,
@@ -142,9 +144,9 @@ impl fmt::Display for BackupError {
                 f,
                 "the recovery code has {found} characters but needs {expected}; check it against what you wrote down"
             ),
-            BackupError::CodeCharacter { character, group } => write!(
+            BackupError::CodeCharacter { group, position } => write!(
                 f,
-                "the recovery code contains {character:?} in group {group}, which no code contains; check that group"
+                "character {position} of group {group} of the recovery code is not one a code contains; check that group"
             ),
             BackupError::CodeTypo { group } => write!(
                 f,
