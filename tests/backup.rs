@@ -341,6 +341,14 @@ fn every_error_displays_advice() {
             what: "backup file",
             found: 9,
         },
+        BackupError::EnvelopeAboveLimits {
+            m_cost_kib: 4 << 20,
+            t_cost: 3,
+            p_cost: 4,
+            max_m_cost_kib: 256 << 10,
+            max_t_cost: 8,
+            max_p_cost: 8,
+        },
     ];
     let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
     for (i, t) in texts.iter().enumerate() {

@@ -75,6 +75,22 @@ pub enum BackupError {
     },
     /// Bytes that should be a password envelope are malformed.
     MalformedEnvelope(&'static str),
+    /// A password envelope asks for more Argon2id work than the limits it was opened under
+    /// allow (by default `Argon2Limits::DEFAULT`); nothing was allocated or hashed.
+    EnvelopeAboveLimits {
+        /// Memory the envelope asks for, in KiB.
+        m_cost_kib: u32,
+        /// Passes it asks for.
+        t_cost: u32,
+        /// Lanes it asks for.
+        p_cost: u32,
+        /// Most memory allowed, in KiB.
+        max_m_cost_kib: u32,
+        /// Most passes allowed.
+        max_t_cost: u32,
+        /// Most lanes allowed.
+        max_p_cost: u32,
+    },
     /// A key given to chunked encryption has the wrong length.
     InvalidKeyLength {
         /// Bytes given.
@@ -119,6 +135,21 @@ impl BackupError {
             HeaderChanged => HeaderChanged,
             &UnknownVersion { what, found } => UnknownVersion { what, found },
             &MalformedEnvelope(what) => MalformedEnvelope(what),
+            &EnvelopeAboveLimits {
+                m_cost_kib,
+                t_cost,
+                p_cost,
+                max_m_cost_kib,
+                max_t_cost,
+                max_p_cost,
+            } => EnvelopeAboveLimits {
+                m_cost_kib,
+                t_cost,
+                p_cost,
+                max_m_cost_kib,
+                max_t_cost,
+                max_p_cost,
+            },
             &InvalidKeyLength { found } => InvalidKeyLength { found },
             &InvalidParameter(what) => InvalidParameter(what),
             TooLarge => TooLarge,
@@ -193,6 +224,29 @@ impl fmt::Display for BackupError {
                 f,
                 "the password file is damaged ({what}); restore with the recovery code and set the password again"
             ),
+            &BackupError::EnvelopeAboveLimits {
+                m_cost_kib,
+                t_cost,
+                p_cost,
+                max_m_cost_kib,
+                max_t_cost,
+                max_p_cost,
+            } => {
+                let costs = [
+                    (m_cost_kib, max_m_cost_kib, memory(m_cost_kib), memory(max_m_cost_kib)),
+                    (t_cost, max_t_cost, format!("{t_cost} passes"), max_t_cost.to_string()),
+                    (p_cost, max_p_cost, format!("{p_cost} lanes"), max_p_cost.to_string()),
+                ];
+                let above = costs.iter().filter(|(asked, max, ..)| asked > max);
+                let parts: Vec<String> = above
+                    .map(|(_, _, asked, max)| format!("{asked} (limit {max})"))
+                    .collect();
+                write!(
+                    f,
+                    "this password envelope asks for {}, above the limits of this device; it was made with heavier settings or by someone else: open it with explicit larger limits only if you trust where it came from, or restore with the recovery code",
+                    parts.join(" and ")
+                )
+            }
             BackupError::InvalidKeyLength { found } => {
                 write!(f, "the key has {found} bytes but must have 32")
             }
@@ -205,6 +259,14 @@ impl fmt::Display for BackupError {
             ),
             BackupError::Io(e) => write!(f, "reading or writing the backup failed: {e}"),
         }
+    }
+}
+
+/// Argon2id memory for people: MiB when whole, else KiB.
+fn memory(kib: u32) -> String {
+    match kib % 1024 {
+        0 => format!("{} MiB", kib / 1024),
+        _ => format!("{kib} KiB"),
     }
 }
 
