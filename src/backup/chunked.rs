@@ -452,6 +452,26 @@ mod tests {
     }
 
     #[test]
+    fn plaintext_buffers_are_never_reallocated() {
+        // A reallocation would free the old buffer, plaintext and all, without zeroizing it:
+        // the writer's buffer must hold a full sealed chunk from the start, and keep it.
+        let mut w = ChunkedWriter::new(Vec::new(), &key(), b"").unwrap();
+        let (ptr, capacity) = (w.buf.as_ptr(), w.buf.capacity());
+        assert!(capacity >= SEALED_CHUNK);
+        for piece in [1, CHUNK_SIZE - 1, CHUNK_SIZE, 3 * CHUNK_SIZE + 7] {
+            w.write_all(&vec![9; piece]).unwrap();
+            assert_eq!((w.buf.as_ptr(), w.buf.capacity()), (ptr, capacity));
+        }
+        let ct = w.finish().unwrap();
+        let mut r = ChunkedReader::new(&ct[..], &key(), b"").unwrap();
+        let (ptr, len) = (r.block.as_ptr(), r.block.len());
+        let mut out = [0u8; 1000];
+        while r.read(&mut out).unwrap() > 0 {
+            assert_eq!((r.block.as_ptr(), r.block.len()), (ptr, len));
+        }
+    }
+
+    #[test]
     fn input_key_must_have_32_bytes() {
         assert!(matches!(
             InputKey::try_from(&[0u8; 31][..]),

@@ -65,7 +65,7 @@ impl RecoveryCode {
         check_groups(&symbols)?;
         let data = data_symbols(&symbols);
         let entropy = unpack(&data).ok_or(BackupError::CodeTypo { group: CODE_GROUPS })?;
-        Ok(RecoveryCode { entropy })
+        Ok(RecoveryCode { entropy: *entropy })
     }
 
     /// The code as it is shown to the user: 13 groups of 5 characters joined by dashes.
@@ -265,8 +265,9 @@ fn pack(entropy: &[u8; CODE_ENTROPY_LEN]) -> Zeroizing<[u8; DATA_SYMBOLS]> {
 }
 
 /// The inverse of [`pack`]; `None` when a padding bit is set.
-fn unpack(data: &[u8; DATA_SYMBOLS]) -> Option<[u8; CODE_ENTROPY_LEN]> {
-    let mut entropy = [0u8; CODE_ENTROPY_LEN];
+/// The entropy is zeroized when dropped, also when a padding bit fails it.
+fn unpack(data: &[u8; DATA_SYMBOLS]) -> Option<Zeroizing<[u8; CODE_ENTROPY_LEN]>> {
+    let mut entropy = Zeroizing::new([0u8; CODE_ENTROPY_LEN]);
     let mut padding = 0u8;
     for (i, &symbol) in data.iter().enumerate() {
         for b in 0..5 {
