@@ -53,7 +53,7 @@ impl RecoveryCode {
 
     /// A code from given entropy (test vectors, tests; reachable from outside only as
     /// `keylink::hazmat::recovery_code_from_entropy`). The entropy must be uniformly random.
-    #[cfg(any(test, feature = "hazmat", feature = "fuzzing"))]
+    #[cfg(any(test, feature = "hazmat"))]
     pub(crate) fn from_entropy(entropy: [u8; CODE_ENTROPY_LEN]) -> Self {
         RecoveryCode { entropy }
     }
