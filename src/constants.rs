@@ -111,3 +111,10 @@ pub const ARGON2_MAX_T_COST: u32 = 64;
 pub const ARGON2_MAX_P_COST: u32 = 64;
 /// Bytes of Argon2id salt in a password envelope (RFC 9106's 128 bits).
 pub const ARGON2_SALT_LEN: usize = 16;
+/// Most Argon2id memory, in KiB (256 MiB), opening an envelope spends unless the caller allows
+/// more: what a phone can give one app without killing it (`Argon2Limits::DEFAULT`).
+pub const ARGON2_LIMIT_M_COST_KIB: u32 = 256 * 1024;
+/// Most Argon2id passes opening an envelope spends unless the caller allows more.
+pub const ARGON2_LIMIT_T_COST: u32 = 8;
+/// Most Argon2id lanes opening an envelope spends unless the caller allows more.
+pub const ARGON2_LIMIT_P_COST: u32 = 8;

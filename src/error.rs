@@ -6,7 +6,6 @@
 
 use core::fmt;
 
-use crate::backup::BackupError;
 use crate::keys::{DeviceId, PreKeyKind};
 
 /// A boxed error from the application's store, carried as-is so it can be downcast.
@@ -63,8 +62,6 @@ pub enum Error {
     /// An internal step failed in a way no input can cause (a primitive rejected a length
     /// keylink itself chose): a bug in keylink.
     Internal(&'static str),
-    /// A backup operation failed.
-    Backup(BackupError),
 }
 
 impl fmt::Display for Error {
@@ -120,7 +117,6 @@ impl fmt::Display for Error {
                 f,
                 "internal error ({what}): a bug in keylink or an impossible length, not a problem with your data; please report it"
             ),
-            Error::Backup(e) => write!(f, "backup: {e}"),
         }
     }
 }
@@ -129,15 +125,8 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Store(e) => Some(e.as_ref()),
-            Error::Backup(e) => Some(e),
             _ => None,
         }
-    }
-}
-
-impl From<BackupError> for Error {
-    fn from(e: BackupError) -> Self {
-        Error::Backup(e)
     }
 }
 

@@ -58,11 +58,15 @@
 //!   [`commit`](store::ProtocolStore::commit), and [`MemoryStore`](store::MemoryStore).
 //! - [`start_session`], [`encrypt`], [`decrypt`], [`accept_identity`]: the operations over a
 //!   store. Each commits all its changes in one call, and only then returns.
-//! - [`backup`]: encrypted backups under a recovery code or a password.
+#![cfg_attr(
+    feature = "backup",
+    doc = " - [`backup`] (feature `backup`, on by default): encrypted backups under a recovery code or\n   a password. Nothing outside it depends on it."
+)]
 //! - [`constants`]: every protocol label and limit.
 //!
 //! The wire format and every encoding choice are specified in `docs/PROTOCOL.md`.
 
+#[cfg(feature = "backup")]
 pub mod backup;
 pub mod constants;
 pub mod error;

@@ -165,6 +165,200 @@ pub(crate) fn aead_open(
     }
 }
 
+// ---- Backups (feature `backup`) -----------------------------------------------------------
+// Cobblestone-256 (HKDF-Expand with SHA-512, AES-256-GCM with detached tags over 16 KiB chunks
+// in place), its failure diagnosis (a GCM tag probe), and Argon2id for password envelopes.
+
+/// HKDF-Expand (RFC 5869, section 2.3) with HMAC-SHA512, `N` bytes, `info` the concatenation
+/// of its parts. The hkdf crate wants a PRK of at least 64 bytes for SHA-512; Cobblestone-256
+/// keys it with a 32-byte input key, which RFC 5869 allows.
+///
+/// `T(i)` is kept in one fixed, zeroized buffer: nothing secret is reallocated.
+#[cfg(feature = "backup")]
+pub(crate) fn hkdf_expand_sha512<const N: usize>(
+    prk: &[u8],
+    info: &[&[u8]],
+) -> Result<Zeroizing<[u8; N]>> {
+    const { assert!(N <= 255 * 64) };
+    let keyed = <Hmac<sha2::Sha512> as KeyInit>::new_from_slice(prk)
+        .map_err(|_| Error::Malformed("HMAC key"))?;
+    let mut okm = Zeroizing::new([0u8; N]);
+    let mut previous = Zeroizing::new([0u8; 64]);
+    for (counter, block) in (1u8..).zip(okm.chunks_mut(64)) {
+        let mut mac = keyed.clone();
+        if counter > 1 {
+            mac.update(previous.as_ref());
+        }
+        info.iter().for_each(|part| mac.update(part));
+        mac.update(&[counter]);
+        let mut t = mac.finalize().into_bytes();
+        previous.copy_from_slice(&t);
+        zeroize::Zeroize::zeroize(t.as_mut_slice());
+        block
+            .iter_mut()
+            .zip(previous.iter())
+            .for_each(|(b, t)| *b = *t);
+    }
+    Ok(okm)
+}
+
+/// AES-256-GCM under one key, scheduled once for many messages, sealing and opening in place
+/// with a detached tag (the chunked encryption of backups). The key schedule is zeroized on
+/// drop (aes-gcm's `zeroize` feature).
+#[cfg(feature = "backup")]
+pub(crate) struct AeadKey {
+    aes: aes_gcm::aes::Aes256,
+    aead: Aes256Gcm,
+}
+
+#[cfg(feature = "backup")]
+impl zeroize::ZeroizeOnDrop for AeadKey {}
+
+#[cfg(feature = "backup")]
+impl AeadKey {
+    pub(crate) fn new(key: &[u8; 32]) -> Self {
+        let aes = <aes_gcm::aes::Aes256 as KeyInit>::new(&(*key).into());
+        let aead = Aes256Gcm::from(aes.clone());
+        AeadKey { aes, aead }
+    }
+
+    /// Encrypts `buf` in place; returns the tag.
+    pub(crate) fn seal_in_place(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN]> {
+        let tag = self
+            .aead
+            .encrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into())
+            .map_err(|_| Error::Malformed("plaintext too long for AES-256-GCM"))?;
+        Ok(tag.into())
+    }
+
+    /// Decrypts `buf` in place if `tag` verifies; on failure `buf` is left as it was and
+    /// nothing is released.
+    pub(crate) fn open_in_place(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<()> {
+        self.aead
+            .decrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into(), &Tag::from(*tag))
+            .map_err(|_| Error::DecryptionFailed)
+    }
+
+    /// A probe that recomputes this key's GCM tags without decrypting.
+    pub(crate) fn tag_probe(&self) -> GcmTagProbe<'_> {
+        GcmTagProbe::new(&self.aes)
+    }
+}
+
+/// Recomputes AES-256-GCM tags (no associated data) cheaply, to find where a chunk that failed
+/// would authenticate: GHASH keyed with `H = AES(K, 0^128)` over the ciphertext once, then one
+/// AES block per candidate nonce. Only a filter: every candidate must still be confirmed by
+/// [`AeadKey::open_in_place`].
+#[cfg(feature = "backup")]
+pub(crate) struct GcmTagProbe<'a> {
+    aes: &'a aes_gcm::aes::Aes256,
+    ghash: ghash::GHash,
+}
+
+/// GHASH of a ciphertext in progress (no associated data); see [`GcmTagProbe`].
+#[cfg(feature = "backup")]
+#[derive(Clone)]
+pub(crate) struct GcmHash(ghash::GHash);
+
+#[cfg(feature = "backup")]
+impl<'a> GcmTagProbe<'a> {
+    fn new(aes: &'a aes_gcm::aes::Aes256) -> Self {
+        use aes_gcm::aes::cipher::BlockCipherEncrypt;
+        let mut h = ghash::Block::default();
+        aes.encrypt_block(&mut h);
+        let ghash = ghash::GHash::new(&h);
+        zeroize::Zeroize::zeroize(h.as_mut_slice());
+        GcmTagProbe { aes, ghash }
+    }
+
+    /// An empty GHASH under this key.
+    pub(crate) fn hash(&self) -> GcmHash {
+        GcmHash(self.ghash.clone())
+    }
+
+    /// `AES(K, nonce || 00000001)`, XORed into the hash to make the tag under `nonce`.
+    pub(crate) fn mask(&self, nonce: &[u8; 12]) -> Zeroizing<[u8; 16]> {
+        use aes_gcm::aes::cipher::BlockCipherEncrypt;
+        let mut j0 = ghash::Block::default();
+        j0.iter_mut().zip(nonce).for_each(|(j, n)| *j = *n);
+        if let Some(last) = j0.last_mut() {
+            *last = 1;
+        }
+        self.aes.encrypt_block(&mut j0);
+        let mut out = Zeroizing::new([0u8; 16]);
+        out.copy_from_slice(&j0);
+        zeroize::Zeroize::zeroize(j0.as_mut_slice());
+        out
+    }
+}
+
+#[cfg(feature = "backup")]
+impl GcmHash {
+    /// Absorbs `data`, zero-padded to a whole number of 16-byte blocks.
+    pub(crate) fn update_padded(&mut self, data: &[u8]) {
+        use ghash::universal_hash::UniversalHash;
+        self.0.update_padded(data);
+    }
+
+    /// Appends GCM's length block (no associated data, `ct_len` bytes of ciphertext, all
+    /// absorbed already): the hash that, XORed with a nonce's mask, is the tag.
+    pub(crate) fn finish(self, ct_len: usize) -> Zeroizing<[u8; 16]> {
+        use ghash::universal_hash::UniversalHash;
+        let mut ghash = self.0;
+        let bits = (ct_len as u64).wrapping_mul(8).to_be_bytes();
+        let mut lengths = [0u8; 16];
+        lengths
+            .iter_mut()
+            .skip(8)
+            .zip(bits)
+            .for_each(|(l, b)| *l = b);
+        ghash.update_padded(&lengths);
+        let mut hash = ghash.finalize();
+        let mut out = Zeroizing::new([0u8; 16]);
+        out.copy_from_slice(&hash);
+        zeroize::Zeroize::zeroize(hash.as_mut_slice());
+        out
+    }
+}
+
+/// Whether `tag` is `hash XOR mask` (see [`GcmTagProbe`]), compared in constant time.
+#[cfg(feature = "backup")]
+pub(crate) fn gcm_tag_matches(hash: &[u8; 16], mask: &[u8; 16], tag: &[u8]) -> bool {
+    let mut expected = [0u8; TAG_LEN];
+    let pairs = expected.iter_mut().zip(hash.iter().zip(mask.iter()));
+    pairs.for_each(|(e, (h, m))| *e = h ^ m);
+    subtle::ConstantTimeEq::ct_eq(&expected[..], tag).into()
+}
+
+/// Argon2id v0x13 of `password` and `salt` with `m_cost_kib` KiB, `t_cost` passes and
+/// `p_cost` lanes, 32 bytes of output (RFC 9106). The caller bounds the costs.
+#[cfg(feature = "backup")]
+pub(crate) fn argon2id(
+    password: &[u8],
+    salt: &[u8],
+    (m_cost_kib, t_cost, p_cost): (u32, u32, u32),
+) -> Result<Zeroizing<[u8; 32]>> {
+    use argon2::{Algorithm, Argon2, Params, Version};
+    let params = Params::new(m_cost_kib, t_cost, p_cost, Some(32))
+        .map_err(|_| Error::Malformed("Argon2id parameters"))?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(password, salt, out.as_mut())
+        .map_err(|_| Error::Malformed("Argon2id input"))?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +420,67 @@ mod tests {
             hkdf_into(&[], &[1], &[], &mut okm),
             Err(Error::Internal("HKDF output length"))
         ));
+    }
+}
+
+#[cfg(all(test, feature = "backup"))]
+#[allow(clippy::unwrap_used)]
+mod backup_tests {
+    use super::*;
+
+    #[test]
+    fn hkdf_expand_sha512_agrees_with_the_hkdf_crate() {
+        // The hkdf crate takes PRKs of 64 bytes or more for SHA-512; lengths cover one block,
+        // a partial second block (Cobblestone-256's 76 bytes) and several blocks.
+        let prk = [0x0b_u8; 64];
+        let reference = Hkdf::<sha2::Sha512>::from_prk(&prk).unwrap();
+        let info: [&[u8]; 3] = [b"c2sp", b"", b"ctx"];
+        let mut expected = [0u8; 200];
+        reference.expand_multi_info(&info, &mut expected).unwrap();
+        assert_eq!(
+            *hkdf_expand_sha512::<64>(&prk, &info).unwrap(),
+            expected[..64]
+        );
+        assert_eq!(
+            *hkdf_expand_sha512::<76>(&prk, &info).unwrap(),
+            expected[..76]
+        );
+        assert_eq!(
+            *hkdf_expand_sha512::<200>(&prk, &info).unwrap(),
+            expected[..]
+        );
+    }
+
+    #[test]
+    fn hkdf_expand_sha512_first_block_is_one_hmac() {
+        // T(1) = HMAC(K, info || 0x01), with the 32-byte key Cobblestone-256 uses.
+        let key = [7u8; 32];
+        let mut mac = <Hmac<sha2::Sha512> as KeyInit>::new_from_slice(&key).unwrap();
+        mac.update(b"info\x01");
+        let t1 = mac.finalize().into_bytes();
+        assert_eq!(
+            hkdf_expand_sha512::<64>(&key, &[b"in", b"fo"]).unwrap()[..],
+            t1[..]
+        );
+    }
+
+    #[test]
+    fn aead_key_agrees_with_aead_seal_and_open() {
+        let (key, nonce) = ([3u8; 32], [9u8; 12]);
+        let aead = AeadKey::new(&key);
+        let mut buf = *b"sixteen bytes!!!and more";
+        let tag = aead.seal_in_place(&nonce, b"ad", &mut buf).unwrap();
+        let sealed = aead_seal(&key, &nonce, &[b"ad"], b"sixteen bytes!!!and more").unwrap();
+        assert_eq!([&buf[..], &tag[..]].concat(), sealed);
+        let mut bad_tag = tag;
+        bad_tag[0] ^= 1;
+        let before = buf;
+        assert!(
+            aead.open_in_place(&nonce, b"ad", &mut buf, &bad_tag)
+                .is_err()
+        );
+        assert_eq!(buf, before);
+        aead.open_in_place(&nonce, b"ad", &mut buf, &tag).unwrap();
+        assert_eq!(&buf, b"sixteen bytes!!!and more");
     }
 }

@@ -17,24 +17,19 @@
 
 use std::io::{self, Read, Write};
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::aes::Aes256;
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
-use hmac::{Hmac, Mac};
-use sha2::Sha512;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::diagnose::diagnose;
 use super::error::BackupError;
+use super::message_keys::MessageKeys;
 use super::rng::random;
 use crate::constants::{
     CHUNK_SIZE, CHUNKED_AEAD_NAME, CHUNKED_COMMITMENT_LEN, CHUNKED_INFO_PREFIX, CHUNKED_SALT_LEN,
     MAX_CHUNKS,
 };
+use crate::primitives::{TAG_LEN, hkdf_expand_sha512};
 
-/// Bytes of AES-GCM tag at the end of each chunk.
-const TAG_LEN: usize = 16;
 /// Bytes of an encrypted full chunk.
 const SEALED_CHUNK: usize = CHUNK_SIZE + TAG_LEN;
 /// Bytes of salt and commitment before the first chunk.
@@ -79,65 +74,19 @@ pub(crate) struct Prelude {
     commitment: [u8; CHUNKED_COMMITMENT_LEN],
 }
 
-/// The per-message AEAD key and base nonce (both zeroized on drop).
-pub(crate) struct MessageKeys {
-    aes: Aes256,
-    aead: Aes256Gcm,
-    base_nonce: Zeroizing<[u8; 12]>,
-}
-
-// `Aes256`, `Aes256Gcm` (with aes-gcm's `zeroize` feature) and `Zeroizing` clear themselves on
-// drop.
-impl ZeroizeOnDrop for MessageKeys {}
-
-impl MessageKeys {
-    /// The AES key schedule, for the failure diagnosis's tag probe.
-    pub(super) fn aes(&self) -> &Aes256 {
-        &self.aes
-    }
-
-    pub(super) fn nonce(&self, index: u64) -> Nonce<aes_gcm::aead::consts::U12> {
-        let mut nonce = *self.base_nonce;
-        let (_, low) = nonce.split_at_mut(4);
-        for (n, c) in low.iter_mut().zip(index.to_be_bytes()) {
-            *n ^= c;
-        }
-        nonce.into()
-    }
-
-    pub(super) fn seal(&self, index: u64, chunk: &mut [u8]) -> Result<Tag, BackupError> {
-        self.aead
-            .encrypt_inout_detached(&self.nonce(index), &[], chunk.into())
-            .map_err(|_| BackupError::TooLarge)
-    }
-
-    /// Decrypts `sealed` (ciphertext || tag) in place if it authenticates as chunk `index`;
-    /// returns the plaintext length. On failure `sealed` is left as it was.
-    pub(super) fn open(&self, index: u64, sealed: &mut [u8]) -> Option<usize> {
-        let len = sealed.len().checked_sub(TAG_LEN)?;
-        let (body, tag) = sealed.split_at_mut(len);
-        let tag = Tag::try_from(&*tag).ok()?;
-        let nonce = self.nonce(index);
-        let opened = self
-            .aead
-            .decrypt_inout_detached(&nonce, &[], body.into(), &tag);
-        opened.ok().map(|()| len)
-    }
-}
-
 impl Prelude {
     /// A prelude with a fresh random salt for `key` and `context`, and its message keys.
     fn generate(key: &InputKey, context: &[u8]) -> Result<(Self, MessageKeys), BackupError> {
-        Ok(Self::with_salt(key, context, random()?))
+        Self::with_salt(key, context, random()?)
     }
 
     pub(super) fn with_salt(
         key: &InputKey,
         context: &[u8],
         salt: [u8; CHUNKED_SALT_LEN],
-    ) -> (Self, MessageKeys) {
-        let (keys, commitment) = derive(key, &salt, context);
-        (Prelude { salt, commitment }, keys)
+    ) -> Result<(Self, MessageKeys), BackupError> {
+        let (keys, commitment) = derive(key, &salt, context)?;
+        Ok((Prelude { salt, commitment }, keys))
     }
 
     /// Reads the 56 prelude bytes; a shorter input is [`BackupError::Truncated`].
@@ -164,7 +113,7 @@ impl Prelude {
     /// The message keys, if the commitment matches `key` and `context` (checked in constant
     /// time); `None` means a wrong key, a wrong context or a damaged salt or commitment.
     pub(crate) fn open(&self, key: &InputKey, context: &[u8]) -> Option<MessageKeys> {
-        let (keys, commitment) = derive(key, &self.salt, context);
+        let (keys, commitment) = derive(key, &self.salt, context).ok()?;
         bool::from(commitment.ct_eq(&self.commitment)).then_some(keys)
     }
 }
@@ -174,9 +123,10 @@ fn derive(
     key: &InputKey,
     salt: &[u8; CHUNKED_SALT_LEN],
     context: &[u8],
-) -> (MessageKeys, [u8; CHUNKED_COMMITMENT_LEN]) {
+) -> Result<(MessageKeys, [u8; CHUNKED_COMMITMENT_LEN]), BackupError> {
     let info: [&[u8]; 5] = [CHUNKED_INFO_PREFIX, CHUNKED_AEAD_NAME, &[0], salt, context];
-    let okm = hkdf_expand_sha512::<{ 32 + 12 + CHUNKED_COMMITMENT_LEN }>(&key.0, &info);
+    let okm = hkdf_expand_sha512::<{ 32 + 12 + CHUNKED_COMMITMENT_LEN }>(&key.0, &info)
+        .map_err(|_| BackupError::InvalidParameter("chunked-encryption key schedule"))?;
     let mut aead_key = Zeroizing::new([0u8; 32]);
     let mut base_nonce = Zeroizing::new([0u8; 12]);
     let mut commitment = [0u8; CHUNKED_COMMITMENT_LEN];
@@ -184,39 +134,7 @@ fn derive(
     for (dst, src) in outputs.chain(commitment.iter_mut()).zip(okm.iter()) {
         *dst = *src;
     }
-    let aes = Aes256::new(&(*aead_key).into());
-    let aead = Aes256Gcm::from(aes.clone());
-    let keys = MessageKeys {
-        aes,
-        aead,
-        base_nonce,
-    };
-    (keys, commitment)
-}
-
-/// HKDF-Expand (RFC 5869, section 2.3) with HMAC-SHA512, for `N` up to 128 bytes; `info` is
-/// the concatenation of its parts. (The hkdf crate wants a PRK of at least 64 bytes for
-/// SHA-512; chunked encryption's input key has 32.)
-fn hkdf_expand_sha512<const N: usize>(prk: &[u8; 32], info: &[&[u8]]) -> Zeroizing<[u8; N]> {
-    const { assert!(N <= 128) };
-    // HMAC zero-pads a key shorter than the hash's block (128 bytes for SHA-512), so the
-    // padded key is the same HMAC key, and takes the infallible fixed-size constructor.
-    let mut padded = Zeroizing::new([0u8; 128]);
-    padded.iter_mut().zip(prk).for_each(|(p, k)| *p = *k);
-    let hmac = <Hmac<Sha512> as KeyInit>::new(&(*padded).into());
-    let mut okm = Zeroizing::new([0u8; N]);
-    let mut previous = Zeroizing::new(Vec::new());
-    for (counter, block) in (1u8..).zip(okm.chunks_mut(64)) {
-        let mut mac = hmac.clone();
-        mac.update(&previous);
-        info.iter().for_each(|part| mac.update(part));
-        mac.update(&[counter]);
-        let mut t = mac.finalize().into_bytes();
-        block.iter_mut().zip(t.iter()).for_each(|(b, t)| *b = *t);
-        *previous = t.to_vec();
-        t.as_mut_slice().zeroize();
-    }
-    okm
+    Ok((MessageKeys::new(&aead_key, base_nonce), commitment))
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.
@@ -252,16 +170,17 @@ impl<W: Write> ChunkedWriter<W> {
         Self::start(inner, prelude, keys)
     }
 
-    /// Like [`ChunkedWriter::new`] with a given salt: deterministic, for test vectors only.
-    /// A salt must never repeat under one key.
-    #[doc(hidden)]
-    pub fn with_salt(
+    /// Like [`ChunkedWriter::new`] with a given salt: deterministic, for test vectors only
+    /// (reachable from outside only as `keylink::hazmat::chunked_writer_with_salt`). A salt
+    /// must never repeat under one key.
+    #[cfg(any(test, feature = "hazmat", feature = "fuzzing"))]
+    pub(crate) fn with_salt(
         inner: W,
         key: &InputKey,
         context: &[u8],
         salt: [u8; CHUNKED_SALT_LEN],
     ) -> Result<Self, BackupError> {
-        let (prelude, keys) = Prelude::with_salt(key, context, salt);
+        let (prelude, keys) = Prelude::with_salt(key, context, salt)?;
         Self::start(inner, prelude, keys)
     }
 
@@ -527,6 +446,26 @@ mod tests {
     }
 
     #[test]
+    fn plaintext_buffers_are_never_reallocated() {
+        // A reallocation would free the old buffer, plaintext and all, without zeroizing it:
+        // the writer's buffer must hold a full sealed chunk from the start, and keep it.
+        let mut w = ChunkedWriter::new(Vec::new(), &key(), b"").unwrap();
+        let (ptr, capacity) = (w.buf.as_ptr(), w.buf.capacity());
+        assert!(capacity >= SEALED_CHUNK);
+        for piece in [1, CHUNK_SIZE - 1, CHUNK_SIZE, 3 * CHUNK_SIZE + 7] {
+            w.write_all(&vec![9; piece]).unwrap();
+            assert_eq!((w.buf.as_ptr(), w.buf.capacity()), (ptr, capacity));
+        }
+        let ct = w.finish().unwrap();
+        let mut r = ChunkedReader::new(&ct[..], &key(), b"").unwrap();
+        let (ptr, len) = (r.block.as_ptr(), r.block.len());
+        let mut out = [0u8; 1000];
+        while r.read(&mut out).unwrap() > 0 {
+            assert_eq!((r.block.as_ptr(), r.block.len()), (ptr, len));
+        }
+    }
+
+    #[test]
     fn input_key_must_have_32_bytes() {
         assert!(matches!(
             InputKey::try_from(&[0u8; 31][..]),
@@ -538,8 +477,8 @@ mod tests {
 
     #[test]
     fn nonce_xors_the_counter_into_the_last_bytes() {
-        let (_, keys) = Prelude::with_salt(&key(), b"", [0; 24]);
-        let base = *keys.base_nonce;
+        let (_, keys) = Prelude::with_salt(&key(), b"", [0; 24]).unwrap();
+        let base = keys.base_nonce();
         let n = keys.nonce(0x01_0203_0405);
         assert_eq!(&n[..7], &base[..7]);
         assert_eq!(n[7] ^ base[7], 0x01);

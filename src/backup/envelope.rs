@@ -8,25 +8,26 @@
 //! sealed   = AES-256-GCM(KEK, nonce, BackupKey, aad = "keylink v1 backup password" || header)
 //! envelope = header || sealed (32 + 16)                                       = 97 bytes
 //! ```
+//!
+//! The parameters are whatever the envelope's bytes say, so opening checks them against
+//! [`Argon2Limits`] first.
 
 use core::fmt;
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Tag};
-use argon2::{Algorithm, Argon2, Params, Version};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::error::BackupError;
 use super::keys::BackupKey;
 use super::rng::random;
 use crate::constants::{
-    ARGON2_DEFAULT_M_COST_KIB, ARGON2_DEFAULT_P_COST, ARGON2_DEFAULT_T_COST, ARGON2_MAX_M_COST_KIB,
+    ARGON2_DEFAULT_M_COST_KIB, ARGON2_DEFAULT_P_COST, ARGON2_DEFAULT_T_COST,
+    ARGON2_LIMIT_M_COST_KIB, ARGON2_LIMIT_P_COST, ARGON2_LIMIT_T_COST, ARGON2_MAX_M_COST_KIB,
     ARGON2_MAX_P_COST, ARGON2_MAX_T_COST, ARGON2_SALT_LEN, BACKUP_ENVELOPE_AAD,
     BACKUP_ENVELOPE_MAGIC, BACKUP_ENVELOPE_VERSION,
 };
+use crate::primitives::{self, AeadKey, TAG_LEN};
 
 const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
 /// Bytes of the envelope before the sealed key (magic, version, parameters, salt, nonce).
 const HEADER_LEN: usize = BACKUP_ENVELOPE_MAGIC.len() + 1 + 12 + ARGON2_SALT_LEN + NONCE_LEN;
 /// Bytes of a whole envelope.
@@ -85,13 +86,10 @@ impl Argon2Params {
 
     /// The key-encryption key from `password` and `salt`.
     fn derive(&self, password: &[u8], salt: &[u8]) -> Result<Kek, BackupError> {
-        let params = Params::new(self.m_cost_kib, self.t_cost, self.p_cost, Some(32))
-            .map_err(|_| BackupError::InvalidParameter("Argon2id parameters"))?;
-        let mut kek = Kek([0u8; 32]);
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-            .hash_password_into(password, salt, &mut kek.0)
-            .map_err(|_| BackupError::InvalidParameter("Argon2id input"))?;
-        Ok(kek)
+        let costs = (self.m_cost_kib, self.t_cost, self.p_cost);
+        let kek = primitives::argon2id(password, salt, costs)
+            .map_err(|_| BackupError::InvalidParameter("Argon2id parameters or input"))?;
+        Ok(Kek(*kek))
     }
 }
 
@@ -101,13 +99,108 @@ impl Default for Argon2Params {
     }
 }
 
+/// How much Argon2id work opening a [`PasswordEnvelope`] may cost, checked before anything is
+/// allocated or hashed.
+///
+/// An envelope's Argon2id parameters are in its bytes, so whoever stores it (a server, a
+/// synced folder, an attacker with write access there) chooses them: without a limit, 97 bytes
+/// can ask for 4 GiB and 64 passes, minutes of work or an out-of-memory kill on a phone.
+///
+/// [`Argon2Limits::DEFAULT`], what [`PasswordEnvelope::open`] uses, allows 256 MiB, 8 passes
+/// and 8 lanes:
+/// - 256 MiB is four times the 64 MiB of new envelopes ([`Argon2Params::DEFAULT`]), and about
+///   what a mid-range phone lets one app allocate at once without killing it;
+/// - 8 passes at that memory are about ten times the default's work (256 MiB x 8 against
+///   64 MiB x 3): seconds on a phone, not minutes;
+/// - 8 lanes is twice the default's 4; keylink fills lanes one after another, so more lanes
+///   buy nothing but are bounded like the rest.
+///
+/// New envelopes made with [`Argon2Params::DEFAULT`] always fit (checked at compile time).
+/// An app that deliberately seals with heavier parameters opens with
+/// [`PasswordEnvelope::open_with_limits`] and limits of its choosing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Argon2Limits {
+    max_m_cost_kib: u32,
+    max_t_cost: u32,
+    max_p_cost: u32,
+}
+
+impl Argon2Limits {
+    /// 256 MiB, 8 passes, 8 lanes: safe to open on a phone (see the type's docs).
+    pub const DEFAULT: Argon2Limits = Argon2Limits {
+        max_m_cost_kib: ARGON2_LIMIT_M_COST_KIB,
+        max_t_cost: ARGON2_LIMIT_T_COST,
+        max_p_cost: ARGON2_LIMIT_P_COST,
+    };
+
+    /// Limits of at most `max_m_cost_kib` KiB of memory, `max_t_cost` passes and `max_p_cost`
+    /// lanes. Raise them only for envelopes whose origin the app trusts.
+    pub const fn new(max_m_cost_kib: u32, max_t_cost: u32, max_p_cost: u32) -> Self {
+        Argon2Limits {
+            max_m_cost_kib,
+            max_t_cost,
+            max_p_cost,
+        }
+    }
+
+    /// Most memory, in KiB.
+    pub fn max_m_cost_kib(&self) -> u32 {
+        self.max_m_cost_kib
+    }
+
+    /// Most passes.
+    pub fn max_t_cost(&self) -> u32 {
+        self.max_t_cost
+    }
+
+    /// Most lanes.
+    pub fn max_p_cost(&self) -> u32 {
+        self.max_p_cost
+    }
+
+    /// Whether an envelope with `params` may be opened under these limits.
+    pub fn allows(&self, params: &Argon2Params) -> bool {
+        params.m_cost_kib <= self.max_m_cost_kib
+            && params.t_cost <= self.max_t_cost
+            && params.p_cost <= self.max_p_cost
+    }
+
+    /// [`BackupError::EnvelopeAboveLimits`] unless these limits allow `params`.
+    fn check(&self, params: &Argon2Params) -> Result<(), BackupError> {
+        match self.allows(params) {
+            true => Ok(()),
+            false => Err(BackupError::EnvelopeAboveLimits {
+                m_cost_kib: params.m_cost_kib,
+                t_cost: params.t_cost,
+                p_cost: params.p_cost,
+                max_m_cost_kib: self.max_m_cost_kib,
+                max_t_cost: self.max_t_cost,
+                max_p_cost: self.max_p_cost,
+            }),
+        }
+    }
+}
+
+impl Default for Argon2Limits {
+    fn default() -> Self {
+        Argon2Limits::DEFAULT
+    }
+}
+
+// New envelopes with the default parameters must open under the default limits.
+const _: () = assert!(
+    ARGON2_DEFAULT_M_COST_KIB <= ARGON2_LIMIT_M_COST_KIB
+        && ARGON2_DEFAULT_T_COST <= ARGON2_LIMIT_T_COST
+        && ARGON2_DEFAULT_P_COST <= ARGON2_LIMIT_P_COST
+);
+
 /// The key-encryption key derived from the password.
 #[derive(Zeroize, ZeroizeOnDrop)]
 struct Kek([u8; 32]);
 
 impl Kek {
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&self.0.into())
+    fn cipher(&self) -> AeadKey {
+        AeadKey::new(&self.0)
     }
 }
 
@@ -129,6 +222,9 @@ impl PasswordEnvelope {
     }
 
     /// Wraps `key` under `password` with `params`, a fresh salt and a fresh nonce.
+    ///
+    /// Parameters above [`Argon2Limits::DEFAULT`] make an envelope that
+    /// [`open`](Self::open) refuses; it opens with [`open_with_limits`](Self::open_with_limits).
     pub fn seal_with_params(
         key: &BackupKey,
         password: &[u8],
@@ -144,38 +240,52 @@ impl PasswordEnvelope {
             sealed: [0u8; 32 + TAG_LEN],
         };
         let kek = params.derive(password, &envelope.salt)?;
-        let aad = envelope.aad();
-        let (body, tag_out) = envelope.sealed.split_at_mut(32);
-        body.copy_from_slice(key.as_bytes());
+        // Sealed in a buffer of its own, so no plaintext key is left in `envelope` on failure.
+        let mut body = Zeroizing::new(*key.as_bytes());
         let tag = kek
             .cipher()
-            .encrypt_inout_detached(&envelope.nonce.into(), &aad, body.into())
+            .seal_in_place(&envelope.nonce, &envelope.aad(), body.as_mut())
             .map_err(|_| BackupError::InvalidParameter("envelope encryption"))?;
-        tag_out.copy_from_slice(&tag);
+        let sealed = body.iter().chain(tag.iter());
+        envelope
+            .sealed
+            .iter_mut()
+            .zip(sealed)
+            .for_each(|(s, b)| *s = *b);
         Ok(envelope)
     }
 
     /// Unwraps the [`BackupKey`]; [`BackupError::WrongPassword`] if `password` is not the one
-    /// it was sealed under (or the envelope was altered).
+    /// it was sealed under (or the envelope was altered), and
+    /// [`BackupError::EnvelopeAboveLimits`], before any memory is allocated or anything is
+    /// hashed, if the envelope asks for more Argon2id work than [`Argon2Limits::DEFAULT`].
     pub fn open(&self, password: &[u8]) -> Result<BackupKey, BackupError> {
+        self.open_with_limits(password, Argon2Limits::DEFAULT)
+    }
+
+    /// [`open`](Self::open) under the given limits instead of the default ones, for an app
+    /// that seals its own envelopes with heavier parameters and trusts where they are stored.
+    pub fn open_with_limits(
+        &self,
+        password: &[u8],
+        limits: Argon2Limits,
+    ) -> Result<BackupKey, BackupError> {
+        limits.check(&self.params)?;
         let kek = self.params.derive(password, &self.salt)?;
         let mut key = Zeroizing::new([0u8; 32]);
         let (body, tag) = self.sealed.split_at(32);
         key.copy_from_slice(body);
-        let tag = Tag::try_from(tag).map_err(|_| BackupError::WrongPassword)?;
+        let tag = <&[u8; TAG_LEN]>::try_from(tag).map_err(|_| BackupError::WrongPassword)?;
         kek.cipher()
-            .decrypt_inout_detached(
-                &self.nonce.into(),
-                &self.aad(),
-                key.as_mut_slice().into(),
-                &tag,
-            )
+            .open_in_place(&self.nonce, &self.aad(), key.as_mut(), tag)
             .map_err(|_| BackupError::WrongPassword)?;
         Ok(BackupKey::from_bytes(*key))
     }
 
     /// A new envelope of the same key under `new_password` (same parameters, fresh salt and
-    /// nonce), after checking `old_password`. Backup files are not touched.
+    /// nonce), after checking `old_password`. Backup files are not touched. The old envelope
+    /// is opened under [`Argon2Limits::DEFAULT`]; for a heavier one, use
+    /// [`open_with_limits`](Self::open_with_limits) and [`seal_with_params`](Self::seal_with_params).
     pub fn change_password(
         &self,
         old_password: &[u8],
@@ -244,7 +354,7 @@ impl TryFrom<&[u8]> for PasswordEnvelope {
         }
         let [version] = r.take::<1>()?;
         if version != BACKUP_ENVELOPE_VERSION {
-            return Err(BackupError::UnsupportedVersion {
+            return Err(BackupError::UnknownVersion {
                 what: "password envelope",
                 found: version,
             });
@@ -344,7 +454,7 @@ mod tests {
         version[8] = 9;
         assert!(matches!(
             PasswordEnvelope::try_from(&version[..]),
-            Err(BackupError::UnsupportedVersion { found: 9, .. })
+            Err(BackupError::UnknownVersion { found: 9, .. })
         ));
         let mut huge = bytes;
         huge[9..13].copy_from_slice(&u32::MAX.to_be_bytes());
@@ -373,6 +483,80 @@ mod tests {
         assert!(Argon2Params::new(7, 1, 1).is_err());
         assert!(Argon2Params::new(64, 0, 1).is_err());
         assert!(Argon2Params::new(64, 1, 0).is_err());
+    }
+
+    /// An envelope's bytes with the given Argon2id costs (the seal does not matter: opening
+    /// must stop before it).
+    fn envelope_asking(m: u32, t: u32, p: u32) -> PasswordEnvelope {
+        let mut bytes = PasswordEnvelope::seal_with_params(&key(), b"pw", fast())
+            .unwrap()
+            .to_bytes();
+        bytes[9..13].copy_from_slice(&m.to_be_bytes());
+        bytes[13..17].copy_from_slice(&t.to_be_bytes());
+        bytes[17..21].copy_from_slice(&p.to_be_bytes());
+        PasswordEnvelope::try_from(&bytes[..]).unwrap()
+    }
+
+    #[test]
+    fn costly_envelopes_are_refused_before_argon2id_runs() {
+        // 4 GiB and 64 passes would take minutes (or be killed for its memory) if it ran.
+        let start = std::time::Instant::now();
+        let err = envelope_asking(4 << 20, 64, 4).open(b"pw").unwrap_err();
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        assert!(
+            matches!(
+                err,
+                BackupError::EnvelopeAboveLimits {
+                    m_cost_kib: 4_194_304,
+                    t_cost: 64,
+                    max_m_cost_kib: 262_144,
+                    max_t_cost: 8,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("4096 MiB") && text.contains("256 MiB"),
+            "{text}"
+        );
+        // Each cost on its own is enough.
+        for (m, t, p) in [(300 << 10, 1, 1), (64, 9, 1), (1024, 1, 9)] {
+            let err = envelope_asking(m, t, p).open(b"pw").unwrap_err();
+            assert!(
+                matches!(err, BackupError::EnvelopeAboveLimits { .. }),
+                "{m} {t} {p}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn explicit_limits_open_heavier_envelopes() {
+        let heavy = Argon2Params::new(64, 9, 1).unwrap();
+        let env = PasswordEnvelope::seal_with_params(&key(), b"pw", heavy).unwrap();
+        assert!(matches!(
+            env.open(b"pw"),
+            Err(BackupError::EnvelopeAboveLimits { t_cost: 9, .. })
+        ));
+        let limits = Argon2Limits::new(64, 9, 1);
+        assert!(limits.allows(&heavy));
+        let opened = env.open_with_limits(b"pw", limits).unwrap();
+        assert_eq!(opened.as_bytes(), key().as_bytes());
+        assert!(matches!(
+            env.open_with_limits(b"pw", Argon2Limits::new(63, 9, 1)),
+            Err(BackupError::EnvelopeAboveLimits { .. })
+        ));
+    }
+
+    #[test]
+    fn default_parameters_fit_under_the_default_limits() {
+        assert!(Argon2Limits::default().allows(&Argon2Params::DEFAULT));
+        let l = Argon2Limits::DEFAULT;
+        assert_eq!(
+            (l.max_m_cost_kib(), l.max_t_cost(), l.max_p_cost()),
+            (256 * 1024, 8, 8)
+        );
     }
 
     #[test]

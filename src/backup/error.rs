@@ -21,12 +21,14 @@ pub enum BackupError {
         /// or extra, if one could be found.
         group: Option<usize>,
     },
-    /// The recovery code contains a character that is not in its alphabet.
+    /// The recovery code contains a character that is not in its alphabet. The character
+    /// itself is not kept: it is most likely a mistyped symbol of the secret, and errors end up
+    /// in logs.
     CodeCharacter {
-        /// The character.
-        character: char,
         /// The group (1-based) it is in.
         group: usize,
+        /// Its position (1-based) in that group, separators not counted.
+        position: usize,
     },
     /// A group of the recovery code fails its check: a character in it is mistyped.
     CodeTypo {
@@ -63,8 +65,9 @@ pub enum BackupError {
     DataAfterEnd,
     /// The header of the file was altered (its BackupId, salt or commitment).
     HeaderChanged,
-    /// A backup file or envelope has a version this build does not support.
-    UnsupportedVersion {
+    /// A backup file or envelope carries a version this build does not know (the same concept,
+    /// and name, as the core `Error::UnknownVersion`).
+    UnknownVersion {
         /// `"backup file"` or `"password envelope"`.
         what: &'static str,
         /// The version byte found.
@@ -72,6 +75,22 @@ pub enum BackupError {
     },
     /// Bytes that should be a password envelope are malformed.
     MalformedEnvelope(&'static str),
+    /// A password envelope asks for more Argon2id work than the limits it was opened under
+    /// allow (by default `Argon2Limits::DEFAULT`); nothing was allocated or hashed.
+    EnvelopeAboveLimits {
+        /// Memory the envelope asks for, in KiB.
+        m_cost_kib: u32,
+        /// Passes it asks for.
+        t_cost: u32,
+        /// Lanes it asks for.
+        p_cost: u32,
+        /// Most memory allowed, in KiB.
+        max_m_cost_kib: u32,
+        /// Most passes allowed.
+        max_t_cost: u32,
+        /// Most lanes allowed.
+        max_p_cost: u32,
+    },
     /// A key given to chunked encryption has the wrong length.
     InvalidKeyLength {
         /// Bytes given.
@@ -103,7 +122,7 @@ impl BackupError {
                 expected,
                 group,
             },
-            &CodeCharacter { character, group } => CodeCharacter { character, group },
+            &CodeCharacter { group, position } => CodeCharacter { group, position },
             &CodeTypo { group } => CodeTypo { group },
             WrongKey => WrongKey,
             WrongAccount => WrongAccount,
@@ -114,8 +133,23 @@ impl BackupError {
             &ChunkOutOfOrder { index, belongs_at } => ChunkOutOfOrder { index, belongs_at },
             DataAfterEnd => DataAfterEnd,
             HeaderChanged => HeaderChanged,
-            &UnsupportedVersion { what, found } => UnsupportedVersion { what, found },
+            &UnknownVersion { what, found } => UnknownVersion { what, found },
             &MalformedEnvelope(what) => MalformedEnvelope(what),
+            &EnvelopeAboveLimits {
+                m_cost_kib,
+                t_cost,
+                p_cost,
+                max_m_cost_kib,
+                max_t_cost,
+                max_p_cost,
+            } => EnvelopeAboveLimits {
+                m_cost_kib,
+                t_cost,
+                p_cost,
+                max_m_cost_kib,
+                max_t_cost,
+                max_p_cost,
+            },
             &InvalidKeyLength { found } => InvalidKeyLength { found },
             &InvalidParameter(what) => InvalidParameter(what),
             TooLarge => TooLarge,
@@ -141,9 +175,9 @@ impl fmt::Display for BackupError {
                 f,
                 "the recovery code has {found} characters but needs {expected}; check it against what you wrote down"
             ),
-            BackupError::CodeCharacter { character, group } => write!(
+            BackupError::CodeCharacter { group, position } => write!(
                 f,
-                "the recovery code contains {character:?} in group {group}, which no code contains; check that group"
+                "character {position} of group {group} of the recovery code is not one a code contains; check that group"
             ),
             BackupError::CodeTypo { group } => write!(
                 f,
@@ -182,7 +216,7 @@ impl fmt::Display for BackupError {
             BackupError::HeaderChanged => f.write_str(
                 "the backup file's header was altered, so the file cannot be trusted; use another copy of the backup",
             ),
-            BackupError::UnsupportedVersion { what, found } => write!(
+            BackupError::UnknownVersion { what, found } => write!(
                 f,
                 "this {what} has version {found}, which this version of keylink cannot read; update the app"
             ),
@@ -190,6 +224,29 @@ impl fmt::Display for BackupError {
                 f,
                 "the password file is damaged ({what}); restore with the recovery code and set the password again"
             ),
+            &BackupError::EnvelopeAboveLimits {
+                m_cost_kib,
+                t_cost,
+                p_cost,
+                max_m_cost_kib,
+                max_t_cost,
+                max_p_cost,
+            } => {
+                let costs = [
+                    (m_cost_kib, max_m_cost_kib, memory(m_cost_kib), memory(max_m_cost_kib)),
+                    (t_cost, max_t_cost, format!("{t_cost} passes"), max_t_cost.to_string()),
+                    (p_cost, max_p_cost, format!("{p_cost} lanes"), max_p_cost.to_string()),
+                ];
+                let above = costs.iter().filter(|(asked, max, ..)| asked > max);
+                let parts: Vec<String> = above
+                    .map(|(_, _, asked, max)| format!("{asked} (limit {max})"))
+                    .collect();
+                write!(
+                    f,
+                    "this password envelope asks for {}, above the limits of this device; it was made with heavier settings or by someone else: open it with explicit larger limits only if you trust where it came from, or restore with the recovery code",
+                    parts.join(" and ")
+                )
+            }
             BackupError::InvalidKeyLength { found } => {
                 write!(f, "the key has {found} bytes but must have 32")
             }
@@ -202,6 +259,14 @@ impl fmt::Display for BackupError {
             ),
             BackupError::Io(e) => write!(f, "reading or writing the backup failed: {e}"),
         }
+    }
+}
+
+/// Argon2id memory for people: MiB when whole, else KiB.
+fn memory(kib: u32) -> String {
+    match kib % 1024 {
+        0 => format!("{} MiB", kib / 1024),
+        _ => format!("{kib} KiB"),
     }
 }
 

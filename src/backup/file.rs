@@ -60,7 +60,7 @@ impl<R: Read> BackupReader<R> {
     /// Fails with [`BackupError::WrongKey`] when the key is not this backup's,
     /// [`BackupError::WrongAccount`] when it is but the backup belongs to another account,
     /// [`BackupError::HeaderChanged`] when the header was altered, and with
-    /// [`BackupError::NotABackup`], [`BackupError::UnsupportedVersion`] or
+    /// [`BackupError::NotABackup`], [`BackupError::UnknownVersion`] or
     /// [`BackupError::Truncated`] for files that are not (whole) backups.
     pub fn new(mut inner: R, key: &BackupKey, account_id: &[u8]) -> Result<Self, BackupError> {
         let header = BackupHeader::read_from(&mut inner)?;

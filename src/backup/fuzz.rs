@@ -7,17 +7,20 @@
 use std::io::{Read, Write};
 
 use super::chunked::ChunkedWriter;
-use super::envelope::PasswordEnvelope;
+use super::envelope::{Argon2Limits, PasswordEnvelope};
 use super::error::BackupError;
 use super::file::BackupReader;
 use super::header::BackupHeader;
 use super::keys::BackupKey;
 use super::recovery_code::RecoveryCode;
+use crate::constants::ARGON2_MAX_P_COST;
 
 /// The account id the fuzzed backups belong to.
 const ACCOUNT: &[u8] = b"fuzz";
 /// The salt of the valid prefix `fuzz_reader` puts in front of its input.
 const SALT: [u8; 24] = [0x11; 24];
+/// The Argon2id work `fuzz_envelope` is willing to spend per input.
+const FUZZ_LIMITS: Argon2Limits = Argon2Limits::new(1024, 2, ARGON2_MAX_P_COST);
 
 /// The key of every fuzzed backup.
 fn fuzz_key() -> BackupKey {
@@ -33,8 +36,10 @@ pub fn fuzz_header(data: &[u8]) {
     let _ = BackupHeader::read_from(&mut &*data);
 }
 
-/// Parses a password envelope; a parsed envelope must serialize back to the same bytes, and
-/// (when its Argon2id costs are small enough to try) opening it must fail cleanly.
+/// Parses a password envelope; a parsed envelope must serialize back to the same bytes.
+/// Opened under limits small enough to try (1 MiB, 2 passes, any lanes), it must fail
+/// cleanly when within them and be refused, before Argon2id runs, when above them; one above
+/// the default limits must be refused by a plain `open` too.
 #[doc(hidden)]
 pub fn fuzz_envelope(data: &[u8]) {
     let Ok(envelope) = PasswordEnvelope::try_from(data) else {
@@ -45,9 +50,21 @@ pub fn fuzz_envelope(data: &[u8]) {
         "envelope does not round-trip"
     );
     let p = envelope.params();
+    let opened = envelope.open_with_limits(b"fuzz", FUZZ_LIMITS);
     if p.m_cost_kib() <= 1024 && p.t_cost() <= 2 {
-        let opened = envelope.open(b"fuzz");
         assert!(opened.is_ok() || matches!(opened, Err(BackupError::WrongPassword)));
+    } else {
+        assert!(matches!(
+            opened,
+            Err(BackupError::EnvelopeAboveLimits { .. })
+        ));
+    }
+    if !Argon2Limits::DEFAULT.allows(&p) {
+        let opened = envelope.open(b"fuzz");
+        assert!(matches!(
+            opened,
+            Err(BackupError::EnvelopeAboveLimits { .. })
+        ));
     }
 }
 

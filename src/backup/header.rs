@@ -58,7 +58,7 @@ impl TryFrom<&[u8]> for BackupHeader {
     type Error = BackupError;
 
     /// Parses exactly the header's bytes: a wrong magic is [`BackupError::NotABackup`], an
-    /// unknown version [`BackupError::UnsupportedVersion`], too few bytes
+    /// unknown version [`BackupError::UnknownVersion`], too few bytes
     /// [`BackupError::Truncated`], too many [`BackupError::NotABackup`].
     fn try_from(bytes: &[u8]) -> Result<Self, BackupError> {
         let (magic, rest) = bytes.split_at(bytes.len().min(BACKUP_FILE_MAGIC.len()));
@@ -69,7 +69,7 @@ impl TryFrom<&[u8]> for BackupHeader {
             return Err(BackupError::Truncated);
         };
         if version != BACKUP_FILE_VERSION {
-            return Err(BackupError::UnsupportedVersion {
+            return Err(BackupError::UnknownVersion {
                 what: "backup file",
                 found: version,
             });
@@ -110,7 +110,7 @@ mod tests {
         version[8] = 2;
         assert!(matches!(
             BackupHeader::try_from(&version[..]),
-            Err(BackupError::UnsupportedVersion { found: 2, .. })
+            Err(BackupError::UnknownVersion { found: 2, .. })
         ));
         for cut in [0, 3, 8, 9, 24] {
             assert!(matches!(

@@ -10,14 +10,13 @@
 
 use core::fmt;
 
-use hkdf::Hkdf;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::chunked::InputKey;
 use super::error::BackupError;
 use crate::constants::{BACKUP_APP_KEY_INFO, BACKUP_FILE_INFO, BACKUP_ID_INFO, BACKUP_KEY_INFO};
+use crate::primitives;
 
 /// Length of a [`BackupId`] in bytes.
 pub const BACKUP_ID_LEN: usize = 16;
@@ -148,16 +147,13 @@ impl fmt::Debug for AppKey {
 /// `HKDF(0^32, ikm, info, N)` with HKDF-SHA256; `info` is the concatenation of its parts.
 fn hkdf<const N: usize>(ikm: &[u8], info: &[&[u8]]) -> Zeroizing<[u8; N]> {
     const { assert!(N <= MAX_APP_KEY_LEN) };
-    let mut okm = Zeroizing::new([0u8; N]);
     // Cannot fail: N is at most 255 blocks, checked at compile time above.
-    let _ = hkdf_into(ikm, info, okm.as_mut());
-    okm
+    primitives::hkdf_zero_salt::<N>(ikm, info).unwrap_or_else(|_| Zeroizing::new([0u8; N]))
 }
 
 /// `HKDF(0^32, ikm, info, okm.len())` into `okm`.
 fn hkdf_into(ikm: &[u8], info: &[&[u8]], okm: &mut [u8]) -> Result<(), BackupError> {
-    Hkdf::<Sha256>::new(Some(&[0u8; 32]), ikm)
-        .expand_multi_info(info, okm)
+    primitives::hkdf_into(&[0u8; 32], ikm, info, okm)
         .map_err(|_| BackupError::InvalidParameter("an HKDF output has 1 to 8160 bytes"))
 }
 

@@ -42,11 +42,12 @@ mod file;
 mod fuzz;
 mod header;
 mod keys;
+mod message_keys;
 mod recovery_code;
 mod rng;
 
 pub use chunked::{ChunkedReader, ChunkedWriter, InputKey};
-pub use envelope::{Argon2Params, ENVELOPE_LEN, PasswordEnvelope};
+pub use envelope::{Argon2Limits, Argon2Params, ENVELOPE_LEN, PasswordEnvelope};
 pub use error::BackupError;
 pub use file::{BackupReader, BackupWriter};
 #[cfg(feature = "fuzzing")]

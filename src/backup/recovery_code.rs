@@ -15,6 +15,10 @@
 
 use core::fmt;
 
+use subtle::{
+    Choice, ConditionallySelectable, ConstantTimeEq, ConstantTimeGreater, ConstantTimeLess,
+    CtOption,
+};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::error::BackupError;
@@ -47,9 +51,10 @@ impl RecoveryCode {
         Ok(RecoveryCode { entropy: random()? })
     }
 
-    /// A code from given entropy (test vectors, tests). The entropy must be uniformly random.
-    #[doc(hidden)]
-    pub fn from_entropy(entropy: [u8; CODE_ENTROPY_LEN]) -> Self {
+    /// A code from given entropy (test vectors, tests; reachable from outside only as
+    /// `keylink::hazmat::recovery_code_from_entropy`). The entropy must be uniformly random.
+    #[cfg(any(test, feature = "hazmat"))]
+    pub(crate) fn from_entropy(entropy: [u8; CODE_ENTROPY_LEN]) -> Self {
         RecoveryCode { entropy }
     }
 
@@ -60,7 +65,7 @@ impl RecoveryCode {
         check_groups(&symbols)?;
         let data = data_symbols(&symbols);
         let entropy = unpack(&data).ok_or(BackupError::CodeTypo { group: CODE_GROUPS })?;
-        Ok(RecoveryCode { entropy })
+        Ok(RecoveryCode { entropy: *entropy })
     }
 
     /// The code as it is shown to the user: 13 groups of 5 characters joined by dashes.
@@ -112,35 +117,63 @@ impl core::str::FromStr for RecoveryCode {
     }
 }
 
-/// The symbol with value `v` (< 32).
+/// The symbol with value `v` (< 32), looked up in constant time: every entry of the alphabet
+/// is read, none is indexed by the secret value.
 fn alphabet(v: u8) -> u8 {
-    CODE_ALPHABET.get(usize::from(v)).copied().unwrap_or(b'?')
+    let v = v & 0x1f;
+    let mut out = 0u8;
+    for (i, &a) in (0u8..).zip(CODE_ALPHABET.iter()) {
+        out.conditional_assign(&a, i.ct_eq(&v));
+    }
+    out
 }
 
-/// The value of a typed character, folding case and confusable letters.
-fn symbol_value(c: char) -> Option<u8> {
-    let c = match c.to_ascii_uppercase() {
-        'O' => '0',
-        'I' | 'L' => '1',
-        other => other,
-    };
-    let byte = u8::try_from(c).ok()?;
-    let pos = CODE_ALPHABET.iter().position(|&a| a == byte)?;
-    u8::try_from(pos).ok()
+/// The value of a typed symbol (not a separator), folding case and the confusable letters
+/// `O`, `I`, `L`; `None` if it is not a symbol. Constant time over the character: ASCII lower
+/// case is folded with masks and all 32 symbols (and the 3 confusables) are compared, so
+/// neither the value nor which symbol it is decides a branch or a memory address.
+fn symbol_value(c: char) -> CtOption<u8> {
+    let code = u32::from(c);
+    let lower = code.ct_gt(&u32::from(b'a' - 1)) & code.ct_lt(&u32::from(b'z' + 1));
+    let upper = u32::conditional_select(&code, &code.wrapping_sub(0x20), lower);
+    let confusables = [(b'O', 0u8), (b'I', 1), (b'L', 1)];
+    let symbols = (0u8..).zip(CODE_ALPHABET.iter().copied());
+    let table = symbols.map(|(v, a)| (a, v)).chain(confusables);
+    let (mut value, mut found) = (0u8, Choice::from(0));
+    for (symbol, v) in table {
+        let hit = upper.ct_eq(&u32::from(symbol));
+        value.conditional_assign(&v, hit);
+        found |= hit;
+    }
+    CtOption::new(value, found)
+}
+
+/// Whether `c` is skipped as a separator: `-` or whitespace. A symbol is ASCII, so for symbols
+/// this takes the same path whatever their value; only non-ASCII characters (never symbols)
+/// reach the Unicode table.
+fn is_separator(c: char) -> bool {
+    let code = u32::from(c);
+    let ascii_separator = code.ct_eq(&u32::from(b'-'))
+        | code.ct_eq(&u32::from(b' '))
+        | (code.ct_gt(&0x08) & code.ct_lt(&0x0e));
+    bool::from(ascii_separator) || (!c.is_ascii() && c.is_whitespace())
 }
 
 /// Reads the symbols out of the typed text, skipping separators.
 fn symbols_of(text: &str) -> Result<Zeroizing<[u8; CODE_LEN]>, BackupError> {
     let mut symbols = Zeroizing::new([0u8; CODE_LEN]);
     let mut count = 0usize;
-    for c in text.chars().filter(|&c| !(c.is_whitespace() || c == '-')) {
-        let group = count / CODE_GROUP_LEN + 1;
-        let value = symbol_value(c).ok_or(BackupError::CodeCharacter {
-            character: c,
-            group,
-        })?;
+    for c in text.chars().filter(|&c| !is_separator(c)) {
+        let value = symbol_value(c);
+        // Only a character that is no symbol at all (an error either way) takes this branch.
+        if bool::from(value.is_none()) {
+            return Err(BackupError::CodeCharacter {
+                group: count / CODE_GROUP_LEN + 1,
+                position: count % CODE_GROUP_LEN + 1,
+            });
+        }
         if let Some(slot) = symbols.get_mut(count) {
-            *slot = value;
+            *slot = value.unwrap_or(0);
         }
         count += 1;
     }
@@ -174,12 +207,17 @@ fn first_bad_group(symbols: &[u8; CODE_LEN], groups: usize) -> Option<usize> {
         .map(|(g, _)| g + 1)
 }
 
+/// Whether group `g` passes its check; the comparison is constant time (only its result, which
+/// the caller reports, is public).
 fn group_is_valid(g: usize, group: &[u8]) -> bool {
     let (data, check) = group.split_at(CODE_GROUP_DATA.min(group.len()));
-    check.first() == Some(&check_symbol(g, data))
+    check
+        .first()
+        .is_some_and(|c| bool::from(c.ct_eq(&check_symbol(g, data))))
 }
 
-/// The check symbol of group `g` with data symbols `data` (see the module docs).
+/// The check symbol of group `g` with data symbols `data` (see the module docs). Only the
+/// public group index and the number of symbols decide branches.
 fn check_symbol(g: usize, data: &[u8]) -> u8 {
     let position = u8::try_from(g).unwrap_or(0) & 0x1f;
     let h = data
@@ -188,18 +226,15 @@ fn check_symbol(g: usize, data: &[u8]) -> u8 {
     gf32_mul(h, 2)
 }
 
-/// Multiplication in GF(2^5) modulo x^5 + x^2 + 1.
+/// Multiplication in GF(2^5) modulo x^5 + x^2 + 1, without branches on either operand: five
+/// fixed rounds, each adding `a` under a mask made from one bit of `b`, then multiplying `a`
+/// by x (the reduction is applied under a mask made from the bit shifted out).
 fn gf32_mul(a: u8, b: u8) -> u8 {
-    let (mut a, mut b, mut product) = (a & 0x1f, b & 0x1f, 0u8);
-    while b != 0 {
-        if b & 1 == 1 {
-            product ^= a;
-        }
-        a <<= 1;
-        if a & 0x20 != 0 {
-            a ^= GF32_MODULUS;
-        }
-        b >>= 1;
+    let (mut a, mut product) = (a & 0x1f, 0u8);
+    for bit in 0..5 {
+        product ^= a & 0u8.wrapping_sub((b >> bit) & 1);
+        let carry = 0u8.wrapping_sub((a >> 4) & 1);
+        a = ((a << 1) ^ (GF32_MODULUS & carry)) & 0x1f;
     }
     product
 }
@@ -230,8 +265,9 @@ fn pack(entropy: &[u8; CODE_ENTROPY_LEN]) -> Zeroizing<[u8; DATA_SYMBOLS]> {
 }
 
 /// The inverse of [`pack`]; `None` when a padding bit is set.
-fn unpack(data: &[u8; DATA_SYMBOLS]) -> Option<[u8; CODE_ENTROPY_LEN]> {
-    let mut entropy = [0u8; CODE_ENTROPY_LEN];
+/// The entropy is zeroized when dropped, also when a padding bit fails it.
+fn unpack(data: &[u8; DATA_SYMBOLS]) -> Option<Zeroizing<[u8; CODE_ENTROPY_LEN]>> {
+    let mut entropy = Zeroizing::new([0u8; CODE_ENTROPY_LEN]);
     let mut padding = 0u8;
     for (i, &symbol) in data.iter().enumerate() {
         for b in 0..5 {
@@ -352,12 +388,84 @@ mod tests {
             matches!(
                 err,
                 BackupError::CodeCharacter {
-                    character: 'U',
-                    group: 2
+                    group: 2,
+                    position: 2
                 }
             ),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn unknown_character_error_does_not_show_the_character() {
+        // Group 3 of the code, with its third symbol mistyped as a symbol no code has.
+        let mut shown = sample().to_display_string().to_string();
+        shown.replace_range(14..15, "#");
+        let err = RecoveryCode::parse(&shown).unwrap_err();
+        assert!(matches!(
+            err,
+            BackupError::CodeCharacter {
+                group: 3,
+                position: 3
+            }
+        ));
+        let (display, debug) = (err.to_string(), format!("{err:?}"));
+        assert!(display.contains("group 3"), "{display}");
+        assert!(
+            !display.contains('#') && !debug.contains('#'),
+            "{display} / {debug}"
+        );
+    }
+
+    /// The former, branching lookup, as the reference for the constant-time one.
+    fn reference_value(c: char) -> Option<u8> {
+        let c = match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            other => other,
+        };
+        let byte = u8::try_from(c).ok()?;
+        let pos = CODE_ALPHABET.iter().position(|&a| a == byte)?;
+        u8::try_from(pos).ok()
+    }
+
+    #[test]
+    fn constant_time_lookup_agrees_with_the_reference() {
+        let chars = (0u32..0x3100).chain([0x1_F600, 0x10_FFFF]);
+        for c in chars.filter_map(char::from_u32) {
+            assert_eq!(
+                Option::<u8>::from(symbol_value(c)),
+                reference_value(c),
+                "{c:?}"
+            );
+            assert_eq!(is_separator(c), c.is_whitespace() || c == '-', "{c:?}");
+        }
+        for v in 0..32u8 {
+            assert_eq!(alphabet(v), CODE_ALPHABET[usize::from(v)]);
+        }
+    }
+
+    #[test]
+    fn branch_free_multiplication_agrees_with_the_schoolbook_one() {
+        fn schoolbook(mut a: u8, mut b: u8) -> u8 {
+            let mut product = 0;
+            while b != 0 {
+                if b & 1 == 1 {
+                    product ^= a;
+                }
+                a <<= 1;
+                if a & 0x20 != 0 {
+                    a ^= GF32_MODULUS;
+                }
+                b >>= 1;
+            }
+            product
+        }
+        for a in 0..32u8 {
+            for b in 0..32u8 {
+                assert_eq!(gf32_mul(a, b), schoolbook(a, b), "{a} * {b}");
+            }
+        }
     }
 
     #[test]

@@ -2,8 +2,13 @@
 //! production use**: everything here takes the randomness that the normal API draws from the
 //! RNG, so misuse reuses keys. Only built with the `hazmat` feature.
 
+#[cfg(feature = "backup")]
+mod backup;
 pub mod kat;
 pub mod primitives;
+
+#[cfg(feature = "backup")]
+pub use backup::{chunked_writer_with_salt, recovery_code_from_entropy};
 
 use zeroize::Zeroizing;
 
