@@ -6,77 +6,54 @@
 //! round.
 #![cfg(test)]
 
-use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PublicKey, SignedPreKey};
-use keylink::store::{Address, MemoryStore};
+mod common;
+
+use common::{Device, FIRST_OTPK};
+use keylink::keys::PublicKey;
+use keylink::store::Address;
 use proptest::prelude::*;
 
-struct Device {
-    store: MemoryStore,
-    addr: Address,
-    /// Messages sent to the other device and not delivered yet.
+/// A device and the messages it sent to the other one, not delivered yet.
+struct Peer {
+    device: Device,
     outbox: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-fn device(name: &str) -> Device {
-    let mut rng = keylink::os_rng();
-    let identity = IdentityKeyPair::generate(&mut rng);
-    let signed = SignedPreKey::generate(1, &identity, &mut rng);
-    let kem = KemPreKey::generate_batch(1, 4, &identity, &mut rng);
-    let last_resort = KemPreKey::generate_last_resort(100, &identity, &mut rng);
-    let mut store = MemoryStore::new(identity);
-    store.add_signed_prekey(signed);
-    store.add_one_time_prekeys(OneTimePreKey::generate_batch(1, 4, &mut rng));
-    store.add_kem_prekeys(kem.into_iter().chain([last_resort]));
-    Device {
-        store,
-        addr: Address::new(name, 1),
-        outbox: Vec::new(),
+impl Peer {
+    fn addr(&self) -> Address {
+        self.device.addr.clone()
     }
 }
 
 /// Both devices start a session from the other's bundle before either has received anything.
-fn simultaneous_start() -> (Device, Device) {
-    let (mut a, mut b) = (device("alice"), device("bob"));
-    let mut rng = keylink::os_rng();
-    let bundle_a = a
-        .store
-        .bundle(1, 1, Some(1.into()), 1)
-        .unwrap()
-        .verify()
-        .unwrap();
-    let bundle_b = b
-        .store
-        .bundle(1, 1, Some(1.into()), 1)
-        .unwrap()
-        .verify()
-        .unwrap();
-    keylink::start_session(&mut a.store, &b.addr, &bundle_b, &mut rng).unwrap();
-    keylink::start_session(&mut b.store, &a.addr, &bundle_a, &mut rng).unwrap();
-    (a, b)
+fn simultaneous_start() -> (Peer, Peer) {
+    let (mut a, mut b) = (Device::new("alice", 1), Device::new("bob", 1));
+    a.start(&b, Some(FIRST_OTPK));
+    b.start(&a, Some(FIRST_OTPK));
+    let peer = |device| Peer {
+        device,
+        outbox: Vec::new(),
+    };
+    (peer(a), peer(b))
 }
 
-fn send(from: &mut Device, to: &Address, n: usize) {
-    let text = format!("{} #{n}", from.addr.user()).into_bytes();
-    let wire = keylink::encrypt(&mut from.store, to, &text)
-        .unwrap()
-        .to_bytes();
+fn send(from: &mut Peer, to: &Address, n: usize) {
+    let text = format!("{} #{n}", from.device.addr.user()).into_bytes();
+    let wire = from.device.send_bytes(to, &text);
     from.outbox.push((wire, text));
 }
 
 /// Deliver the `pick`-th (modulo) in-flight message of `from` to `to`: it must decrypt.
-fn deliver(from: &mut Device, to: &mut Device, pick: usize) {
+fn deliver(from: &mut Peer, to: &mut Peer, pick: usize) {
     if from.outbox.is_empty() {
         return;
     }
     let (wire, text) = from.outbox.remove(pick % from.outbox.len());
-    let mut rng = keylink::os_rng();
-    let plaintext = keylink::decrypt(&mut to.store, &from.addr, &wire, &mut rng);
-    assert_eq!(plaintext.unwrap(), text, "every crossing message decrypts");
+    to.device.recv_ok(&from.device.addr, &wire, &text);
 }
 
-fn current_base_key(device: &Device, peer: &Address) -> PublicKey {
-    let record = device.store.session_record(peer).unwrap();
-    *record.current().unwrap().base_key()
+fn current_base_key(peer: &Peer, other: &Address) -> PublicKey {
+    peer.device.current_base_key(other)
 }
 
 #[derive(Clone, Debug)]
@@ -96,8 +73,8 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn run(a: &mut Device, b: &mut Device, ops: &[Op]) {
-    let (a_addr, b_addr) = (a.addr.clone(), b.addr.clone());
+fn run(a: &mut Peer, b: &mut Peer, ops: &[Op]) {
+    let (a_addr, b_addr) = (a.addr(), b.addr());
     for (n, op) in ops.iter().enumerate() {
         match op {
             Op::SendA => send(a, &b_addr, n),
@@ -109,7 +86,7 @@ fn run(a: &mut Device, b: &mut Device, ops: &[Op]) {
 }
 
 /// Deliver everything in flight, in an order taken from `picks`.
-fn drain(a: &mut Device, b: &mut Device, picks: &[usize]) {
+fn drain(a: &mut Peer, b: &mut Peer, picks: &[usize]) {
     let mut picks = picks.iter().cycle();
     while !a.outbox.is_empty() || !b.outbox.is_empty() {
         let pick = picks.next().copied().unwrap_or(0);
@@ -121,8 +98,8 @@ fn drain(a: &mut Device, b: &mut Device, picks: &[usize]) {
 }
 
 /// Both send one message before either receives: the two messages cross.
-fn crossing_round(a: &mut Device, b: &mut Device) {
-    let (a_addr, b_addr) = (a.addr.clone(), b.addr.clone());
+fn crossing_round(a: &mut Peer, b: &mut Peer) {
+    let (a_addr, b_addr) = (a.addr(), b.addr());
     send(a, &b_addr, 0);
     send(b, &a_addr, 0);
     deliver(a, b, 0);
@@ -130,8 +107,8 @@ fn crossing_round(a: &mut Device, b: &mut Device) {
 }
 
 /// `first` sends one message to `second`, which replies.
-fn round_trip(first: &mut Device, second: &mut Device) {
-    let (first_addr, second_addr) = (first.addr.clone(), second.addr.clone());
+fn round_trip(first: &mut Peer, second: &mut Peer) {
+    let (first_addr, second_addr) = (first.addr(), second.addr());
     send(first, &second_addr, 0);
     deliver(first, second, 0);
     send(second, &first_addr, 0);
@@ -153,20 +130,20 @@ proptest! {
         run(&mut a, &mut b, &ops);
         drain(&mut a, &mut b, &picks);
         crossing_round(&mut a, &mut b);
-        let settled = current_base_key(&a, &b.addr);
-        prop_assert_eq!(settled, current_base_key(&b, &a.addr));
+        let settled = current_base_key(&a, &b.addr());
+        prop_assert_eq!(settled, current_base_key(&b, &a.addr()));
         // It stays settled: more crossing rounds and round trips, either side first.
         for _ in 0..3 {
             crossing_round(&mut a, &mut b);
-            prop_assert_eq!(current_base_key(&a, &b.addr), settled);
-            prop_assert_eq!(current_base_key(&b, &a.addr), settled);
+            prop_assert_eq!(current_base_key(&a, &b.addr()), settled);
+            prop_assert_eq!(current_base_key(&b, &a.addr()), settled);
         }
         match alice_first {
             true => round_trip(&mut a, &mut b),
             false => round_trip(&mut b, &mut a),
         }
-        prop_assert_eq!(current_base_key(&a, &b.addr), settled);
-        prop_assert_eq!(current_base_key(&b, &a.addr), settled);
+        prop_assert_eq!(current_base_key(&a, &b.addr()), settled);
+        prop_assert_eq!(current_base_key(&b, &a.addr()), settled);
     }
 }
 
@@ -175,7 +152,7 @@ proptest! {
 #[test]
 fn crossing_prekey_messages_pick_the_smaller_base_key_at_once() {
     let (mut a, mut b) = simultaneous_start();
-    let (a_addr, b_addr) = (a.addr.clone(), b.addr.clone());
+    let (a_addr, b_addr) = (a.addr(), b.addr());
     let (a_base, b_base) = (current_base_key(&a, &b_addr), current_base_key(&b, &a_addr));
     send(&mut a, &b_addr, 0);
     send(&mut b, &a_addr, 1);

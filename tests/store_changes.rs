@@ -2,8 +2,11 @@
 //! the crate met: a bundle for another device, and the session after `accept_identity`.
 #![cfg(test)]
 
+mod common;
+
 use std::cell::RefCell;
 
+use common::{Device, FIRST_KEM, FIRST_OTPK, LAST_RESORT_KEM, rng};
 use keylink::Error;
 use keylink::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
@@ -19,9 +22,10 @@ struct Recording {
 }
 
 impl Recording {
-    fn new(inner: MemoryStore) -> Self {
+    /// Takes over `device`'s store.
+    fn new(device: &mut Device) -> Self {
         Recording {
-            inner,
+            inner: std::mem::take(&mut device.store),
             commits: RefCell::new(Vec::new()),
         }
     }
@@ -74,31 +78,14 @@ impl ProtocolStore for Recording {
     }
 }
 
-fn device(name: &str, device: u32) -> (MemoryStore, Address) {
-    let mut rng = keylink::os_rng();
-    let identity = IdentityKeyPair::generate(&mut rng);
-    let signed = SignedPreKey::generate(1, &identity, &mut rng);
-    let kem = KemPreKey::generate_batch(1, 2, &identity, &mut rng);
-    let last_resort = KemPreKey::generate_last_resort(100, &identity, &mut rng);
-    let mut store = MemoryStore::new(identity);
-    store.add_signed_prekey(signed);
-    store.add_one_time_prekeys(OneTimePreKey::generate_batch(1, 2, &mut rng));
-    store.add_kem_prekeys(kem.into_iter().chain([last_resort]));
-    (store, Address::new(name, device))
-}
-
 #[test]
 fn a_prekey_message_commits_its_session_identity_and_used_prekeys_at_once() {
-    let mut rng = keylink::os_rng();
-    let (mut alice, alice_addr) = device("alice", 1);
-    let (bob, bob_addr) = device("bob", 1);
-    let mut bob = Recording::new(bob);
-    let bundle = bob.inner.bundle(1, 1, Some(1.into()), 1).unwrap();
-    keylink::start_session(&mut alice, &bob_addr, &bundle.verify().unwrap(), &mut rng).unwrap();
-    let first = keylink::encrypt(&mut alice, &bob_addr, b"hi")
-        .unwrap()
-        .to_bytes();
-    keylink::decrypt(&mut bob, &alice_addr, &first, &mut rng).unwrap();
+    let mut alice = Device::new("alice", 1);
+    let mut bob_device = Device::new("bob", 1);
+    alice.start(&bob_device, Some(FIRST_OTPK));
+    let mut bob = Recording::new(&mut bob_device);
+    let first = alice.send_bytes(&bob_device.addr, b"hi");
+    keylink::decrypt(&mut bob, &alice.addr, &first, &mut rng()).unwrap();
     let expected = [
         "peer identity",
         "remove KEM prekey",
@@ -107,95 +94,81 @@ fn a_prekey_message_commits_its_session_identity_and_used_prekeys_at_once() {
         "used base key",
     ];
     assert_eq!(bob.last_commit(), expected);
-    assert_eq!(bob.inner.one_time_prekey_ids(), [2.into()]);
-    assert_eq!(bob.inner.one_time_kem_prekey_ids(), [2.into()]);
+    assert!(!bob.inner.one_time_prekey_ids().contains(&FIRST_OTPK.into()));
+    assert!(
+        !bob.inner
+            .one_time_kem_prekey_ids()
+            .contains(&FIRST_KEM.into())
+    );
 
     // A repeated PreKey message touches the session record alone.
-    let second = keylink::encrypt(&mut alice, &bob_addr, b"again")
-        .unwrap()
-        .to_bytes();
-    keylink::decrypt(&mut bob, &alice_addr, &second, &mut rng).unwrap();
+    let second = alice.send_bytes(&bob_device.addr, b"again");
+    keylink::decrypt(&mut bob, &alice.addr, &second, &mut rng()).unwrap();
     assert_eq!(bob.last_commit(), ["session"]);
 }
 
 #[test]
 fn the_last_resort_kem_prekey_is_kept() {
-    let mut rng = keylink::os_rng();
-    let (mut alice, alice_addr) = device("alice", 1);
-    let (bob, bob_addr) = device("bob", 1);
-    let mut bob = Recording::new(bob);
-    let bundle = bob.inner.bundle(1, 1, None, 100).unwrap();
-    keylink::start_session(&mut alice, &bob_addr, &bundle.verify().unwrap(), &mut rng).unwrap();
-    let first = keylink::encrypt(&mut alice, &bob_addr, b"hi")
-        .unwrap()
-        .to_bytes();
-    keylink::decrypt(&mut bob, &alice_addr, &first, &mut rng).unwrap();
-    assert_eq!(
-        bob.last_commit(),
-        ["peer identity", "session", "used base key"]
-    );
-    assert_eq!(bob.inner.last_resort_kem_prekey_id(), Some(100.into()));
+    let mut alice = Device::new("alice", 1);
+    let mut bob_device = Device::new("bob", 1);
+    alice.start_with(&bob_device, None, LAST_RESORT_KEM);
+    let mut bob = Recording::new(&mut bob_device);
+    let first = alice.send_bytes(&bob_device.addr, b"hi");
+    keylink::decrypt(&mut bob, &alice.addr, &first, &mut rng()).unwrap();
+    let expected = ["peer identity", "session", "used base key"];
+    assert_eq!(bob.last_commit(), expected);
+    let last_resort = bob.inner.last_resort_kem_prekey_id();
+    assert_eq!(last_resort, Some(LAST_RESORT_KEM.into()));
 }
 
 #[test]
 fn a_bundle_for_another_device_does_not_start_a_session() {
-    let mut rng = keylink::os_rng();
-    let (mut alice, _) = device("alice", 1);
-    let (bob, _) = device("bob", 2);
-    let bundle = bob.bundle(2, 1, None, 1).unwrap().verify().unwrap();
+    let mut alice = Device::new("alice", 1);
+    let bob = Device::new("bob", 2);
+    let bundle = bob.bundle(None);
     let wrong = Address::new("bob", 1);
-    let e = keylink::start_session(&mut alice, &wrong, &bundle, &mut rng).unwrap_err();
+    let e = keylink::start_session(&mut alice.store, &wrong, &bundle, &mut rng()).unwrap_err();
     assert!(matches!(
         e,
         Error::WrongDevice { address, bundle } if address.get() == 1 && bundle.get() == 2
     ));
     assert!(e.to_string().contains("fetch the bundle of device 1"));
-    assert!(alice.session_record(&wrong).is_none());
-    assert!(alice.known_identity(&wrong).is_none());
+    assert!(alice.store.session_record(&wrong).is_none());
+    assert!(alice.store.known_identity(&wrong).is_none());
 }
 
 #[test]
 fn after_accepting_a_new_identity_the_app_is_told_to_start_a_new_session() {
-    let mut rng = keylink::os_rng();
-    let (mut alice, alice_addr) = device("alice", 1);
-    let (mut bob, bob_addr) = device("bob", 1);
-    let bundle = bob.bundle(1, 1, None, 1).unwrap().verify().unwrap();
-    keylink::start_session(&mut alice, &bob_addr, &bundle, &mut rng).unwrap();
-    let hello = keylink::encrypt(&mut alice, &bob_addr, b"hello")
-        .unwrap()
-        .to_bytes();
-    keylink::decrypt(&mut bob, &alice_addr, &hello, &mut rng).unwrap();
-    let late = keylink::encrypt(&mut bob, &alice_addr, b"late")
-        .unwrap()
-        .to_bytes();
+    let (mut alice, mut bob) = common::established();
+    let late = bob.send_bytes(&alice.addr, b"late");
 
     // Bob reinstalls: a new identity, a new bundle. Alice is refused until she accepts it.
-    let (mut new_bob, _) = device("bob", 1);
-    let new_bundle = new_bob.bundle(1, 1, None, 1).unwrap().verify().unwrap();
-    let e = keylink::start_session(&mut alice, &bob_addr, &new_bundle, &mut rng).unwrap_err();
+    let mut new_bob = Device::new("bob", 1);
+    let new_bundle = new_bob.bundle(None);
+    let started = keylink::start_session(&mut alice.store, &bob.addr, &new_bundle, &mut rng());
+    let e = started.unwrap_err();
     assert!(matches!(e, Error::UntrustedIdentity));
     assert!(e.to_string().contains("start a new session"));
-    keylink::accept_identity(&mut alice, &bob_addr, new_bundle.identity_key()).unwrap();
+    let new_identity = new_bob.identity_key();
+    keylink::accept_identity(&mut alice.store, &bob.addr, &new_identity).unwrap();
 
     // The old session is archived with the change: encrypt says what to do next.
-    let e = keylink::encrypt(&mut alice, &bob_addr, b"x").unwrap_err();
+    let e = keylink::encrypt(&mut alice.store, &bob.addr, b"x").unwrap_err();
     assert!(matches!(e, Error::NoSession));
+    assert!(e.to_string().contains("start one"));
     // A late message of the old identity is not decrypted any more.
-    let old = keylink::decrypt(&mut alice, &bob_addr, &late, &mut rng);
-    assert!(matches!(old, Err(Error::DecryptionFailed)));
+    let old = common::rejected(&mut alice, &bob.addr, &late);
+    assert!(matches!(old, Error::DecryptionFailed));
 
-    keylink::start_session(&mut alice, &bob_addr, &new_bundle, &mut rng).unwrap();
-    let m = keylink::encrypt(&mut alice, &bob_addr, b"again")
-        .unwrap()
-        .to_bytes();
-    let plaintext = keylink::decrypt(&mut new_bob, &alice_addr, &m, &mut rng).unwrap();
-    assert_eq!(plaintext, b"again");
+    alice.start(&new_bob, None);
+    let m = alice.send_bytes(&new_bob.addr, b"again");
+    new_bob.recv_ok(&alice.addr, &m, b"again");
 }
 
 #[test]
 fn changes_can_be_built_by_a_store_author() {
     let address = Address::new("carol", 3);
-    let identity = *IdentityKeyPair::generate(&mut keylink::os_rng()).public();
+    let identity = *IdentityKeyPair::generate(&mut rng()).public();
     let changes = Changes::new()
         .with(Change::PeerIdentity {
             address: address.clone(),
@@ -205,7 +178,7 @@ fn changes_can_be_built_by_a_store_author() {
     assert_eq!(changes.len(), 2);
     let kinds: Vec<_> = changes.iter().map(kind).collect();
     assert_eq!(kinds, ["peer identity", "remove one-time prekey"]);
-    let mut store = MemoryStore::new(IdentityKeyPair::generate(&mut keylink::os_rng()));
+    let mut store = MemoryStore::new(IdentityKeyPair::generate(&mut rng()));
     store.commit(changes).unwrap();
     assert_eq!(store.known_identity(&address), Some(&identity));
 }

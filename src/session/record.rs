@@ -126,15 +126,8 @@ impl SessionRecord {
             .filter(|(_, s)| trusted.is_none_or(|t| t == s.remote_identity()))
             .find_map(|(slot, s)| s.try_decrypt(message).ok().map(|(p, u)| (slot, p, u)))
             .ok_or(Error::DecryptionFailed)?;
-        let session = self.get_mut(slot)?;
-        session.commit(update, rng)?;
-        let sender = *session.remote_identity();
-        self.used(slot);
-        Ok(Decrypted {
-            plaintext,
-            sender,
-            consumed: ConsumedPreKeys::default(),
-        })
+        self.get_mut(slot)?.commit(update, rng)?;
+        self.decrypted_in(slot, plaintext)
     }
 
     /// Decrypt a PreKey message: the one entry point for the responder side, applying every
@@ -185,7 +178,12 @@ impl SessionRecord {
             return Err(Error::DecryptionFailed);
         }
         let plaintext = session.decrypt(&message.message, rng)?;
-        let sender = *session.remote_identity();
+        self.decrypted_in(slot, plaintext)
+    }
+
+    /// The outcome of a message that the session in `slot` decrypted, after [`Self::used`].
+    fn decrypted_in(&mut self, slot: Slot, plaintext: Zeroizing<Vec<u8>>) -> Result<Decrypted> {
+        let sender = *self.get_mut(slot)?.remote_identity();
         self.used(slot);
         Ok(Decrypted {
             plaintext,
