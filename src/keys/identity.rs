@@ -243,6 +243,38 @@ mod tests {
         assert_eq!(identity.dh().public(), &identity.public().dh_public());
     }
 
+    /// The byte-level canonicity check agrees with decoding and re-encoding the point, for
+    /// every y-coordinate at the edges of the field and for many others, with either sign.
+    #[test]
+    fn canonicity_on_the_bytes_agrees_with_recompression() {
+        let by_recompression = |bytes: &[u8; 32]| {
+            let point = curve25519_dalek::edwards::CompressedEdwardsY(*bytes).decompress();
+            point.map(|p| p.compress().as_bytes() == bytes)
+        };
+        let mut cases = Vec::new();
+        for low in 0..=255u8 {
+            let mut near_p = [0xFFu8; 32];
+            near_p[0] = low;
+            near_p[31] = 0x7F;
+            let mut small = [0u8; 32];
+            small[0] = low;
+            cases.extend([near_p, small]);
+        }
+        let mut state = [0x5Au8; 32];
+        for _ in 0..4000 {
+            state = <sha2::Sha256 as sha2::Digest>::digest(state).into();
+            cases.push(state);
+        }
+        for mut case in cases {
+            for sign in [0, 0x80] {
+                case[31] = (case[31] & 0x7F) | sign;
+                if let Some(canonical) = by_recompression(&case) {
+                    assert_eq!(is_canonical_edwards(&case), canonical, "{case:02x?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn small_order_and_non_canonical_keys_are_rejected() {
         // The identity point (y = 1) is of small order.
