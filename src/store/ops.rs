@@ -103,8 +103,10 @@ fn decrypt_prekey<S: ProtocolStore, R: CryptoRng + ?Sized>(
     known: Option<IdentityKey>,
     rng: &mut R,
 ) -> Result<(SessionRecord, Decrypted)> {
-    // Checked before any lookup or key agreement; the record checks it again.
-    trusted(store, address, message.identity_key())?;
+    // Checked before any lookup or key agreement (the record checks it too).
+    if known.is_some_and(|k| k != *message.identity_key()) {
+        return Err(Error::UntrustedIdentity);
+    }
     let mut record = stored_record(store, address)?.unwrap_or_default();
     let prekeys = match record.needs_prekeys(message) {
         false => ResponderPreKeys::default(),
