@@ -20,6 +20,8 @@ const WHAT: &str = "session record";
 /// What the initiator repeats in each PreKey message until the responder replies.
 #[derive(Clone, Debug)]
 struct PendingPreKey {
+    /// Our identity key, as the PreKey message carries it.
+    local_identity: IdentityKey,
     signed_prekey_id: SignedPreKeyId,
     one_time_prekey_id: Option<OneTimePreKeyId>,
     kem_prekey_id: KemPreKeyId,
@@ -32,7 +34,9 @@ struct PendingPreKey {
 /// it through [`SessionRecord`](crate::session::SessionRecord), which applies every rule the
 /// store-backed functions at the crate root apply; most apps use those functions instead.
 pub struct Session {
-    local_identity: IdentityKey,
+    /// Our identity key's bytes: only `AD` needs them (and a pending PreKey message, which
+    /// keeps the parsed key), so a stored session does not decode the point.
+    local_identity: [u8; 32],
     remote_identity: IdentityKey,
     initiator: bool,
     base_key: PublicKey,
@@ -59,7 +63,7 @@ impl Session {
         let (signed_prekey_id, signed_prekey) = bundle.signed_prekey();
         let ratchet = Ratchet::initiator(&secret.sk, signed_prekey, rng)?;
         Ok(Session {
-            local_identity: *ours.public(),
+            local_identity: ours.public().to_bytes(),
             remote_identity: *bundle.identity_key(),
             initiator: true,
             base_key: base_public,
@@ -67,6 +71,7 @@ impl Session {
             setup_digest: None,
             simultaneous_with: None,
             pending: Some(PendingPreKey {
+                local_identity: *ours.public(),
                 signed_prekey_id,
                 one_time_prekey_id: bundle.one_time_prekey().map(|(id, _)| id),
                 kem_prekey_id: bundle.kem_prekey().0,
@@ -116,7 +121,7 @@ impl Session {
             &message.kem_ciphertext,
         )?;
         let mut session = Session {
-            local_identity: *ours.public(),
+            local_identity: ours.public().to_bytes(),
             remote_identity: message.identity_key,
             initiator: false,
             base_key: message.base_key,
@@ -140,7 +145,7 @@ impl Session {
         Ok(match &self.pending {
             None => Message::Ratchet(message),
             Some(p) => Message::PreKey(Box::new(PreKeyMessage {
-                identity_key: self.local_identity,
+                identity_key: p.local_identity,
                 base_key: self.base_key,
                 signed_prekey_id: p.signed_prekey_id,
                 one_time_prekey_id: p.one_time_prekey_id,
@@ -188,10 +193,10 @@ impl Session {
     /// `AD = IK_A || IK_B`, initiator first.
     fn ad(&self) -> [u8; 64] {
         let (initiator, responder) = match self.initiator {
-            true => (&self.local_identity, &self.remote_identity),
-            false => (&self.remote_identity, &self.local_identity),
+            true => (&self.local_identity, self.remote_identity.as_bytes()),
+            false => (self.remote_identity.as_bytes(), &self.local_identity),
         };
-        pqxdh::associated_data(initiator.as_bytes(), responder.as_bytes())
+        pqxdh::associated_data(initiator, responder)
     }
 
     /// The peer's identity key, bound into every message of this session.
@@ -250,7 +255,7 @@ impl fmt::Debug for Session {
 impl Session {
     pub(crate) fn to_proto(&self) -> proto::Session {
         let mut out = proto::Session::default();
-        out.local_identity = self.local_identity.to_bytes().to_vec();
+        out.local_identity = self.local_identity.to_vec();
         out.remote_identity = self.remote_identity.to_bytes().to_vec();
         out.initiator = self.initiator;
         out.base_key = self.base_key.to_bytes().to_vec();
@@ -274,11 +279,12 @@ impl Session {
         session: &proto::Session,
         identities: &mut IdentityCache,
     ) -> Result<Session> {
-        let local = identities.parse(&session.local_identity)?;
+        let local = wire::array::<32>(&session.local_identity, WHAT)?;
         let remote = identities.parse(&session.remote_identity)?;
         let pending = match &session.pending_prekey {
             None => None,
             Some(p) => Some(PendingPreKey {
+                local_identity: identities.parse(&local)?,
                 signed_prekey_id: SignedPreKeyId::new(p.signed_prekey_id),
                 one_time_prekey_id: p.one_time_prekey_id.map(OneTimePreKeyId::new),
                 kem_prekey_id: KemPreKeyId::new(p.kem_prekey_id),
