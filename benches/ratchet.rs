@@ -209,10 +209,16 @@ fn records(c: &mut Criterion) {
     let (alice, _) = confirmed_pair();
     let bytes = record_of(alice);
     let record = SessionRecord::from_bytes(&bytes).expect("record");
+    let peer = record.current().map(|s| *s.remote_identity());
     let mut group = c.benchmark_group("record (no skipped keys)");
     group.bench_function("serialize", |b| b.iter(|| black_box(record.to_bytes())));
+    // Decodes and validates the peer's identity key (one Ed25519 point decompression).
     group.bench_function("deserialize", |b| {
         b.iter(|| black_box(SessionRecord::from_bytes(&bytes)))
+    });
+    // As a store does that remembers the peer's identity: no point is decoded.
+    group.bench_function("deserialize, peer identity known", |b| {
+        b.iter(|| black_box(SessionRecord::from_bytes_for_peer(&bytes, peer.as_ref())))
     });
     group.finish();
 }

@@ -117,3 +117,27 @@ fn serialization_round_trips_are_byte_identical() {
     assert_eq!(snapshot.kem_prekeys.len(), bob.kem_ids().len() + 1);
     assert_eq!(proto::encode(bytes[0], &snapshot), bytes);
 }
+
+#[test]
+fn a_record_parsed_with_its_peer_identity_is_the_same_record() {
+    let (alice, bob) = established();
+    let bytes = alice.record(&bob.addr).to_bytes();
+    let peer = bob.identity_key();
+    let with_peer = SessionRecord::from_bytes_for_peer(&bytes, Some(&peer)).unwrap();
+    assert_eq!(*with_peer.to_bytes(), *bytes);
+    assert_eq!(with_peer.current().unwrap().remote_identity(), &peer);
+    // Another identity as the hint: the record's own identity is decoded and checked.
+    let other = common::Device::new("carol", 1).identity_key();
+    let with_other = SessionRecord::from_bytes_for_peer(&bytes, Some(&other)).unwrap();
+    assert_eq!(with_other.current().unwrap().remote_identity(), &peer);
+    // A stored identity that is no valid key is refused whatever the hint.
+    let mut record: proto::SessionRecord = proto::decode(&bytes);
+    let mut small_order = vec![0u8; 32];
+    small_order[0] = 1;
+    record.current.as_mut().unwrap().remote_identity = small_order;
+    let broken = proto::encode(bytes[0], &record);
+    for hint in [None, Some(&peer), Some(&other)] {
+        let e = SessionRecord::from_bytes_for_peer(&broken, hint).unwrap_err();
+        assert!(matches!(e, keylink::Error::InvalidKey(_)), "{e:?}");
+    }
+}

@@ -272,11 +272,19 @@ impl SessionRecord {
 
     /// Parse what [`SessionRecord::to_bytes`] produced.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_bytes_for_peer(bytes, None)
+    }
+
+    /// [`SessionRecord::from_bytes`] for a store that also keeps `peer`, the identity it
+    /// remembers for this record's address: a session whose peer identity has exactly those
+    /// bytes takes that already validated key instead of decoding the point again (the one
+    /// costly step of loading a record). Any other identity is validated as usual.
+    pub fn from_bytes_for_peer(bytes: &[u8], peer: Option<&IdentityKey>) -> Result<Self> {
         let record: proto::SessionRecord = wire::decode(Kind::SessionRecord, bytes)?;
         if record.archived.len() > MAX_ARCHIVED_SESSIONS {
             return Err(Error::Malformed("session record"));
         }
-        let mut identities = IdentityCache::default();
+        let mut identities = IdentityCache::knowing(peer);
         let current = record.current.as_ref();
         let current = current
             .map(|s| Session::from_proto(s, &mut identities))

@@ -311,10 +311,11 @@ impl ProtocolStore for MemoryStore {
     }
 
     fn session(&self, address: &Address) -> Result<Option<SessionRecord>, MemoryStoreError> {
+        // The remembered identity is validated already: the record reuses it.
+        let peer = self.peers.get(address);
         let record = self.sessions.get(address);
-        record
-            .map(|bytes| read(SessionRecord::from_bytes(bytes)))
-            .transpose()
+        let parse = |bytes: &Zeroizing<Vec<u8>>| SessionRecord::from_bytes_for_peer(bytes, peer);
+        record.map(|bytes| read(parse(bytes))).transpose()
     }
 
     fn commit(&mut self, changes: Changes) -> Result<(), MemoryStoreError> {
