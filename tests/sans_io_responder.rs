@@ -194,42 +194,39 @@ fn missing_or_mismatched_prekeys_are_named() {
         assert!(record.current().is_none());
         e.map(|_| ())
     };
-    let without_signed = ResponderPreKeys {
-        signed_prekey: None,
-        ..bob.prekeys(false)
-    };
-    let e = try_with(without_signed).unwrap_err();
-    assert!(matches!(
-        e,
-        Error::UnknownPreKey {
-            kind: PreKeyKind::Signed,
-            id: 1
-        }
-    ));
-    let without_one_time = ResponderPreKeys {
-        one_time_prekey: None,
-        ..bob.prekeys(false)
-    };
-    let e = try_with(without_one_time).unwrap_err();
-    assert!(matches!(
-        e,
-        Error::UnknownPreKey {
-            kind: PreKeyKind::OneTime,
-            id: 7
-        }
-    ));
-    let wrong_kem = ResponderPreKeys {
-        kem_prekey: Some(KemPreKey::from_bytes(&bob.last_resort).unwrap()),
-        ..bob.prekeys(false)
-    };
-    let e = try_with(wrong_kem).unwrap_err();
-    assert!(matches!(
-        e,
-        Error::UnknownPreKey {
-            kind: PreKeyKind::Kem,
-            id: 3
-        }
-    ));
+    let cases = [
+        (
+            ResponderPreKeys {
+                signed_prekey: None,
+                ..bob.prekeys(false)
+            },
+            PreKeyKind::Signed,
+            1,
+        ),
+        (
+            ResponderPreKeys {
+                one_time_prekey: None,
+                ..bob.prekeys(false)
+            },
+            PreKeyKind::OneTime,
+            7,
+        ),
+        (
+            ResponderPreKeys {
+                kem_prekey: Some(KemPreKey::from_bytes(&bob.last_resort).unwrap()),
+                ..bob.prekeys(false)
+            },
+            PreKeyKind::Kem,
+            3,
+        ),
+    ];
+    for (prekeys, kind, id) in cases {
+        let e = try_with(prekeys).unwrap_err();
+        assert!(
+            matches!(e, Error::UnknownPreKey { kind: k, id: i } if k == kind && i == id),
+            "{e:?}"
+        );
+    }
 }
 
 #[test]
