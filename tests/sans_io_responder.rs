@@ -246,3 +246,18 @@ fn an_untrusted_sender_is_refused_before_anything_is_computed() {
     assert!(matches!(e, Err(Error::UntrustedIdentity)));
     assert!(record.current().is_none());
 }
+
+#[test]
+fn debug_output_shows_no_plaintext() {
+    let bob = bob();
+    let (_, first, _) = alice(&bob);
+    let mut record = SessionRecord::new();
+    let mut rng = keylink::os_rng();
+    let out = record
+        .decrypt_prekey(&bob.identity, None, &first, bob.prekeys(false), &mut rng)
+        .unwrap();
+    let shown = format!("{out:?}");
+    assert!(shown.contains("plaintext_len: 5"), "{shown}");
+    assert!(!shown.contains("102, 105, 114"), "{shown}"); // b"fir"
+    assert!(!shown.contains("first"), "{shown}");
+}

@@ -53,8 +53,8 @@ impl ConsumedPreKeys {
     }
 }
 
-/// A decrypted message and what must be persisted with the record that decrypted it.
-#[derive(Debug)]
+/// A decrypted message and what must be persisted with the record that decrypted it. Its
+/// `Debug` shows the plaintext's length, never its bytes.
 #[must_use = "the record and the consumed prekeys must be persisted before the plaintext is used"]
 pub struct Decrypted {
     /// The plaintext (wiped when dropped).
@@ -64,6 +64,16 @@ pub struct Decrypted {
     pub sender: IdentityKey,
     /// The prekey state a PreKey message used up; empty otherwise.
     pub consumed: ConsumedPreKeys,
+}
+
+impl core::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("plaintext_len", &self.plaintext.len())
+            .field("sender", &self.sender)
+            .field("consumed", &self.consumed)
+            .finish()
+    }
 }
 
 /// The ids of the prekeys one bundle or PreKey message names.
