@@ -105,7 +105,7 @@ impl Session {
         Ok((session, plaintext.to_vec()))
     }
 
-    /// The responder's setup from prekeys already checked against the message's ids.
+    /// The responder's setup, after checking that `keys` are the prekeys `message` names.
     pub(crate) fn respond_with<R: CryptoRng + ?Sized>(
         ours: &IdentityKeyPair,
         keys: &ResponderKeys<'_>,
