@@ -32,8 +32,16 @@ pub const MESSAGE_INFO: &[u8] = b"keylink v1 message";
 pub const MESSAGE_KEY_SEED: u8 = 0x01;
 /// HMAC input deriving the next chain key from a chain key.
 pub const CHAIN_KEY_SEED: u8 = 0x02;
-/// First byte of the 41-byte ratchet header that is authenticated as AAD.
+/// First byte of the 41-byte plaintext ratchet header (sealed under a header key).
 pub const HEADER_VERSION: u8 = 0x01;
+/// HKDF info of Alice's first sending header key `HKA`, from `SK`.
+pub const HEADER_KEY_A_INFO: &[u8] = b"keylink v1 header key A";
+/// HKDF info of Bob's first sending header key `NHKB`, from `SK`.
+pub const HEADER_KEY_B_INFO: &[u8] = b"keylink v1 header key B";
+/// HKDF info expanding a header key into `hk_enc || hk_nonce`.
+pub const HEADER_INFO: &[u8] = b"keylink v1 header";
+/// Length of an encrypted header: `h_nonce (12) || AES-256-GCM(header (41)) || tag (16)`.
+pub const ENC_HEADER_LEN: usize = 69;
 
 // ---- Limits -------------------------------------------------------------------------------
 
@@ -42,8 +50,9 @@ pub const HEADER_VERSION: u8 = 0x01;
 pub const MAX_SKIP: u32 = 25_000;
 /// Most skipped message keys stored per session; the oldest are evicted beyond this.
 pub const MAX_STORED_SKIPPED_KEYS: usize = 2_000;
-/// Most receiving chains kept per session; the oldest are dropped beyond this.
-pub const MAX_RECEIVING_CHAINS: usize = 5;
+/// Most distinct header keys skipped message keys are stored under per session; storing
+/// under a sixth evicts every key of the oldest. Bounds a forged message's trials.
+pub const MAX_SKIPPED_HEADER_KEYS: usize = 5;
 /// Most archived (previous) sessions kept per peer address.
 pub const MAX_ARCHIVED_SESSIONS: usize = 40;
 

@@ -35,6 +35,10 @@ pub enum Error {
     NonContributoryKey,
     /// A message could not be decrypted. The session state is unchanged.
     DecryptionFailed,
+    /// A message that opened under a session's header key but whose message key was used
+    /// already (or evicted by the limits: the two cannot be told apart). Not a decryption
+    /// error: a server replaying messages must not make the app reset the session.
+    DuplicateMessage,
     /// A PreKey message names a prekey that this device does not have (any more).
     UnknownPreKey {
         /// Which kind of prekey.
@@ -91,6 +95,9 @@ impl fmt::Display for Error {
             ),
             Error::DecryptionFailed => f.write_str(
                 "the message could not be decrypted (tampered, replayed, corrupt or not for this session); the session is unchanged, drop the message",
+            ),
+            Error::DuplicateMessage => f.write_str(
+                "this message was already received (or is too old to keep a key for); ignore it, the session is fine",
             ),
             Error::UnknownPreKey { kind, id } => write!(
                 f,

@@ -271,10 +271,47 @@ pub fn associated_data(initiator: &[u8; 32], responder: &[u8; 32]) -> [u8; 64] {
     pqxdh::associated_data(initiator, responder)
 }
 
-/// `KDF_RK(rk, dh)`: the next root key and the new chain key.
-pub fn kdf_rk(rk: &[u8; 32], dh: &[u8; 32]) -> Result<([u8; 32], [u8; 32])> {
-    let (root, chain) = RootKey::new(rk).step(dh)?;
-    Ok((*root.as_bytes(), *chain.as_bytes()))
+/// `KDF_RK(rk, dh) = HKDF(rk, dh, "keylink v1 root", 96)`: the next root key, the new chain
+/// key and the next header key `nhk`, split from one output as the ratchet splits it.
+pub fn kdf_rk(rk: &[u8; 32], dh: &[u8; 32]) -> Result<([u8; 32], [u8; 32], [u8; 32])> {
+    let okm = crate::primitives::hkdf::<96>(rk, dh, &[crate::constants::ROOT_INFO])?;
+    let mut out = [[0u8; 32]; 3];
+    for (part, chunk) in out.iter_mut().zip(okm.chunks_exact(32)) {
+        part.copy_from_slice(chunk);
+    }
+    let [rk, ck, nhk] = out;
+    Ok((rk, ck, nhk))
+}
+
+/// `HKA = HKDF(0^32, SK, "keylink v1 header key A", 32)` and
+/// `NHKB = HKDF(0^32, SK, "keylink v1 header key B", 32)`.
+pub fn initial_header_keys(sk: &[u8; 32]) -> Result<([u8; 32], [u8; 32])> {
+    use crate::constants::{HEADER_KEY_A_INFO, HEADER_KEY_B_INFO};
+    let hka = crate::primitives::hkdf_zero_salt::<32>(sk, &[HEADER_KEY_A_INFO])?;
+    let nhkb = crate::primitives::hkdf_zero_salt::<32>(sk, &[HEADER_KEY_B_INFO])?;
+    Ok((*hka, *nhkb))
+}
+
+/// `hk_enc || hk_nonce = HKDF(0^32, HK, "keylink v1 header", 64)`.
+pub fn header_key_expand(hk: &[u8; 32]) -> Result<([u8; 32], [u8; 32])> {
+    let okm = crate::primitives::hkdf_zero_salt::<64>(hk, &[crate::constants::HEADER_INFO])?;
+    let (enc, nonce) = okm.split_at(32);
+    let mut out = ([0u8; 32], [0u8; 32]);
+    out.0.copy_from_slice(enc);
+    out.1.copy_from_slice(nonce);
+    Ok(out)
+}
+
+/// `h_nonce = HMAC(hk_nonce, header)[0..12]`.
+pub fn header_nonce(hk_nonce: &[u8; 32], header: &[u8; 41]) -> [u8; 12] {
+    let mac = crate::primitives::hmac(hk_nonce, header);
+    mac.first_chunk::<12>().copied().unwrap_or([0; 12])
+}
+
+/// `enc_header = h_nonce || AES-256-GCM(hk_enc, h_nonce, header, aad = AD)` under header key
+/// `hk`, through the ratchet's own header sealing.
+pub fn seal_header(hk: &[u8; 32], ad: &[u8; 64], header: &[u8; 41]) -> Result<[u8; 69]> {
+    crate::ratchet::HeaderKey::derive(hk)?.seal(ad, header)
 }
 
 /// `KDF_CK(ck)`: the message key and the next chain key.
@@ -299,21 +336,22 @@ pub fn header(ratchet_key: &[u8; 32], previous_counter: u32, counter: u32) -> [u
     .to_bytes()
 }
 
-/// `AES-256-GCM(key, nonce, plaintext, aad = AD || header)` with the key and nonce of `mk`,
-/// through the message key's own sealing; returns `ciphertext || tag`.
-pub fn seal(mk: &[u8; 32], ad: &[u8; 64], header: &[u8; 41], plaintext: &[u8]) -> Result<Vec<u8>> {
-    MessageKey::new(mk, 0).seal(ad, header, plaintext)
+/// `AES-256-GCM(key, nonce, plaintext, aad = AD || enc_header)` with the key and nonce of
+/// `mk`, through the message key's own sealing; returns `ciphertext || tag`.
+pub fn seal(
+    mk: &[u8; 32],
+    ad: &[u8; 64],
+    enc_header: &[u8; 69],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    MessageKey::new(mk, 0).seal(ad, enc_header, plaintext)
 }
 
 /// The fields of a ratchet message.
 #[derive(Clone, Copy, Debug)]
 pub struct RatchetMessageInput<'a> {
-    /// The sender's ratchet public key.
-    pub ratchet_key: &'a [u8; 32],
-    /// `PN`.
-    pub previous_counter: u32,
-    /// `N`.
-    pub counter: u32,
+    /// The encrypted header.
+    pub enc_header: &'a [u8; 69],
     /// `ciphertext || tag`.
     pub ciphertext: &'a [u8],
 }
@@ -359,11 +397,7 @@ pub fn prekey_message_bytes(
 
 fn ratchet_message(message: &RatchetMessageInput<'_>) -> RatchetMessage {
     RatchetMessage {
-        header: Header {
-            ratchet_key: PublicKey::from(*message.ratchet_key),
-            previous_counter: message.previous_counter,
-            counter: message.counter,
-        },
+        enc_header: *message.enc_header,
         ciphertext: message.ciphertext.to_vec(),
     }
 }

@@ -58,6 +58,7 @@ impl ChainKey {
     /// Both outputs of `KDF_CK` at once, keying HMAC once: the message key for `index()` and
     /// the next chain key (`None` once the `u32` index space is exhausted).
     pub(crate) fn step(&self) -> (MessageKey, Option<ChainKey>) {
+        derivations::count();
         let (mk, ck) = primitives::hmac_pair(&self.key, &[MESSAGE_KEY_SEED], &[CHAIN_KEY_SEED]);
         let next = self
             .index
@@ -68,10 +69,33 @@ impl ChainKey {
 
     /// The chain key for the next message, or `None` once the `u32` index space is exhausted.
     pub(crate) fn next(&self) -> Option<ChainKey> {
+        derivations::count();
         let index = self.index.checked_add(1)?;
         Some(ChainKey::new(
             &primitives::hmac(&self.key, &[CHAIN_KEY_SEED]),
             index,
         ))
+    }
+}
+
+/// How many chain keys this thread derived (test builds only): a forged message must derive
+/// none.
+pub(crate) mod derivations {
+    #[cfg(test)]
+    thread_local! {
+        static COUNT: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+    }
+
+    /// Count one chain-key derivation.
+    #[inline(always)]
+    pub(crate) fn count() {
+        #[cfg(test)]
+        COUNT.with(|c| c.set(c.get() + 1));
+    }
+
+    /// Chain keys derived by this thread so far.
+    #[cfg(test)]
+    pub(crate) fn so_far() -> u64 {
+        COUNT.with(core::cell::Cell::get)
     }
 }

@@ -1,7 +1,8 @@
-//! The ratchet header authenticated with every message:
+//! The ratchet header, sealed under a header key with every message:
 //! `0x01 || DHs.public (32) || u32be(PN) || u32be(N)`, 41 bytes.
 
 use crate::constants::HEADER_VERSION;
+use crate::error::{Error, Result};
 use crate::keys::PublicKey;
 
 /// Length of the encoded header.
@@ -28,6 +29,27 @@ impl Header {
         n.copy_from_slice(&self.counter.to_be_bytes());
         out
     }
+
+    /// Read an opened header: version `0x01`, a canonical ratchet key, the two counters.
+    pub(crate) fn parse(bytes: &[u8; HEADER_LEN]) -> Result<Header> {
+        let (&version, rest) = bytes.split_first().ok_or(Error::DecryptionFailed)?;
+        let (key, rest) = rest
+            .split_first_chunk::<32>()
+            .ok_or(Error::DecryptionFailed)?;
+        let (pn, n) = rest
+            .split_first_chunk::<4>()
+            .ok_or(Error::DecryptionFailed)?;
+        let n: &[u8; 4] = n.try_into().map_err(|_| Error::DecryptionFailed)?;
+        if version != HEADER_VERSION {
+            return Err(Error::DecryptionFailed);
+        }
+        let ratchet_key = PublicKey::from_canonical(*key).map_err(|_| Error::DecryptionFailed)?;
+        Ok(Header {
+            ratchet_key,
+            previous_counter: u32::from_be_bytes(*pn),
+            counter: u32::from_be_bytes(*n),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -37,13 +59,20 @@ mod tests {
     #[test]
     fn header_layout() {
         let header = Header {
-            ratchet_key: PublicKey::from([0xAB; 32]),
+            ratchet_key: PublicKey::from([0x2B; 32]),
             previous_counter: 0x0102_0304,
             counter: 0x0A0B_0C0D,
         };
         let mut expected = vec![0x01];
-        expected.extend_from_slice(&[0xAB; 32]);
+        expected.extend_from_slice(&[0x2B; 32]);
         expected.extend_from_slice(&[1, 2, 3, 4, 0x0A, 0x0B, 0x0C, 0x0D]);
         assert_eq!(header.to_bytes().to_vec(), expected);
+        assert_eq!(Header::parse(&header.to_bytes()).unwrap(), header);
+        let mut wrong_version = header.to_bytes();
+        wrong_version[0] = 0x02;
+        assert!(Header::parse(&wrong_version).is_err());
+        let mut non_canonical = header.to_bytes();
+        non_canonical[1..33].copy_from_slice(&[0xFF; 32]);
+        assert!(Header::parse(&non_canonical).is_err());
     }
 }

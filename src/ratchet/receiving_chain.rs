@@ -1,18 +1,19 @@
-//! A receiving chain: the peer's ratchet key and our chain key for it.
+//! The receiving chain: the peer's ratchet key `DHr`, our chain key `CKr` and the header key
+//! `HKr` its messages' headers are sealed under.
 
 use crate::constants::{MAX_SKIP, MAX_STORED_SKIPPED_KEYS};
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
 use crate::ratchet::chain_key::ChainKey;
+use crate::ratchet::header_key::HeaderKey;
 use crate::ratchet::message_key::MessageKey;
-use crate::ratchet::skipped_keys::SkippedKey;
 
-/// One receiving chain. The chain key is boxed: the ratchet's list of chains shifts and
-/// grows, and a move must not leave a copy of a key behind in a freed or stale slot.
-#[derive(Clone)]
+/// The receiving chain. Its keys are boxed: a move must not leave a copy of a key behind in a
+/// freed or stale slot.
 pub(crate) struct ReceivingChain {
     pub(crate) ratchet_key: PublicKey,
     pub(crate) chain: Box<ChainKey>,
+    pub(crate) header_key: Box<HeaderKey>,
 }
 
 /// The keys one step along a chain yields: the skipped ones, the wanted one and the chain
@@ -32,24 +33,19 @@ pub(crate) struct ChainAdvance {
 /// reallocation or removal leaves a chain key behind, and dropping it zeroizes every key in
 /// place. An in-order message skips nothing and allocates nothing.
 pub(crate) struct PendingSkip {
-    ratchet_key: PublicKey,
     chains: Vec<ChainKey>,
 }
 
 impl PendingSkip {
-    fn with_capacity(ratchet_key: &PublicKey, capacity: usize) -> Self {
+    fn with_capacity(capacity: usize) -> Self {
         PendingSkip {
-            ratchet_key: *ratchet_key,
             chains: Vec::with_capacity(capacity),
         }
     }
 
     /// The skipped message keys, oldest first, derived from the chain keys in place.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = SkippedKey> + '_ {
-        self.chains.iter().map(|chain| SkippedKey {
-            ratchet_key: self.ratchet_key,
-            key: chain.boxed_message_key(),
-        })
+    pub(crate) fn keys(&self) -> impl Iterator<Item = Box<MessageKey>> + '_ {
+        self.chains.iter().map(ChainKey::boxed_message_key)
     }
 }
 
@@ -62,14 +58,10 @@ pub(crate) fn check_skip(chain: &ChainKey, target: u32) -> Result<()> {
     }
 }
 
-/// Walk `chain` to message `target`, keeping the keys in between as skipped keys of
-/// `ratchet_key`. The caller has already bounded the gap with [`check_skip`].
-pub(crate) fn advance_to(
-    ratchet_key: &PublicKey,
-    chain: &ChainKey,
-    target: u32,
-) -> Result<ChainAdvance> {
-    let (skipped, at) = skip_to(ratchet_key, chain, target)?;
+/// Walk `chain` to message `target`, keeping the keys in between as skipped keys. The caller
+/// has already bounded the gap with [`check_skip`].
+pub(crate) fn advance_to(chain: &ChainKey, target: u32) -> Result<ChainAdvance> {
+    let (skipped, at) = skip_to(chain, target)?;
     let (message_key, next) = at.step();
     Ok(ChainAdvance {
         skipped,
@@ -80,15 +72,11 @@ pub(crate) fn advance_to(
 
 /// Walk `chain` up to (not including) `target`: the skipped keys and the chain key at
 /// `target`.
-pub(crate) fn skip_to(
-    ratchet_key: &PublicKey,
-    chain: &ChainKey,
-    target: u32,
-) -> Result<(PendingSkip, ChainKey)> {
+pub(crate) fn skip_to(chain: &ChainKey, target: u32) -> Result<(PendingSkip, ChainKey)> {
     let limit = u32::try_from(MAX_STORED_SKIPPED_KEYS).unwrap_or(u32::MAX);
     let kept = target.saturating_sub(chain.index()).min(limit);
     let capacity = usize::try_from(kept).unwrap_or(MAX_STORED_SKIPPED_KEYS);
-    let mut skipped = PendingSkip::with_capacity(ratchet_key, capacity);
+    let mut skipped = PendingSkip::with_capacity(capacity);
     let mut at = chain.clone();
     while at.index() < target {
         // Only the newest `kept` indices are stored.
@@ -107,7 +95,6 @@ mod tests {
 
     #[test]
     fn pending_skips_are_sized_once_and_keep_the_newest_keys() {
-        let key = PublicKey::from([7u8; 32]);
         let start = ChainKey::new(&[1u8; 32], 5);
         for (target, kept) in [
             (5, 0),
@@ -115,12 +102,12 @@ mod tests {
             (15, 10),
             (5 + 3_000, MAX_STORED_SKIPPED_KEYS),
         ] {
-            let (skipped, at) = skip_to(&key, &start, target).unwrap();
+            let (skipped, at) = skip_to(&start, target).unwrap();
             assert_eq!(at.index(), target);
             assert_eq!(skipped.chains.len(), kept);
             // Exactly as large as needed, so no push reallocated.
             assert_eq!(skipped.chains.capacity(), kept);
-            let indices: Vec<u32> = skipped.keys().map(|k| k.key.index()).collect();
+            let indices: Vec<u32> = skipped.keys().map(|k| k.index()).collect();
             let first = target - u32::try_from(kept).unwrap();
             assert_eq!(indices, (first..target).collect::<Vec<_>>());
         }
@@ -128,12 +115,11 @@ mod tests {
 
     #[test]
     fn derived_skipped_keys_match_the_chain() {
-        let key = PublicKey::from([7u8; 32]);
         let start = ChainKey::new(&[1u8; 32], 0);
-        let (skipped, at) = skip_to(&key, &start, 3).unwrap();
+        let (skipped, at) = skip_to(&start, 3).unwrap();
         let mut walk = start;
         for stored in skipped.keys() {
-            assert_eq!(stored.key.as_bytes(), walk.message_key().as_bytes());
+            assert_eq!(stored.as_bytes(), walk.message_key().as_bytes());
             walk = walk.next().unwrap();
         }
         assert_eq!(walk.as_bytes(), at.as_bytes());

@@ -1,4 +1,4 @@
-//! The root chain: `KDF_RK(rk, dh) = HKDF(rk, dh, "keylink v1 root", 64) -> rk' || ck`.
+//! The root chain: `KDF_RK(rk, dh) = HKDF(rk, dh, "keylink v1 root", 96) -> rk' || ck || nhk`.
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -6,6 +6,7 @@ use crate::constants::ROOT_INFO;
 use crate::error::{Error, Result};
 use crate::primitives;
 use crate::ratchet::chain_key::ChainKey;
+use crate::ratchet::header_key::HeaderKey;
 
 /// The root key of a session.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -20,12 +21,19 @@ impl RootKey {
         &self.0
     }
 
-    /// One step of the root chain with a fresh DH output: the next root key and a new chain.
-    pub(crate) fn step(&self, dh: &[u8; 32]) -> Result<(RootKey, ChainKey)> {
-        let okm = primitives::hkdf::<64>(&self.0, dh, &[ROOT_INFO])?;
-        match (okm.first_chunk::<32>(), okm.last_chunk::<32>()) {
-            (Some(rk), Some(ck)) => Ok((RootKey::new(rk), ChainKey::new(ck, 0))),
-            _ => Err(Error::Internal("root chain output length")),
-        }
+    /// One step of the root chain with a fresh DH output: the next root key, a new chain and
+    /// the next header key of that direction.
+    pub(crate) fn step(&self, dh: &[u8; 32]) -> Result<(RootKey, ChainKey, HeaderKey)> {
+        let okm = primitives::hkdf::<96>(&self.0, dh, &[ROOT_INFO])?;
+        let (rk, rest) = okm.split_first_chunk::<32>().ok_or(LENGTH)?;
+        let (ck, nhk) = rest.split_first_chunk::<32>().ok_or(LENGTH)?;
+        let nhk: &[u8; 32] = nhk.try_into().map_err(|_| LENGTH)?;
+        Ok((
+            RootKey::new(rk),
+            ChainKey::new(ck, 0),
+            HeaderKey::derive(nhk)?,
+        ))
     }
 }
+
+const LENGTH: Error = Error::Internal("root chain output length");

@@ -1,57 +1,127 @@
-//! Message keys of messages that have not arrived yet, oldest first, bounded by
-//! [`MAX_STORED_SKIPPED_KEYS`].
+//! Message keys of messages that have not arrived yet, stored under `(HK, N)`: grouped by the
+//! header key (and ratchet key) of the chain they belong to, oldest chain first. At most
+//! [`MAX_SKIPPED_HEADER_KEYS`] chains (storing under another evicts every key of the oldest)
+//! and [`MAX_STORED_SKIPPED_KEYS`] keys (the oldest evicted).
 
 use std::collections::VecDeque;
 
-use crate::constants::MAX_STORED_SKIPPED_KEYS;
+use crate::constants::{MAX_SKIPPED_HEADER_KEYS, MAX_STORED_SKIPPED_KEYS};
 use crate::keys::PublicKey;
+use crate::ratchet::header_key::HeaderKey;
 use crate::ratchet::message_key::MessageKey;
 
-/// A message key kept for message `key.index()` of the chain of `ratchet_key`.
+/// The skipped keys of one chain.
 ///
-/// The key is boxed: the store below grows, evicts from the front and removes from the
-/// middle, and each of those moves entries. Moving a box moves a pointer; the key stays
-/// where it was made and is zeroized there when dropped, so no freed or stale slot of the
-/// deque ever holds key bytes. (Pre-sizing the deque to its limit instead would cost
-/// every session with a skipped key ~140 KiB.)
-pub(crate) struct SkippedKey {
+/// Keys and header key are boxed: chains and keys are evicted from the front and removed
+/// from the middle, and moving a box moves a pointer, so no freed or stale slot ever holds
+/// key bytes.
+pub(crate) struct SkippedChain {
+    pub(crate) header_key: Box<HeaderKey>,
     pub(crate) ratchet_key: PublicKey,
-    pub(crate) key: Box<MessageKey>,
+    /// Ascending message numbers.
+    pub(crate) keys: VecDeque<Box<MessageKey>>,
+}
+
+impl SkippedChain {
+    /// The position of the key for message `counter`.
+    pub(crate) fn find(&self, counter: u32) -> Option<usize> {
+        self.keys.iter().position(|k| k.index() == counter)
+    }
 }
 
 /// The bounded store of skipped message keys of one session.
 #[derive(Default)]
-pub(crate) struct SkippedKeys(VecDeque<SkippedKey>);
+pub(crate) struct SkippedKeys {
+    chains: VecDeque<SkippedChain>,
+    len: usize,
+}
 
 impl SkippedKeys {
-    /// The position of the key for message `counter` of `ratchet_key`'s chain.
-    pub(crate) fn find(&self, ratchet_key: &PublicKey, counter: u32) -> Option<usize> {
-        self.0
+    /// The chains, oldest first.
+    pub(crate) fn chains(&self) -> impl Iterator<Item = &SkippedChain> {
+        self.chains.iter()
+    }
+
+    pub(crate) fn chain(&self, index: usize) -> Option<&SkippedChain> {
+        self.chains.get(index)
+    }
+
+    /// Remove key `key` of chain `chain` (its message authenticated); a chain left empty goes.
+    pub(crate) fn remove(&mut self, chain: usize, key: usize) {
+        let Some(c) = self.chains.get_mut(chain) else {
+            return;
+        };
+        if c.keys.remove(key).is_some() {
+            self.len -= 1;
+        }
+        if c.keys.is_empty() {
+            self.chains.remove(chain);
+        }
+    }
+
+    /// Store `keys` (ascending) of the chain of `ratchet_key` under `header_key`, then
+    /// evict: whole oldest chains beyond [`MAX_SKIPPED_HEADER_KEYS`], then oldest keys
+    /// beyond [`MAX_STORED_SKIPPED_KEYS`].
+    pub(crate) fn extend(
+        &mut self,
+        header_key: &HeaderKey,
+        ratchet_key: &PublicKey,
+        keys: impl IntoIterator<Item = Box<MessageKey>>,
+    ) {
+        let mut keys = keys.into_iter().peekable();
+        if keys.peek().is_none() {
+            return;
+        }
+        let known = self
+            .chains
             .iter()
-            .position(|s| s.key.index() == counter && s.ratchet_key == *ratchet_key)
+            .position(|c| c.header_key.same_as(header_key) && c.ratchet_key == *ratchet_key);
+        let chain = match known {
+            Some(i) => self.chains.get_mut(i),
+            None => {
+                self.chains.push_back(SkippedChain {
+                    header_key: Box::new(header_key.clone()),
+                    ratchet_key: *ratchet_key,
+                    keys: VecDeque::new(),
+                });
+                self.chains.back_mut()
+            }
+        };
+        if let Some(chain) = chain {
+            let before = chain.keys.len();
+            chain.keys.extend(keys);
+            self.len += chain.keys.len() - before;
+        }
+        self.evict();
     }
 
-    pub(crate) fn get(&self, position: usize) -> Option<&SkippedKey> {
-        self.0.get(position)
+    fn evict(&mut self) {
+        while self.chains.len() > MAX_SKIPPED_HEADER_KEYS {
+            if let Some(oldest) = self.chains.pop_front() {
+                self.len -= oldest.keys.len();
+            }
+        }
+        while self.len > MAX_STORED_SKIPPED_KEYS {
+            let Some(oldest) = self.chains.front_mut() else {
+                return;
+            };
+            let excess = (self.len - MAX_STORED_SKIPPED_KEYS).min(oldest.keys.len());
+            oldest.keys.drain(..excess);
+            self.len -= excess;
+            if oldest.keys.is_empty() {
+                self.chains.pop_front();
+            }
+        }
     }
 
-    /// Remove the key at `position` (its message authenticated).
-    pub(crate) fn remove(&mut self, position: usize) {
-        self.0.remove(position);
+    /// Read stored chains back (a record being loaded); the limits are checked by the caller.
+    pub(crate) fn push_stored(&mut self, chain: SkippedChain) {
+        self.len += chain.keys.len();
+        self.chains.push_back(chain);
     }
 
-    /// Append keys, evicting the oldest beyond the limit.
-    pub(crate) fn extend(&mut self, keys: impl IntoIterator<Item = SkippedKey>) {
-        self.0.extend(keys);
-        let excess = self.0.len().saturating_sub(MAX_STORED_SKIPPED_KEYS);
-        self.0.drain(..excess);
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &SkippedKey> {
-        self.0.iter()
-    }
-
+    /// How many keys are stored.
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        self.len
     }
 }

@@ -3,17 +3,18 @@
 
 use sha2::Digest;
 
+use crate::constants::ENC_HEADER_LEN;
 use crate::error::{Error, Result};
 use crate::keys::{
     IdentityKey, KemCiphertext, KemPreKeyId, OneTimePreKeyId, PublicKey, SignedPreKeyId,
 };
-use crate::ratchet::Header;
 use crate::wire::{self, Kind, proto};
 
-/// A Double Ratchet message: header fields and `ciphertext || tag`.
+/// A Double Ratchet message: the encrypted header and `ciphertext || tag`. The server sees
+/// no ratchet key and no counter, only lengths.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RatchetMessage {
-    pub(crate) header: Header,
+    pub(crate) enc_header: [u8; ENC_HEADER_LEN],
     pub(crate) ciphertext: Vec<u8>,
 }
 
@@ -25,16 +26,9 @@ impl RatchetMessage {
 
     fn to_proto(&self) -> proto::RatchetMessage {
         proto::RatchetMessage {
-            ratchet_key: self.header.ratchet_key.to_bytes().to_vec(),
-            previous_counter: self.header.previous_counter,
-            counter: self.header.counter,
+            enc_header: self.enc_header.to_vec(),
             ciphertext: self.ciphertext.clone(),
         }
-    }
-
-    /// The message number in its sending chain.
-    pub fn counter(&self) -> u32 {
-        self.header.counter
     }
 }
 
@@ -45,13 +39,8 @@ impl TryFrom<&[u8]> for RatchetMessage {
         let body = wire::body(Kind::RatchetMessage, bytes)?;
         let fields =
             wire::strict::ratchet_message(body).ok_or(Error::Malformed("ratchet message"))?;
-        let header = Header {
-            ratchet_key: PublicKey::from_canonical(fields.ratchet_key)?,
-            previous_counter: fields.previous_counter,
-            counter: fields.counter,
-        };
         Ok(RatchetMessage {
-            header,
+            enc_header: *fields.enc_header,
             ciphertext: fields.ciphertext.to_vec(),
         })
     }
@@ -205,9 +194,7 @@ mod tests {
 
     fn prekey_proto() -> proto::PreKeyMessage {
         let inner = proto::RatchetMessage {
-            ratchet_key: vec![9; 32],
-            previous_counter: 0,
-            counter: 0,
+            enc_header: vec![9; ENC_HEADER_LEN],
             ciphertext: vec![0; 20],
         };
         let identity = crate::keys::IdentityKeyPair::from_seed(&[1; 32]);

@@ -113,19 +113,23 @@ impl SessionRecord {
 
     /// Decrypt a ratchet message with the current session, else with the archived ones, most
     /// recently used first. Only sessions with `trusted`, the identity remembered for the
-    /// sender's address, are tried (all of them if none is remembered yet). On failure
-    /// nothing changes.
+    /// sender's address, are tried (all of them if none is remembered yet). The first session
+    /// with a header key that opens the message's header decides: the message decrypts
+    /// there, or it is rejected ([`Error::DuplicateMessage`] for a message key used before,
+    /// [`Error::DecryptionFailed`] otherwise) without trying another. On failure nothing
+    /// changes.
     pub fn decrypt<R: CryptoRng + ?Sized>(
         &mut self,
         message: &RatchetMessage,
         trusted: Option<&IdentityKey>,
         rng: &mut R,
     ) -> Result<Decrypted> {
-        let (slot, plaintext, update) = self
+        let (slot, (plaintext, update)) = self
             .slots()
             .filter(|(_, s)| trusted.is_none_or(|t| t == s.remote_identity()))
-            .find_map(|(slot, s)| s.try_decrypt(message).ok().map(|(p, u)| (slot, p, u)))
-            .ok_or(Error::DecryptionFailed)?;
+            .find_map(|(slot, s)| s.try_decrypt(message).transpose().map(|r| (slot, r)))
+            .map(|(slot, r)| r.map(|opened| (slot, opened)))
+            .ok_or(Error::DecryptionFailed)??;
         self.get_mut(slot)?.commit(update, rng)?;
         self.decrypted_in(slot, plaintext)
     }

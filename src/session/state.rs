@@ -125,7 +125,7 @@ impl Session {
             remote_identity: message.identity_key,
             initiator: false,
             base_key: message.base_key,
-            ratchet: Ratchet::responder(&sk, keys.signed.key_pair().clone()),
+            ratchet: Ratchet::responder(&sk, keys.signed.key_pair().clone())?,
             pending: None,
             setup_digest: Some(message.setup_digest()),
             simultaneous_with: None,
@@ -140,8 +140,11 @@ impl Session {
     /// message** (or at least in the same transaction), else a restart could encrypt the next
     /// message with the same key.
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Message> {
-        let (header, ciphertext) = self.ratchet.encrypt(&self.ad(), plaintext)?;
-        let message = RatchetMessage { header, ciphertext };
+        let (enc_header, ciphertext) = self.ratchet.encrypt(&self.ad(), plaintext)?;
+        let message = RatchetMessage {
+            enc_header,
+            ciphertext,
+        };
         Ok(match &self.pending {
             None => Message::Ratchet(message),
             Some(p) => Message::PreKey(Box::new(PreKeyMessage {
@@ -164,19 +167,21 @@ impl Session {
         message: &RatchetMessage,
         rng: &mut R,
     ) -> Result<Zeroizing<Vec<u8>>> {
-        let (plaintext, update) = self.try_decrypt(message)?;
+        let (plaintext, update) = self.try_decrypt(message)?.ok_or(Error::DecryptionFailed)?;
         self.commit(update, rng)?;
         Ok(plaintext)
     }
 
+    /// Decrypt without changing anything: `Ok(None)` if no header key of this session opens
+    /// the message's header; an error is final for the message (its header opened here).
     pub(crate) fn try_decrypt(
         &self,
         message: &RatchetMessage,
-    ) -> Result<(Zeroizing<Vec<u8>>, PendingUpdate)> {
-        let (plaintext, update) =
+    ) -> Result<Option<(Zeroizing<Vec<u8>>, PendingUpdate)>> {
+        let opened =
             self.ratchet
-                .try_decrypt(&self.ad(), &message.header, &message.ciphertext)?;
-        Ok((Zeroizing::new(plaintext), update))
+                .try_decrypt(&self.ad(), &message.enc_header, &message.ciphertext)?;
+        Ok(opened.map(|(plaintext, update)| (Zeroizing::new(plaintext), update)))
     }
 
     pub(crate) fn commit<R: CryptoRng + ?Sized>(

@@ -34,16 +34,12 @@ pub(crate) struct Bundle {
     pub kem_prekey_signature: Vec<u8>,
 }
 
-/// A Double Ratchet message.
+/// A Double Ratchet message: the encrypted header and the body.
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct RatchetMessage {
     #[prost(bytes = "vec", tag = "1")]
-    pub ratchet_key: Vec<u8>,
-    #[prost(uint32, tag = "2")]
-    pub previous_counter: u32,
-    #[prost(uint32, tag = "3")]
-    pub counter: u32,
-    #[prost(bytes = "vec", tag = "4")]
+    pub enc_header: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
     pub ciphertext: Vec<u8>,
 }
 
@@ -113,17 +109,31 @@ pub(crate) struct Chain {
     /// Only for the sending chain: the private half of `ratchet_key`.
     #[prost(bytes = "vec", tag = "4")]
     pub ratchet_private: Vec<u8>,
+    /// Only for the receiving chain: `HKr`, as `hk_enc || hk_nonce`.
+    #[prost(bytes = "vec", tag = "5")]
+    pub header_key: Vec<u8>,
+}
+
+/// The skipped message keys of one chain, stored under its header key.
+#[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
+pub(crate) struct SkippedChain {
+    /// `hk_enc || hk_nonce` of the chain's header key.
+    #[prost(bytes = "vec", tag = "1")]
+    pub header_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub ratchet_key: Vec<u8>,
+    #[prost(message, repeated, tag = "3")]
+    pub keys: Vec<SkippedKey>,
 }
 
 /// A message key kept for a message that has not arrived yet.
 #[derive(Clone, PartialEq, prost::Message)]
 #[prost(skip_debug)]
 pub(crate) struct SkippedKey {
-    #[prost(bytes = "vec", tag = "1")]
-    pub ratchet_key: Vec<u8>,
-    #[prost(uint32, tag = "2")]
+    #[prost(uint32, tag = "1")]
     pub counter: u32,
-    #[prost(bytes = "vec", tag = "3")]
+    #[prost(bytes = "vec", tag = "2")]
     pub message_key: Vec<u8>,
 }
 
@@ -158,16 +168,26 @@ pub(crate) struct Session {
     pub sending_chain: Option<Chain>,
     #[prost(uint32, tag = "7")]
     pub previous_counter: u32,
-    #[prost(message, repeated, tag = "8")]
-    pub receiving_chains: Vec<Chain>,
+    /// The current receiving chain (`DHr`, `CKr`, `HKr`), once there is one.
+    #[prost(message, optional, tag = "8")]
+    pub receiving_chain: Option<Chain>,
+    /// Skipped message keys by chain, oldest chain first.
     #[prost(message, repeated, tag = "9")]
-    pub skipped_keys: Vec<SkippedKey>,
+    pub skipped_chains: Vec<SkippedChain>,
     #[prost(message, optional, tag = "10")]
     pub pending_prekey: Option<PendingPreKey>,
     #[prost(bytes = "vec", tag = "11")]
     pub setup_digest: Vec<u8>,
     #[prost(bytes = "vec", tag = "12")]
     pub simultaneous_with: Vec<u8>,
+    /// `HKs` (absent until the responder's first step), `NHKs`, `NHKr`: each as
+    /// `hk_enc || hk_nonce`.
+    #[prost(bytes = "vec", tag = "13")]
+    pub send_header_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "14")]
+    pub next_send_header_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "15")]
+    pub next_receive_header_key: Vec<u8>,
 }
 
 /// All sessions with one peer device.
@@ -257,9 +277,10 @@ zeroize_on_drop! {
     IdentityRecord: seed;
     PreKeyRecord: private_key;
     KemPreKeyRecord: private_key;
-    Chain: chain_key, ratchet_private;
+    Chain: chain_key, ratchet_private, header_key;
+    SkippedChain: header_key;
     SkippedKey: message_key;
-    Session: root_key;
+    Session: root_key, send_header_key, next_send_header_key, next_receive_header_key;
     StoredSession: record;
 }
 
@@ -282,6 +303,7 @@ redacted_debug! {
     PreKeyRecord: id;
     KemPreKeyRecord: id, last_resort;
     Chain: index;
+    SkippedChain: ;
     SkippedKey: counter;
     Session: initiator, previous_counter;
     SessionRecord: ;
@@ -307,6 +329,7 @@ mod tests {
             chain_key: secret(32),
             index: 7,
             ratchet_private: secret(32),
+            header_key: secret(64),
         }
     }
 
@@ -319,11 +342,17 @@ mod tests {
         session.sending_chain = Some(chain());
         session.previous_counter = 2;
         session.setup_digest = secret(32);
-        session.receiving_chains.push(chain());
-        session.skipped_keys.push(SkippedKey {
+        session.receiving_chain = Some(chain());
+        session.send_header_key = secret(64);
+        session.next_send_header_key = secret(64);
+        session.next_receive_header_key = secret(64);
+        session.skipped_chains.push(SkippedChain {
+            header_key: secret(64),
             ratchet_key: secret(32),
-            counter: 3,
-            message_key: secret(32),
+            keys: vec![SkippedKey {
+                counter: 3,
+                message_key: secret(32),
+            }],
         });
         session
     }
@@ -355,7 +384,7 @@ mod tests {
             }
         ));
         assert_redacted(format!("{:?}", chain()));
-        assert_redacted(format!("{:?}", session().skipped_keys));
+        assert_redacted(format!("{:?}", session().skipped_chains));
         assert_redacted(format!("{:?}", session()));
         assert_redacted(format!(
             "{:?}",

@@ -3,30 +3,26 @@
 //! accepts (checked against it in the tests below), but borrows the ciphertext instead of
 //! decoding it into a copy and re-encoding it for the canonicity check.
 
-/// The fields of a ratchet message body, the ciphertext borrowed.
+use crate::constants::ENC_HEADER_LEN;
+
+/// The fields of a ratchet message body, both borrowed.
 pub(crate) struct RatchetFields<'a> {
-    pub(crate) ratchet_key: [u8; 32],
-    pub(crate) previous_counter: u32,
-    pub(crate) counter: u32,
+    pub(crate) enc_header: &'a [u8; ENC_HEADER_LEN],
     pub(crate) ciphertext: &'a [u8],
 }
 
-/// Field 1 (bytes, 32), 2 and 3 (uint32, omitted when 0), 4 (bytes, omitted when empty), in
-/// that order and nothing else. An empty ciphertext parses; it fails authentication later.
+/// Field 1 (bytes, exactly 69) and 2 (bytes, omitted when empty), in that order and nothing
+/// else. An empty ciphertext parses; it fails authentication later.
 pub(crate) fn ratchet_message(body: &[u8]) -> Option<RatchetFields<'_>> {
     let mut r = Reader(body);
     r.tag(0x0A)?;
-    let ratchet_key = r.bytes()?.try_into().ok()?;
-    let previous_counter = r.optional_u32(0x10)?;
-    let counter = r.optional_u32(0x18)?;
-    let ciphertext = match r.tag(0x22) {
+    let enc_header = r.bytes()?.try_into().ok()?;
+    let ciphertext = match r.tag(0x12) {
         Some(()) => r.bytes().filter(|c| !c.is_empty())?,
         None => &[],
     };
     r.0.is_empty().then_some(RatchetFields {
-        ratchet_key,
-        previous_counter,
-        counter,
+        enc_header,
         ciphertext,
     })
 }
@@ -65,16 +61,6 @@ impl<'a> Reader<'a> {
         self.0 = rest;
         Some(field)
     }
-
-    /// A uint32 field that is written only when non-zero.
-    fn optional_u32(&mut self, tag: u8) -> Option<u32> {
-        if self.0.first() != Some(&tag) {
-            return Some(0);
-        }
-        self.0 = self.0.get(1..)?;
-        let value = u32::try_from(self.varint()?).ok()?;
-        (value != 0).then_some(value)
-    }
 }
 
 #[cfg(test)]
@@ -82,47 +68,26 @@ mod tests {
     use super::*;
     use crate::wire::{self, Kind, proto};
 
-    fn via_prost(body: &[u8]) -> Option<(Vec<u8>, u32, u32, Vec<u8>)> {
+    fn via_prost(body: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
         let mut bytes = vec![Kind::RatchetMessage.leading_byte()];
         bytes.extend_from_slice(body);
         let m: proto::RatchetMessage = wire::decode(Kind::RatchetMessage, &bytes).ok()?;
-        (m.ratchet_key.len() == 32).then_some((
-            m.ratchet_key.clone(),
-            m.previous_counter,
-            m.counter,
-            m.ciphertext.clone(),
-        ))
+        (m.enc_header.len() == ENC_HEADER_LEN)
+            .then_some((m.enc_header.clone(), m.ciphertext.clone()))
     }
 
-    fn via_strict(body: &[u8]) -> Option<(Vec<u8>, u32, u32, Vec<u8>)> {
-        ratchet_message(body).map(|f| {
-            (
-                f.ratchet_key.to_vec(),
-                f.previous_counter,
-                f.counter,
-                f.ciphertext.to_vec(),
-            )
-        })
+    fn via_strict(body: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        ratchet_message(body).map(|f| (f.enc_header.to_vec(), f.ciphertext.to_vec()))
     }
 
     /// Every single-byte change, truncation and extension of a few canonical messages is
     /// accepted or rejected by both readers alike, with the same values.
     #[test]
     fn agrees_with_the_generic_strict_decoder() {
-        let samples = [
-            (0, 0, 17),
-            (1, 0, 16),
-            (0, 300, 40),
-            (u32::MAX, 7, 200),
-            (5, u32::MAX, 20),
-            (2, 3, 0),
-        ];
         let mut checked = 0;
-        for (pn, n, ct_len) in samples {
+        for ct_len in [0, 16, 17, 40, 127, 128, 200] {
             let msg = proto::RatchetMessage {
-                ratchet_key: vec![0xA5; 32],
-                previous_counter: pn,
-                counter: n,
+                enc_header: (0..ENC_HEADER_LEN).map(|i| i as u8 ^ 0xA5).collect(),
                 ciphertext: (0..ct_len).map(|i| i as u8).collect(),
             };
             let body = prost::Message::encode_to_vec(&msg);
@@ -131,7 +96,7 @@ mod tests {
             for len in 0..body.len() {
                 variants.push(body[..len].to_vec());
             }
-            for extra in [0x00, 0x08, 0x22, 0x28, 0x7A] {
+            for extra in [0x00, 0x08, 0x12, 0x22, 0x28, 0x7A] {
                 let mut longer = body.clone();
                 longer.push(extra);
                 variants.push(longer);

@@ -1,0 +1,126 @@
+//! Header keys (Double Ratchet with header encryption, its section 4): each header is sealed
+//! under the sending chain's header key `HK`:
+//!
+//! ```text
+//! hk_enc (32) || hk_nonce (32) = HKDF(0^32, HK, "keylink v1 header", 64)
+//! h_nonce    = HMAC(hk_nonce, header)[0..12]
+//! enc_header = h_nonce || AES-256-GCM(hk_enc, h_nonce, header, aad = AD)     (69 bytes)
+//! ```
+//!
+//! A [`HeaderKey`] keeps only what `HK` derives, computed once when the key is made, so trying
+//! a key on an incoming header costs one AES-GCM open and nothing else.
+
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::constants::{ENC_HEADER_LEN, HEADER_INFO};
+use crate::error::{Error, Result};
+use crate::primitives::{self, TAG_LEN};
+use crate::ratchet::header::HEADER_LEN;
+
+/// A header key, as the pair it derives.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct HeaderKey {
+    enc: [u8; 32],
+    nonce_key: [u8; 32],
+}
+
+/// Length of a header key's stored form, `hk_enc || hk_nonce`.
+pub(crate) const HEADER_KEY_STORED_LEN: usize = 64;
+
+impl HeaderKey {
+    /// The header key `hk` (32 bytes, from `SK` or `KDF_RK`), derived once.
+    pub(crate) fn derive(hk: &[u8; 32]) -> Result<Self> {
+        let okm = primitives::hkdf_zero_salt::<64>(hk, &[HEADER_INFO])?;
+        Self::from_stored(&okm)
+    }
+
+    /// From the stored form `hk_enc || hk_nonce`.
+    pub(crate) fn from_stored(bytes: &[u8; HEADER_KEY_STORED_LEN]) -> Result<Self> {
+        let (enc, nonce_key) = (bytes.first_chunk::<32>(), bytes.last_chunk::<32>());
+        match (enc, nonce_key) {
+            (Some(enc), Some(nonce_key)) => Ok(HeaderKey {
+                enc: *enc,
+                nonce_key: *nonce_key,
+            }),
+            _ => Err(Error::Internal("header key length")),
+        }
+    }
+
+    /// The stored form `hk_enc || hk_nonce`.
+    pub(crate) fn to_stored(&self) -> zeroize::Zeroizing<[u8; HEADER_KEY_STORED_LEN]> {
+        let mut out = zeroize::Zeroizing::new([0u8; HEADER_KEY_STORED_LEN]);
+        let (enc, nonce_key) = out.split_at_mut(32);
+        enc.copy_from_slice(&self.enc);
+        nonce_key.copy_from_slice(&self.nonce_key);
+        out
+    }
+
+    /// `h_nonce = HMAC(hk_nonce, header)[0..12]`.
+    fn h_nonce(&self, header: &[u8; HEADER_LEN]) -> [u8; 12] {
+        let mac = primitives::hmac(&self.nonce_key, header);
+        mac.first_chunk::<12>().copied().unwrap_or([0; 12])
+    }
+
+    /// Seal `header`: `h_nonce || ciphertext || tag`.
+    pub(crate) fn seal(
+        &self,
+        ad: &[u8; 64],
+        header: &[u8; HEADER_LEN],
+    ) -> Result<[u8; ENC_HEADER_LEN]> {
+        let nonce = self.h_nonce(header);
+        let sealed = primitives::aead_seal(&self.enc, &nonce, &[ad], header)?;
+        let mut out = [0u8; ENC_HEADER_LEN];
+        let (n, rest) = out.split_at_mut(12);
+        n.copy_from_slice(&nonce);
+        if rest.len() != sealed.len() {
+            return Err(Error::Internal("encrypted header length"));
+        }
+        rest.copy_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Open an encrypted header. `None` if it does not authenticate under this key (the
+    /// caller tries the next key); `Err` if it does but its `h_nonce` is not the one this
+    /// header derives, which is final for the message.
+    pub(crate) fn open(
+        &self,
+        ad: &[u8; 64],
+        enc_header: &[u8; ENC_HEADER_LEN],
+    ) -> Option<Result<[u8; HEADER_LEN]>> {
+        let (nonce, sealed) = enc_header.split_first_chunk::<12>()?;
+        debug_assert_eq!(sealed.len(), HEADER_LEN + TAG_LEN);
+        let opened = primitives::aead_open(&self.enc, nonce, &[ad], sealed).ok()?;
+        let header: [u8; HEADER_LEN] = opened.as_slice().try_into().ok()?;
+        let expected = self.h_nonce(&header);
+        match bool::from(expected.ct_eq(nonce)) {
+            true => Some(Ok(header)),
+            false => Some(Err(Error::DecryptionFailed)),
+        }
+    }
+
+    /// Whether `self` and `other` are the same key (constant time).
+    pub(crate) fn same_as(&self, other: &HeaderKey) -> bool {
+        bool::from(self.enc.ct_eq(&other.enc) & self.nonce_key.ct_eq(&other.nonce_key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_header_opens_under_its_key_only() {
+        let ad = [7u8; 64];
+        let header = [0x11u8; HEADER_LEN];
+        let key = HeaderKey::derive(&[1u8; 32]).unwrap();
+        let other = HeaderKey::derive(&[2u8; 32]).unwrap();
+        let sealed = key.seal(&ad, &header).unwrap();
+        assert_eq!(key.open(&ad, &sealed).unwrap().unwrap(), header);
+        assert!(other.open(&ad, &sealed).is_none());
+        assert!(key.open(&[8u8; 64], &sealed).is_none());
+        let stored = key.to_stored();
+        assert!(HeaderKey::from_stored(&stored).unwrap().same_as(&key));
+        assert!(!other.same_as(&key));
+    }
+}
