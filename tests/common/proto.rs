@@ -46,16 +46,27 @@ pub struct Chain {
     pub index: u32,
     #[prost(bytes = "vec", tag = "4")]
     pub ratchet_private: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub header_key: Vec<u8>,
+}
+
+/// The skipped message keys of one chain, under its header key.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SkippedChain {
+    #[prost(bytes = "vec", tag = "1")]
+    pub header_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub ratchet_key: Vec<u8>,
+    #[prost(message, repeated, tag = "3")]
+    pub keys: Vec<SkippedKey>,
 }
 
 /// A skipped message key.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SkippedKey {
-    #[prost(bytes = "vec", tag = "1")]
-    pub ratchet_key: Vec<u8>,
-    #[prost(uint32, tag = "2")]
+    #[prost(uint32, tag = "1")]
     pub counter: u32,
-    #[prost(bytes = "vec", tag = "3")]
+    #[prost(bytes = "vec", tag = "2")]
     pub message_key: Vec<u8>,
 }
 
@@ -89,14 +100,22 @@ pub struct Session {
     pub sending_chain: Option<Chain>,
     #[prost(uint32, tag = "7")]
     pub previous_counter: u32,
-    #[prost(message, repeated, tag = "8")]
-    pub receiving_chains: Vec<Chain>,
+    #[prost(message, optional, tag = "8")]
+    pub receiving_chain: Option<Chain>,
     #[prost(message, repeated, tag = "9")]
-    pub skipped_keys: Vec<SkippedKey>,
+    pub skipped_chains: Vec<SkippedChain>,
     #[prost(message, optional, tag = "10")]
     pub pending_prekey: Option<PendingPreKey>,
     #[prost(bytes = "vec", tag = "11")]
     pub setup_digest: Vec<u8>,
+    #[prost(bytes = "vec", tag = "12")]
+    pub simultaneous_with: Vec<u8>,
+    #[prost(bytes = "vec", tag = "13")]
+    pub send_header_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "14")]
+    pub next_send_header_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "15")]
+    pub next_receive_header_key: Vec<u8>,
 }
 
 /// All sessions with one peer device.
@@ -137,12 +156,8 @@ pub struct Bundle {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct RatchetMessage {
     #[prost(bytes = "vec", tag = "1")]
-    pub ratchet_key: Vec<u8>,
-    #[prost(uint32, tag = "2")]
-    pub previous_counter: u32,
-    #[prost(uint32, tag = "3")]
-    pub counter: u32,
-    #[prost(bytes = "vec", tag = "4")]
+    pub enc_header: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
     pub ciphertext: Vec<u8>,
 }
 
