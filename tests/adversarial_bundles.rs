@@ -309,16 +309,10 @@ fn small_order_keys_in_messages_are_rejected() {
         assert!(bob.otpk_ids().contains(&(FIRST_OTPK + 1)));
         assert!(bob.has_kem(prekey_ids(&prekey).1));
 
-        let mut r: proto::RatchetMessage = proto::decode(&ratchet);
-        r.ratchet_key = unhex32(u).to_vec();
-        let bytes = proto::encode(ratchet[0], &r);
-        if canonical_u(u) {
-            decryption_failed(&mut bob, &alice.addr, &bytes);
-        } else {
-            let e = rejected(&mut bob, &alice.addr, &bytes);
-            assert!(matches!(e, Error::InvalidKey(_)), "{u}: {e:?}");
-        }
     }
+    // A ratchet message's ratchet key travels inside its encrypted header: a small-order or
+    // non-canonical one under a genuine header key is the ratchet's unit test
+    // `small_order_and_non_canonical_ratchet_keys_are_rejected_after_opening`.
     bob.recv_ok(&dave.addr, &prekey, b"p");
     bob.recv_ok(&alice.addr, &ratchet, b"r");
 }

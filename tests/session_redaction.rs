@@ -19,8 +19,21 @@ fn record_secrets(bytes: &[u8]) -> Vec<Vec<u8>> {
             secrets.push(c.chain_key.clone());
             secrets.push(c.ratchet_private.clone());
         }
-        secrets.extend(s.receiving_chains.iter().map(|c| c.chain_key.clone()));
-        secrets.extend(s.skipped_keys.iter().map(|k| k.message_key.clone()));
+        for c in &s.receiving_chain {
+            secrets.push(c.chain_key.clone());
+            secrets.push(c.header_key.clone());
+        }
+        for chain in &s.skipped_chains {
+            secrets.push(chain.header_key.clone());
+            secrets.extend(chain.keys.iter().map(|k| k.message_key.clone()));
+        }
+        for key in [
+            &s.send_header_key,
+            &s.next_send_header_key,
+            &s.next_receive_header_key,
+        ] {
+            secrets.push(key.clone());
+        }
     }
     secrets.retain(|s| !s.is_empty());
     secrets

@@ -747,6 +747,40 @@ mod tests {
     }
 
     #[test]
+    fn small_order_and_non_canonical_ratchet_keys_are_rejected_after_opening() {
+        let (mut alice, mut bob) = pair();
+        decrypt(&mut bob, &alice.encrypt(&AD, b"0").unwrap()).unwrap();
+        decrypt(&mut alice, &bob.encrypt(&AD, b"r").unwrap()).unwrap();
+        let (_, ct) = alice.encrypt(&AD, b"1").unwrap();
+        let before = snapshot(&bob);
+        // Alice stepped on receiving Bob's reply: her sending header key is Bob's NHKr, and a
+        // header under it makes Bob step with the ratchet key it carries.
+        let next = alice.keys.send_header.as_ref().unwrap();
+        let small_order = [
+            [0u8; 32],
+            {
+                let mut one = [0u8; 32];
+                one[0] = 1;
+                one
+            },
+        ];
+        let mut non_canonical = [0xFFu8; 32];
+        non_canonical[31] = 0x7F;
+        for key in small_order.into_iter().chain([non_canonical, [0xFF; 32]]) {
+            let mut header = header_of(&alice).to_bytes();
+            header[1..33].copy_from_slice(&key);
+            let enc = next.seal(&AD, &header).unwrap();
+            let derived = derivations::so_far();
+            assert!(matches!(
+                bob.try_decrypt(&AD, &enc, &ct),
+                Err(Error::DecryptionFailed)
+            ));
+            assert_eq!(derivations::so_far(), derived, "rejected before any chain key");
+        }
+        assert_eq!(snapshot(&bob), before);
+    }
+
+    #[test]
     fn skip_limit_is_exact_and_checked_before_deriving() {
         let (mut alice, mut bob) = pair();
         let first = alice.encrypt(&AD, b"0").unwrap();

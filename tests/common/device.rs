@@ -239,6 +239,12 @@ pub fn rejected(to: &mut Device, from: &Address, bytes: &[u8]) -> Error {
 }
 
 /// Rejected as [`Error::DecryptionFailed`], state unchanged.
+/// `bytes` is refused as a duplicate (its key was used, or evicted), and nothing changes.
+pub fn duplicate(to: &mut Device, from: &Address, bytes: &[u8]) {
+    let e = rejected(to, from, bytes);
+    assert!(matches!(e, Error::DuplicateMessage), "{e:?}");
+}
+
 pub fn decryption_failed(to: &mut Device, from: &Address, bytes: &[u8]) {
     let e = rejected(to, from, bytes);
     assert!(matches!(e, Error::DecryptionFailed), "{e:?}");
