@@ -308,7 +308,6 @@ fn small_order_keys_in_messages_are_rejected() {
         rejected(&mut bob, &dave.addr, &proto::encode(prekey[0], &m));
         assert!(bob.otpk_ids().contains(&(FIRST_OTPK + 1)));
         assert!(bob.has_kem(prekey_ids(&prekey).1));
-
     }
     // A ratchet message's ratchet key travels inside its encrypted header: a small-order or
     // non-canonical one under a genuine header key is the ratchet's unit test
@@ -336,6 +335,7 @@ fn re_encoded_base_key_is_not_a_new_prekey_message() {
     bob.store.remove_session(&alice.addr);
     let e = rejected(&mut bob, &alice.addr, &proto::encode(genuine[0], &m));
     assert!(matches!(e, Error::InvalidKey(_)), "{e:?}");
+    // The genuine copy is a replay: its keys were used (a duplicate, never a second plaintext).
     let e = rejected(&mut bob, &alice.addr, &genuine);
-    assert!(matches!(e, Error::DecryptionFailed), "{e:?}");
+    assert!(matches!(e, Error::DuplicateMessage), "{e:?}");
 }

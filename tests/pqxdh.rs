@@ -77,7 +77,7 @@ fn last_resort_kem_prekey_is_reusable_but_replays_are_rejected() {
     // (KEM prekey, signed prekey, base key) combination was already used.
     bob.store.remove_session(&alice);
     let err = bob.recv(&alice, &first).unwrap_err();
-    assert!(matches!(err, Error::DecryptionFailed), "{err:?}");
+    assert!(matches!(err, Error::DuplicateMessage), "{err:?}");
 
     // A new session (new base key) with the same last-resort key is fine.
     let other = first_message(&bob, LAST_RESORT_KEM);

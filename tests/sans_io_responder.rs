@@ -123,13 +123,13 @@ fn a_replayed_first_message_is_not_delivered_twice_and_keeps_the_live_session() 
     let before = record.to_bytes();
     // Replayed while the session is kept: a duplicate in that session.
     let again = record.decrypt_prekey(&bob.identity, None, &first, bob.prekeys(false), &mut rng);
-    assert!(matches!(again, Err(Error::DecryptionFailed)));
+    assert!(matches!(again, Err(Error::DuplicateMessage)));
     assert_eq!(record.to_bytes(), before, "the live session is untouched");
     // Replayed to a record that no longer holds the session: the app's replay record says
     // the base key was used, and nothing is set up even with every prekey still at hand.
     let mut fresh = SessionRecord::new();
     let replay = fresh.decrypt_prekey(&bob.identity, None, &first, bob.prekeys(true), &mut rng);
-    assert!(matches!(replay, Err(Error::DecryptionFailed)));
+    assert!(matches!(replay, Err(Error::DuplicateMessage)));
     assert!(fresh.current().is_none());
 }
 

@@ -19,20 +19,22 @@ fn record_secrets(bytes: &[u8]) -> Vec<Vec<u8>> {
             secrets.push(c.chain_key.clone());
             secrets.push(c.ratchet_private.clone());
         }
-        for c in &s.receiving_chain {
-            secrets.push(c.chain_key.clone());
-            secrets.push(c.header_key.clone());
-        }
-        for chain in &s.skipped_chains {
-            secrets.push(chain.header_key.clone());
-            secrets.extend(chain.keys.iter().map(|k| k.message_key.clone()));
-        }
-        for key in [
+        // Header keys are stored as `hk_enc || hk_nonce`: two 32-byte secrets each.
+        let mut header_keys = vec![
             &s.send_header_key,
             &s.next_send_header_key,
             &s.next_receive_header_key,
-        ] {
-            secrets.push(key.clone());
+        ];
+        for c in &s.receiving_chain {
+            secrets.push(c.chain_key.clone());
+            header_keys.push(&c.header_key);
+        }
+        for chain in &s.skipped_chains {
+            header_keys.push(&chain.header_key);
+            secrets.extend(chain.keys.iter().map(|k| k.message_key.clone()));
+        }
+        for key in header_keys {
+            secrets.extend(key.chunks(32).map(<[u8]>::to_vec));
         }
     }
     secrets.retain(|s| !s.is_empty());

@@ -46,7 +46,11 @@ impl World {
 
     fn deliver(&mut self, k: usize) {
         if let Some(e) = self.sim.deliver(k) {
-            assert!(matches!(e, keylink::Error::DecryptionFailed), "{e:?}");
+            let refused = matches!(
+                e,
+                keylink::Error::DecryptionFailed | keylink::Error::DuplicateMessage
+            );
+            assert!(refused, "{e:?}");
         }
     }
 

@@ -756,14 +756,11 @@ mod tests {
         // Alice stepped on receiving Bob's reply: her sending header key is Bob's NHKr, and a
         // header under it makes Bob step with the ratchet key it carries.
         let next = alice.keys.send_header.as_ref().unwrap();
-        let small_order = [
-            [0u8; 32],
-            {
-                let mut one = [0u8; 32];
-                one[0] = 1;
-                one
-            },
-        ];
+        let small_order = [[0u8; 32], {
+            let mut one = [0u8; 32];
+            one[0] = 1;
+            one
+        }];
         let mut non_canonical = [0xFFu8; 32];
         non_canonical[31] = 0x7F;
         for key in small_order.into_iter().chain([non_canonical, [0xFF; 32]]) {
@@ -775,7 +772,11 @@ mod tests {
                 bob.try_decrypt(&AD, &enc, &ct),
                 Err(Error::DecryptionFailed)
             ));
-            assert_eq!(derivations::so_far(), derived, "rejected before any chain key");
+            assert_eq!(
+                derivations::so_far(),
+                derived,
+                "rejected before any chain key"
+            );
         }
         assert_eq!(snapshot(&bob), before);
     }

@@ -204,8 +204,9 @@ impl SessionRecord {
         rng: &mut R,
     ) -> Result<Decrypted> {
         if prekeys.base_key_used {
-            // A replay of a PreKey message whose session is no longer kept.
-            return Err(Error::DecryptionFailed);
+            // A replay of a PreKey message whose session is no longer kept: its keys were
+            // used, so it is a duplicate (never answered as a decryption failure).
+            return Err(Error::DuplicateMessage);
         }
         let ids = PreKeyIds::from(message);
         let keys = prekeys.require(ids)?;
