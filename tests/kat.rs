@@ -1,6 +1,7 @@
 //! keylink's own known-answer vectors (`test-vectors/keylink/`, format in
 //! `test-vectors/README.md`): PQXDH setup with and without a one-time prekey, and a
-//! 14-message conversation with ratchet steps both ways and out-of-order delivery.
+//! 14-message conversation with ratchet steps both ways and out-of-order delivery, every header
+//! encrypted (the Double Ratchet with header encryption).
 //!
 //! The checks (not ignored):
 //! - every intermediate value is recomputed from the file's fixed inputs, once through keylink's
@@ -92,6 +93,33 @@ fn tampered_vectors_are_rejected() {
             Box::new(|f| {
                 f["ratchet_keys"][4]["next_root_key"] = flip(&f["ratchet_keys"][4]["next_root_key"])
             }),
+        ),
+        (
+            "HKA",
+            Box::new(|f| f["setup"]["hka"] = flip(&f["setup"]["hka"])),
+        ),
+        (
+            "next header key",
+            Box::new(|f| {
+                f["ratchet_keys"][3]["next_header_key"] =
+                    flip(&f["ratchet_keys"][3]["next_header_key"])
+            }),
+        ),
+        (
+            "header key",
+            Box::new(|f| f["messages"][7]["header_key"] = flip(&f["messages"][7]["header_key"])),
+        ),
+        (
+            "hk_nonce",
+            Box::new(|f| f["messages"][8]["hk_nonce"] = flip(&f["messages"][8]["hk_nonce"])),
+        ),
+        (
+            "h_nonce",
+            Box::new(|f| f["messages"][1]["h_nonce"] = flip(&f["messages"][1]["h_nonce"])),
+        ),
+        (
+            "encrypted header",
+            Box::new(|f| f["messages"][10]["enc_header"] = flip(&f["messages"][10]["enc_header"])),
         ),
         (
             "message key",

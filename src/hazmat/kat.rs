@@ -19,7 +19,7 @@ use crate::keys::{
     OneTimePreKey, PreKeyBundle, PublicKey, SignedPreKey,
 };
 use crate::pqxdh;
-use crate::ratchet::{ChainKey, Header, MessageKey, RootKey};
+use crate::ratchet::{ChainKey, Header, MessageKey};
 use crate::session::{PreKeyMessage, RatchetMessage};
 
 /// The public values of an identity made from a 32-byte Ed25519 seed.

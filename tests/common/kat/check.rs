@@ -94,7 +94,7 @@ pub fn check_with_keylink(file: &Value, checked: &mut Checked) {
 
     let mut chain_keys: BTreeMap<String, [u8; 32]> = by_name
         .iter()
-        .map(|(k, (_, ck))| (k.clone(), *ck))
+        .map(|(k, chain)| (k.clone(), chain.chain_key))
         .collect();
     for (i, want) in file["messages"].as_array().unwrap().iter().enumerate() {
         let name = want["ratchet_key"].as_str().unwrap().to_string();
@@ -109,7 +109,7 @@ pub fn check_with_keylink(file: &Value, checked: &mut Checked) {
         };
         // The chain key is the ratchet key's chain advanced once per earlier message on it.
         let ck = chain_keys[&name];
-        let got = message_value(i, &sent, &ck, &by_name[&name].0, &pqxdh.ad, &setup, &script);
+        let got = message_value(i, &sent, &ck, &by_name[&name], &pqxdh.ad, &setup, &script);
         compare_object(checked, &format!("messages[{i}]"), &got, want);
         chain_keys.insert(name, arr(&got["next_chain_key"]));
     }
@@ -146,6 +146,17 @@ pub fn check_formulas(file: &Value, checked: &mut Checked) {
     );
     let ad = [b("alice_identity_key"), b("bob_identity_key")].concat();
     checked.eq("AD", &ad, &b("ad"));
+    // The first header keys, from SK.
+    let hka = hkdf(&[0; 32], &sk, b"keylink v1 header key A", 32);
+    let nhkb = hkdf(&[0; 32], &sk, b"keylink v1 header key B", 32);
+    checked.eq("HKA", &hka, &b("hka"));
+    checked.eq("NHKB", &nhkb, &b("nhkb"));
+    checked.ne("HKA and NHKB differ", &hka, &nhkb);
+    checked.ne(
+        "HKA with another label",
+        &hkdf(&[0; 32], &sk, b"keylink v1 header key a", 32),
+        &hka,
+    );
     let inputs = &file["inputs"];
     let x = |secret: &Value, public: &[u8]| {
         prim::x25519(arr(secret), public.try_into().unwrap()).unwrap()
@@ -266,9 +277,17 @@ pub fn check_formulas(file: &Value, checked: &mut Checked) {
         }
         bytes(&keys.iter().find(|k| k["name"] == name).unwrap()["public"])
     };
-    for key in keys {
+    // The sending chain under key `i` is sealed under HKA, NHKB, then the `nhk` of key `i - 2`
+    // (the owner's previous key: HKs = NHKs at each DH ratchet step).
+    let mut header_keys = vec![hka, nhkb];
+    for (i, key) in keys.iter().enumerate() {
         let name = key["name"].as_str().unwrap();
         checked.eq("root key links", bytes(&key["root_key"]), rk.clone());
+        checked.eq(
+            "header key links",
+            &bytes(&key["header_key"]),
+            &header_keys[i],
+        );
         let secret = &inputs["ratchet_key_secrets"][name];
         let dh = x(secret, &public_of(key["peer_key"].as_str().unwrap()));
         checked.eq("ratchet DH", dh.to_vec(), bytes(&key["dh"]));
@@ -283,16 +302,29 @@ pub fn check_formulas(file: &Value, checked: &mut Checked) {
             x(peer_secret, &bytes(&key["public"])).to_vec(),
             bytes(&key["dh"]),
         );
-        let okm = hkdf(&rk, &dh, b"keylink v1 root", 64);
+        let okm = hkdf(&rk, &dh, b"keylink v1 root", 96);
         checked.eq("KDF_RK root", &okm[..32], &bytes(&key["next_root_key"])[..]);
-        checked.eq("KDF_RK chain", &okm[32..], &bytes(&key["chain_key"])[..]);
+        checked.eq("KDF_RK chain", &okm[32..64], &bytes(&key["chain_key"])[..]);
+        checked.eq(
+            "KDF_RK next header key",
+            &okm[64..],
+            &bytes(&key["next_header_key"])[..],
+        );
+        // DESIGN.md: the first 64 bytes are the unamended 64-byte output.
+        checked.eq(
+            "KDF_RK's first 64 bytes",
+            hkdf(&rk, &dh, b"keylink v1 root", 64),
+            okm[..64].to_vec(),
+        );
         checked.ne(
             "KDF_RK with another label",
-            hkdf(&rk, &dh, b"keylink v1 roots", 64),
+            hkdf(&rk, &dh, b"keylink v1 roots", 96),
             okm.clone(),
         );
+        header_keys.push(okm[64..].to_vec());
         rk = okm[..32].to_vec();
     }
+    let chain_of = |name: &str| keys.iter().find(|k| k["name"] == name).unwrap();
 
     // Messages.
     for m in file["messages"].as_array().unwrap() {
@@ -320,7 +352,53 @@ pub fn check_formulas(file: &Value, checked: &mut Checked) {
         ]
         .concat();
         checked.eq("header", &header, &bytes(&m["header"]));
-        let aad = [ad.clone(), header].concat();
+        checked.eq("header length", header.len(), 41);
+        // The header, sealed under the sending chain's header key.
+        let chain = chain_of(m["ratchet_key"].as_str().unwrap());
+        checked.eq(
+            "ratchet key public",
+            bytes(&m["ratchet_key_public"]),
+            bytes(&chain["public"]),
+        );
+        let hk = bytes(&chain["header_key"]);
+        checked.eq("header key", &hk, &bytes(&m["header_key"]));
+        let hk_okm = hkdf(&[0; 32], &hk, b"keylink v1 header", 64);
+        checked.eq("hk_enc", &hk_okm[..32], &bytes(&m["hk_enc"])[..]);
+        checked.eq("hk_nonce", &hk_okm[32..], &bytes(&m["hk_nonce"])[..]);
+        checked.ne(
+            "header key expansion with another label",
+            hkdf(&[0; 32], &hk, b"keylink v1 headers", 64),
+            hk_okm.clone(),
+        );
+        let h_nonce: [u8; 12] = prim::hmac_sha256(&hk_okm[32..], &header)[..12]
+            .try_into()
+            .unwrap();
+        checked.eq("h_nonce", h_nonce.to_vec(), bytes(&m["h_nonce"]));
+        let hk_enc: [u8; 32] = hk_okm[..32].try_into().unwrap();
+        let sealed_header = prim::aes256gcm_seal(&hk_enc, &h_nonce, &ad, &header).unwrap();
+        let enc_header = [&h_nonce[..], &sealed_header].concat();
+        checked.eq("enc_header", &enc_header, &bytes(&m["enc_header"]));
+        checked.eq("enc_header length", enc_header.len(), 69);
+        checked.eq(
+            "header opens",
+            prim::aes256gcm_open(&hk_enc, &h_nonce, &ad, &sealed_header).unwrap(),
+            header.clone(),
+        );
+        // It opens under no other header key of the root chain (the next one would mean a DH
+        // ratchet step).
+        for other in keys {
+            let other_hk = bytes(&other["next_header_key"]);
+            let other_enc: [u8; 32] = hkdf(&[0; 32], &other_hk, b"keylink v1 header", 64)[..32]
+                .try_into()
+                .unwrap();
+            checked.eq(
+                "header does not open under another header key",
+                prim::aes256gcm_open(&other_enc, &h_nonce, &ad, &sealed_header).is_err(),
+                other_hk != hk,
+            );
+        }
+        // The body: AAD = AD || enc_header.
+        let aad = [ad.clone(), enc_header.clone()].concat();
         let key: [u8; 32] = okm[..32].try_into().unwrap();
         let nonce: [u8; 12] = okm[32..].try_into().unwrap();
         let ciphertext = prim::aes256gcm_seal(&key, &nonce, &aad, &bytes(&m["plaintext"])).unwrap();
@@ -330,14 +408,73 @@ pub fn check_formulas(file: &Value, checked: &mut Checked) {
             prim::aes256gcm_open(&key, &nonce, &aad, &ciphertext).unwrap(),
             bytes(&m["plaintext"]),
         );
+        checked.ne(
+            "ciphertext with the plaintext header as AAD",
+            prim::aes256gcm_seal(
+                &key,
+                &nonce,
+                &[ad.clone(), header.clone()].concat(),
+                &bytes(&m["plaintext"]),
+            )
+            .unwrap(),
+            ciphertext.clone(),
+        );
         checked.eq(
             "plaintext text",
             m["plaintext_text"].as_str().unwrap().as_bytes(),
             &bytes(&m["plaintext"])[..],
         );
-        // The wire message leads with 0x12 (PreKey) or 0x11 (ratchet).
+        // The wire message leads with 0x12 (PreKey) or 0x11 (ratchet); decoded with the tests'
+        // own protobuf mirror, it carries exactly enc_header and the ciphertext (and, for a
+        // PreKey message, the setup fields).
+        let wire = bytes(&m["wire"]);
         let lead = if m["kind"] == "prekey" { 0x12 } else { 0x11 };
-        checked.eq("wire leading byte", bytes(&m["wire"])[0], lead);
+        checked.eq("wire leading byte", wire[0], lead);
+        let inner = if m["kind"] == "prekey" {
+            let outer: proto::PreKeyMessage = proto::decode(&wire);
+            checked.eq(
+                "wire PreKey message",
+                &outer,
+                &proto::PreKeyMessage {
+                    identity_key: b("alice_identity_key"),
+                    base_key: b("alice_base_key_public"),
+                    signed_prekey_id: num(&inputs["bob_signed_prekey_id"]),
+                    one_time_prekey_id: (!inputs["bob_one_time_prekey_id"].is_null())
+                        .then(|| num(&inputs["bob_one_time_prekey_id"])),
+                    message: outer.message.clone(),
+                    kem_prekey_id: num(&inputs["bob_kem_prekey_id"]),
+                    kem_ciphertext: b("kem_ciphertext"),
+                },
+            );
+            checked.eq(
+                "wire PreKey message is canonical",
+                &proto::encode(0x12, &outer),
+                &wire,
+            );
+            outer.message
+        } else {
+            wire.clone()
+        };
+        checked.eq("inner leading byte", inner[0], 0x11);
+        checked.eq(
+            "wire ratchet message",
+            proto::decode::<proto::RatchetMessage>(&inner),
+            proto::RatchetMessage {
+                enc_header: enc_header.clone(),
+                ciphertext: ciphertext.clone(),
+            },
+        );
+        checked.eq(
+            "wire is canonical",
+            proto::encode(
+                0x11,
+                &proto::RatchetMessage {
+                    enc_header,
+                    ciphertext,
+                },
+            ),
+            inner,
+        );
     }
 }
 

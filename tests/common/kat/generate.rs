@@ -129,13 +129,13 @@ pub fn generate(vector: &Vector) -> Value {
 
     let mut chain_keys: BTreeMap<String, [u8; 32]> = by_name
         .iter()
-        .map(|(k, (_, ck))| (k.clone(), *ck))
+        .map(|(k, chain)| (k.clone(), chain.chain_key))
         .collect();
     let mut messages = Vec::new();
     for (i, sent) in run.messages.iter().enumerate() {
         let ck = chain_keys[&sent.ratchet_key];
-        let public = by_name[&sent.ratchet_key].0;
-        let value = message_value(i, sent, &ck, &public, &pqxdh.ad, &setup, script);
+        let chain = &by_name[&sent.ratchet_key];
+        let value = message_value(i, sent, &ck, chain, &pqxdh.ad, &setup, script);
         assert_eq!(
             bytes(&value["wire"]),
             sent.wire,

@@ -24,6 +24,7 @@ use keylink::store::{Address, MemoryStore};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub use crate::common::proto;
 pub use crate::common::rng::TestRng;
 
 pub const DIR: &str = "test-vectors/keylink";

@@ -79,6 +79,7 @@ pub fn setup_values(inputs: &Inputs, script: &Script) -> (Value, Pqxdh) {
     })
     .unwrap();
     assert_eq!(initiator, responder, "both sides of PQXDH agree");
+    let (hka, nhkb) = kat::initial_header_keys(&initiator.sk).unwrap();
     let setup = json!({
         "alice_identity_key": hx(&alice.public),
         "alice_identity_x25519_secret": hx(&alice.x25519_secret),
@@ -104,21 +105,33 @@ pub fn setup_values(inputs: &Inputs, script: &Script) -> (Value, Pqxdh) {
         "ikm": hx(&initiator.ikm),
         "sk": hx(&initiator.sk),
         "ad": hx(&initiator.ad),
+        "hka": hx(&hka),
+        "nhkb": hx(&nhkb),
     });
     (setup, initiator)
 }
 
-/// A ratchet key's public key and the chain key its root step produced.
-pub type PublicAndChain = ([u8; 32], [u8; 32]);
+/// What the root chain gives a ratchet key: its public key, the chain key its root step
+/// produced, and the header key its owner's sending chain under it uses.
+#[derive(Clone, Copy, Debug)]
+pub struct RatchetChain {
+    pub public: [u8; 32],
+    pub chain_key: [u8; 32],
+    pub header_key: [u8; 32],
+}
 
 /// The root chain: one entry per ratchet key in creation order (alternating owners). Key `i`
-/// is combined with key `i - 1` (Bob's signed prekey for `A0`).
+/// is combined with key `i - 1` (Bob's signed prekey for `A0`). The sending chain under key `i`
+/// is sealed under `HKA` (`i = 0`, Alice's first), `NHKB` (`i = 1`, Bob's first), else under
+/// the `nhk` of key `i - 2`'s root step (the owner's previous key: `HKs = NHKs`).
 pub fn ratchet_key_values(
     inputs: &Inputs,
     keys: &[(String, Party)],
     sk: &[u8; 32],
-) -> (Vec<Value>, BTreeMap<String, PublicAndChain>) {
+) -> (Vec<Value>, BTreeMap<String, RatchetChain>) {
     let spk = kat::x25519_public(&inputs.bob_signed_prekey_secret);
+    let (hka, nhkb) = kat::initial_header_keys(sk).unwrap();
+    let mut header_keys = vec![hka, nhkb];
     let mut peer = ("bob_signed_prekey".to_string(), spk);
     let mut rk = *sk;
     let mut out = Vec::new();
@@ -129,7 +142,9 @@ pub fn ratchet_key_values(
         let secret = inputs.ratchet_key_secrets[name];
         let public = kat::x25519_public(&secret);
         let dh = kat::x25519(&secret, &peer.1).unwrap();
-        let (next, ck) = kat::kdf_rk(&rk, &dh).unwrap();
+        let (next, ck, nhk) = kat::kdf_rk(&rk, &dh).unwrap();
+        let hk = header_keys[i];
+        header_keys.push(nhk);
         out.push(json!({
             "name": name,
             "owner": owner.name(),
@@ -139,8 +154,17 @@ pub fn ratchet_key_values(
             "dh": hx(&dh),
             "next_root_key": hx(&next),
             "chain_key": hx(&ck),
+            "next_header_key": hx(&nhk),
+            "header_key": hx(&hk),
         }));
-        by_name.insert(name.clone(), (public, ck));
+        by_name.insert(
+            name.clone(),
+            RatchetChain {
+                public,
+                chain_key: ck,
+                header_key: hk,
+            },
+        );
         peer = (name.clone(), public);
         rk = next;
     }
@@ -151,19 +175,25 @@ pub fn message_value(
     index: usize,
     sent: &Sent,
     chain_key: &[u8; 32],
-    ratchet_public: &[u8; 32],
+    chain: &RatchetChain,
     ad: &[u8; 64],
     setup: &Value,
     script: &Script,
 ) -> Value {
     let (mk, next) = kat::kdf_ck(chain_key).unwrap();
     let (aes_key, nonce) = kat::message_keys(&mk).unwrap();
-    let header = kat::header(ratchet_public, sent.previous_counter, sent.counter);
-    let ciphertext = kat::seal(&mk, ad, &header, &sent.plaintext).unwrap();
+    let header = kat::header(&chain.public, sent.previous_counter, sent.counter);
+    let (hk_enc, hk_nonce) = kat::header_key_expand(&chain.header_key).unwrap();
+    let h_nonce = kat::header_nonce(&hk_nonce, &header);
+    let enc_header = kat::seal_header(&chain.header_key, ad, &header).unwrap();
+    assert_eq!(
+        enc_header[..12],
+        h_nonce,
+        "the encrypted header leads with h_nonce"
+    );
+    let ciphertext = kat::seal(&mk, ad, &enc_header, &sent.plaintext).unwrap();
     let inner = kat::RatchetMessageInput {
-        ratchet_key: ratchet_public,
-        previous_counter: sent.previous_counter,
-        counter: sent.counter,
+        enc_header: &enc_header,
         ciphertext: &ciphertext,
     };
     let wire = if sent.prekey {
@@ -178,7 +208,7 @@ pub fn message_value(
         "plaintext": hx(&sent.plaintext),
         "plaintext_text": String::from_utf8(sent.plaintext.clone()).unwrap(),
         "ratchet_key": sent.ratchet_key,
-        "ratchet_key_public": hx(ratchet_public),
+        "ratchet_key_public": hx(&chain.public),
         "previous_counter": sent.previous_counter,
         "counter": sent.counter,
         "chain_key": hx(chain_key),
@@ -187,6 +217,11 @@ pub fn message_value(
         "aes_key": hx(&aes_key),
         "nonce": hx(&nonce),
         "header": hx(&header),
+        "header_key": hx(&chain.header_key),
+        "hk_enc": hx(&hk_enc),
+        "hk_nonce": hx(&hk_nonce),
+        "h_nonce": hx(&h_nonce),
+        "enc_header": hx(&enc_header),
         "ciphertext": hx(&ciphertext),
         "wire": hx(&wire),
     })
