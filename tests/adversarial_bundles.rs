@@ -237,6 +237,7 @@ fn bundle_with_non_canonical_identity_key_is_rejected() {
 
 /// Whether a u-coordinate is a canonical encoding (below p, bit 255 clear); the others are
 /// refused when parsed, before any DH.
+#[cfg(feature = "hazmat")]
 fn canonical_u(u: &str) -> bool {
     let b = unhex32(u);
     let at_least_p = b[31] == 0x7F && b[1..31].iter().all(|&x| x == 0xFF) && b[0] >= 0xED;

@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use keylink::Error;
 use keylink::keys::IdentityKeyPair;
-use keylink::session::Message;
 use keylink::store::ProtocolStore;
 
 /// The error is `Error::Store` holding our `TestStoreError::CommitFailed`.

@@ -25,7 +25,7 @@ fn record_secrets(bytes: &[u8]) -> Vec<Vec<u8>> {
             &s.next_send_header_key,
             &s.next_receive_header_key,
         ];
-        for c in &s.receiving_chain {
+        if let Some(c) = &s.receiving_chain {
             secrets.push(c.chain_key.clone());
             header_keys.push(&c.header_key);
         }
