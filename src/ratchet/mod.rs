@@ -782,6 +782,22 @@ mod tests {
     }
 
     #[test]
+    fn a_genuine_header_with_a_fresh_body_is_rejected_after_opening() {
+        let (mut alice, mut bob) = pair();
+        let first = alice.encrypt(&AD, b"0").unwrap();
+        let (_, other_body) = alice.encrypt(&AD, b"1").unwrap();
+        let before = snapshot(&bob);
+        // The header opens (a DH step for Bob); the body under it does not authenticate.
+        let swapped = bob.try_decrypt(&AD, &first.0, &other_body);
+        assert!(matches!(swapped, Err(Error::DecryptionFailed)));
+        assert_eq!(snapshot(&bob), before);
+        decrypt(&mut bob, &first).unwrap();
+        // Once its key was used, the header with any body is a duplicate.
+        let replayed = bob.try_decrypt(&AD, &first.0, &other_body);
+        assert!(matches!(replayed, Err(Error::DuplicateMessage)));
+    }
+
+    #[test]
     fn skip_limit_is_exact_and_checked_before_deriving() {
         let (mut alice, mut bob) = pair();
         let first = alice.encrypt(&AD, b"0").unwrap();
