@@ -3,7 +3,7 @@
 //! A device generates an [`IdentityKeyPair`](keys::IdentityKeyPair), publishes a
 //! [`PreKeyBundle`](keys::PreKeyBundle); a contact verifies that bundle, starts a session with
 //! PQXDH (X3DH plus ML-KEM-1024, mandatory) and from then on every message is sealed by the
-//! Double Ratchet with AES-256-GCM.
+//! Double Ratchet with header encryption and AES-256-GCM.
 //! keylink does no networking and has no storage engine: the app plugs its storage in behind
 //! [`ProtocolStore`](store::ProtocolStore) and carries keylink's bytes over its own transport.
 //!
