@@ -208,18 +208,17 @@ pub(crate) fn hkdf_expand_sha512<const N: usize>(
 #[cfg(feature = "backup")]
 pub(crate) struct AeadKey {
     aes: aes_gcm::aes::Aes256,
-    aead: Aes256Gcm,
+    aead: Gcm,
 }
 
-#[cfg(feature = "backup")]
-impl zeroize::ZeroizeOnDrop for AeadKey {}
+/// AES-256-GCM keyed once (the key schedule is computed at creation, and zeroized on drop
+/// by aes-gcm's `zeroize` feature), sealing and opening in place with a detached tag.
+#[derive(Clone)]
+pub(crate) struct Gcm(Aes256Gcm);
 
-#[cfg(feature = "backup")]
-impl AeadKey {
+impl Gcm {
     pub(crate) fn new(key: &[u8; 32]) -> Self {
-        let aes = <aes_gcm::aes::Aes256 as KeyInit>::new(&(*key).into());
-        let aead = Aes256Gcm::from(aes.clone());
-        AeadKey { aes, aead }
+        Gcm(Aes256Gcm::new(key.into()))
     }
 
     /// Encrypts `buf` in place; returns the tag.
@@ -230,9 +229,9 @@ impl AeadKey {
         buf: &mut [u8],
     ) -> Result<[u8; TAG_LEN]> {
         let tag = self
-            .aead
+            .0
             .encrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into())
-            .map_err(|_| Error::Malformed("plaintext too long for AES-256-GCM"))?;
+            .map_err(|_| Error::Internal("plaintext too long for AES-256-GCM"))?;
         Ok(tag.into())
     }
 
@@ -245,9 +244,43 @@ impl AeadKey {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<()> {
-        self.aead
+        self.0
             .decrypt_inout_detached(&Nonce::from(*nonce), aad, buf.into(), &Tag::from(*tag))
             .map_err(|_| Error::DecryptionFailed)
+    }
+}
+
+#[cfg(feature = "backup")]
+impl zeroize::ZeroizeOnDrop for AeadKey {}
+
+#[cfg(feature = "backup")]
+impl AeadKey {
+    pub(crate) fn new(key: &[u8; 32]) -> Self {
+        let aes = <aes_gcm::aes::Aes256 as KeyInit>::new(&(*key).into());
+        let aead = Gcm(Aes256Gcm::from(aes.clone()));
+        AeadKey { aes, aead }
+    }
+
+    /// Encrypts `buf` in place; returns the tag.
+    pub(crate) fn seal_in_place(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN]> {
+        self.aead.seal_in_place(nonce, aad, buf)
+    }
+
+    /// Decrypts `buf` in place if `tag` verifies; on failure `buf` is left as it was and
+    /// nothing is released.
+    pub(crate) fn open_in_place(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<()> {
+        self.aead.open_in_place(nonce, aad, buf, tag)
     }
 
     /// A probe that recomputes this key's GCM tags without decrypting.

@@ -57,12 +57,13 @@ struct Keys {
     sending_key: KeyPair,
     /// `None` only in the responder's state before its first message arrived.
     sending_chain: Option<ChainKey>,
-    /// `HKs`: `None` with the sending chain.
-    send_header: Option<HeaderKey>,
+    /// `HKs`: `None` with the sending chain. Header keys are boxed too, so that handing one
+    /// on (`NHKs` becomes `HKs`) moves a pointer and leaves no copy in freed memory.
+    send_header: Option<Box<HeaderKey>>,
     /// `NHKs`.
-    next_send_header: HeaderKey,
+    next_send_header: Box<HeaderKey>,
     /// `NHKr`: a header that opens under it starts a DH ratchet step.
-    next_receive_header: HeaderKey,
+    next_receive_header: Box<HeaderKey>,
 }
 
 /// What a successful decryption changes, computed before anything is changed.
@@ -82,7 +83,7 @@ enum Update {
         previous: Option<PendingSkip>,
         receiving: ReceivingChain,
         skipped: PendingSkip,
-        next_receive_header: HeaderKey,
+        next_receive_header: Box<HeaderKey>,
     },
 }
 
@@ -98,10 +99,10 @@ enum Role {
 }
 
 /// `HKA` and `NHKB`, the first header keys, from `SK`.
-fn initial_header_keys(sk: &[u8; 32]) -> Result<(HeaderKey, HeaderKey)> {
+fn initial_header_keys(sk: &[u8; 32]) -> Result<(Box<HeaderKey>, Box<HeaderKey>)> {
     let hka = primitives::hkdf_zero_salt::<32>(sk, &[HEADER_KEY_A_INFO])?;
     let nhkb = primitives::hkdf_zero_salt::<32>(sk, &[HEADER_KEY_B_INFO])?;
-    Ok((HeaderKey::derive(&hka)?, HeaderKey::derive(&nhkb)?))
+    Ok((HeaderKey::boxed(&hka)?, HeaderKey::boxed(&nhkb)?))
 }
 
 impl Ratchet {
@@ -122,7 +123,7 @@ impl Ratchet {
                 sending_key,
                 sending_chain: Some(chain),
                 send_header: Some(hka),
-                next_send_header: nhks,
+                next_send_header: Box::new(nhks),
                 next_receive_header: nhkb,
             }),
             previous_counter: 0,
@@ -204,7 +205,7 @@ impl Ratchet {
             .receiving
             .as_ref()
             .map(|r| (&*r.header_key, Role::Current));
-        let next = Some((&self.keys.next_receive_header, Role::Next));
+        let next = Some((&*self.keys.next_receive_header, Role::Next));
         let mut seen: [Option<&HeaderKey>; MAX_SKIPPED_HEADER_KEYS + 2] = Default::default();
         let mut count = 0;
         skipped.chain(current).chain(next).filter(move |(key, _)| {
@@ -329,14 +330,14 @@ impl Ratchet {
         let receiving = ReceivingChain {
             ratchet_key: header.ratchet_key,
             chain: ChainKey::boxed(advance.next.as_bytes(), advance.next.index()),
-            header_key: Box::new(self.keys.next_receive_header.clone()),
+            header_key: self.keys.next_receive_header.clone(),
         };
         let update = Update::Step {
             root,
             previous,
             receiving,
             skipped: advance.skipped,
-            next_receive_header,
+            next_receive_header: Box::new(next_receive_header),
         };
         Ok((plaintext, update))
     }
@@ -374,7 +375,7 @@ impl Ratchet {
         previous: Option<PendingSkip>,
         receiving: ReceivingChain,
         skipped: PendingSkip,
-        next_receive_header: HeaderKey,
+        next_receive_header: Box<HeaderKey>,
         rng: &mut R,
     ) -> Result<()> {
         let sending_key = KeyPair::generate(rng);
@@ -399,7 +400,7 @@ impl Ratchet {
         keys.sending_chain = Some(sending_chain);
         keys.send_header = Some(core::mem::replace(
             &mut keys.next_send_header,
-            next_send_header,
+            Box::new(next_send_header),
         ));
         keys.next_receive_header = next_receive_header;
         Ok(())
@@ -461,7 +462,7 @@ impl Ratchet {
         };
         let send_header = match session.send_header_key.is_empty() {
             true => None,
-            false => Some(header_key(&session.send_header_key)?),
+            false => Some(Box::new(header_key(&session.send_header_key)?)),
         };
         if send_header.is_some() != sending_chain.is_some() {
             return Err(Error::Malformed(WHAT));
@@ -477,8 +478,8 @@ impl Ratchet {
                 sending_key,
                 sending_chain,
                 send_header,
-                next_send_header: header_key(&session.next_send_header_key)?,
-                next_receive_header: header_key(&session.next_receive_header_key)?,
+                next_send_header: Box::new(header_key(&session.next_send_header_key)?),
+                next_receive_header: Box::new(header_key(&session.next_receive_header_key)?),
             }),
             previous_counter: session.previous_counter,
             receiving,
