@@ -8,7 +8,7 @@ use keylink::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, PreKeyKind, SignedPreKey,
 };
 use keylink::session::{
-    ConsumedPreKeys, Message, PreKeyMessage, ResponderPreKeys, Session, SessionRecord,
+    ConsumedPreKeys, Decrypted, Message, PreKeyMessage, ResponderPreKeys, Session, SessionRecord,
 };
 
 /// Bob's "database": his keys as the bytes an app would keep.
@@ -65,6 +65,14 @@ fn alice(bob: &Bob) -> (Session, PreKeyMessage, PreKeyMessage) {
     (session, first, second)
 }
 
+/// Bob's record after he accepted `first` with every prekey it names, and what it gave.
+fn accepted(bob: &Bob, first: &PreKeyMessage) -> (SessionRecord, Decrypted) {
+    let mut record = SessionRecord::new();
+    let mut rng = keylink::os_rng();
+    let out = record.decrypt_prekey(&bob.identity, None, first, bob.prekeys(false), &mut rng);
+    (record, out.unwrap())
+}
+
 #[test]
 fn first_message_uses_up_its_prekeys_and_names_them() {
     let bob = bob();
@@ -90,11 +98,8 @@ fn first_message_uses_up_its_prekeys_and_names_them() {
 fn a_repeated_prekey_message_decrypts_in_its_session_and_uses_up_nothing() {
     let bob = bob();
     let (_, first, second) = alice(&bob);
-    let mut record = SessionRecord::new();
+    let (mut record, _) = accepted(&bob, &first);
     let mut rng = keylink::os_rng();
-    let _ = record
-        .decrypt_prekey(&bob.identity, None, &first, bob.prekeys(false), &mut rng)
-        .unwrap();
     // The second PreKey message repeats the setup: no prekeys are needed or consumed.
     assert!(!record.needs_prekeys(&second));
     let out = record
@@ -115,11 +120,8 @@ fn a_repeated_prekey_message_decrypts_in_its_session_and_uses_up_nothing() {
 fn a_replayed_first_message_is_not_delivered_twice_and_keeps_the_live_session() {
     let bob = bob();
     let (_, first, _) = alice(&bob);
-    let mut record = SessionRecord::new();
+    let (mut record, _) = accepted(&bob, &first);
     let mut rng = keylink::os_rng();
-    let _ = record
-        .decrypt_prekey(&bob.identity, None, &first, bob.prekeys(false), &mut rng)
-        .unwrap();
     let before = record.to_bytes();
     // Replayed while the session is kept: a duplicate in that session.
     let again = record.decrypt_prekey(&bob.identity, None, &first, bob.prekeys(false), &mut rng);
@@ -137,11 +139,8 @@ fn a_replayed_first_message_is_not_delivered_twice_and_keeps_the_live_session() 
 fn a_repeat_with_changed_setup_fields_is_refused() {
     let bob = bob();
     let (_, first, second) = alice(&bob);
-    let mut record = SessionRecord::new();
+    let (mut record, _) = accepted(&bob, &first);
     let mut rng = keylink::os_rng();
-    let _ = record
-        .decrypt_prekey(&bob.identity, None, &first, bob.prekeys(false), &mut rng)
-        .unwrap();
     // The same base key, but naming the last-resort KEM prekey instead.
     let mut bytes = second.to_bytes();
     let id_at = find_kem_prekey_id(&bytes);
@@ -251,11 +250,7 @@ fn an_untrusted_sender_is_refused_before_anything_is_computed() {
 fn debug_output_shows_no_plaintext() {
     let bob = bob();
     let (_, first, _) = alice(&bob);
-    let mut record = SessionRecord::new();
-    let mut rng = keylink::os_rng();
-    let out = record
-        .decrypt_prekey(&bob.identity, None, &first, bob.prekeys(false), &mut rng)
-        .unwrap();
+    let (_, out) = accepted(&bob, &first);
     let shown = format!("{out:?}");
     assert!(shown.contains("plaintext_len: 5"), "{shown}");
     assert!(!shown.contains("102, 105, 114"), "{shown}"); // b"fir"
