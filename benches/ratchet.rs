@@ -117,7 +117,7 @@ fn primitives(c: &mut Criterion) {
     group.finish();
 }
 
-fn pair() -> (Session, Session) {
+fn pair() -> (SessionRecord, SessionRecord) {
     let mut rng = keylink::os_rng();
     let alice = IdentityKeyPair::generate(&mut rng);
     let bob = IdentityKeyPair::generate(&mut rng);
@@ -131,17 +131,19 @@ fn pair() -> (Session, Session) {
         panic!("setup failed")
     };
     let (b, _) = Session::respond(&bob, &spk, None, &kem, &first, &mut rng).expect("respond");
-    (a.expect("initiator"), b)
+    let mut alice = SessionRecord::new();
+    alice.set_current(a.expect("initiator"));
+    (alice, b)
 }
 
 /// A pair whose initiator has received a reply, so both send plain ratchet messages.
-fn confirmed_pair() -> (Session, Session) {
+fn confirmed_pair() -> (SessionRecord, SessionRecord) {
     let (mut alice, mut bob) = pair();
     let mut rng = keylink::os_rng();
     let Ok(Message::Ratchet(m)) = bob.encrypt(b"ok") else {
         panic!("reply failed")
     };
-    alice.decrypt(&m, &mut rng).expect("reply decrypts");
+    let _ = alice.decrypt(&m, None, &mut rng).expect("reply decrypts");
     (alice, bob)
 }
 
@@ -195,19 +197,18 @@ fn ratchet(c: &mut Criterion) {
                     let m = RatchetMessage::try_from(bytes.as_slice()).expect("parses");
                     // Dropped here, not collected by criterion: a real receiver reuses memory
                     // too, and holding every 1 MiB plaintext would time page faults instead.
-                    black_box(bob.decrypt(&m, &mut rng).expect("decrypts").len())
+                    black_box(
+                        bob.decrypt(&m, None, &mut rng)
+                            .expect("decrypts")
+                            .plaintext
+                            .len(),
+                    )
                 },
                 BatchSize::SmallInput,
             )
         });
     }
     group.finish();
-}
-
-fn record_of(session: Session) -> Vec<u8> {
-    let mut record = SessionRecord::new();
-    record.set_current(session);
-    record.to_bytes().to_vec()
 }
 
 /// Decrypting from a saved state, so every iteration starts from the same record.
@@ -229,14 +230,14 @@ fn steps(c: &mut Criterion) {
     let Ok(Message::Ratchet(reply)) = alice.encrypt(b"a") else {
         panic!()
     };
-    bob.decrypt(&reply, &mut rng).expect("decrypts");
+    let _ = bob.decrypt(&reply, None, &mut rng).expect("decrypts");
     let Ok(Message::Ratchet(new_chain)) = bob.encrypt(&[7u8; 100]) else {
         panic!()
     };
     decrypt_from_saved(
         c,
         "ratchet/first message of a new chain (100 B)",
-        &record_of(alice),
+        &alice.to_bytes(),
         &new_chain,
     );
 
@@ -251,7 +252,7 @@ fn steps(c: &mut Criterion) {
     decrypt_from_saved(
         c,
         "ratchet/decrypt after 1,000 skipped (100 B)",
-        &record_of(bob),
+        &bob.to_bytes(),
         &after,
     );
 
@@ -262,18 +263,18 @@ fn steps(c: &mut Criterion) {
             let Ok(Message::Ratchet(ping)) = alice.encrypt(&[1u8; 100]) else {
                 panic!()
             };
-            bob.decrypt(&ping, &mut rng).expect("ping");
+            let _ = bob.decrypt(&ping, None, &mut rng).expect("ping");
             let Ok(Message::Ratchet(pong)) = bob.encrypt(&[2u8; 100]) else {
                 panic!()
             };
-            black_box(alice.decrypt(&pong, &mut rng).expect("pong"))
+            black_box(alice.decrypt(&pong, None, &mut rng).expect("pong"))
         })
     });
 }
 
 fn records(c: &mut Criterion) {
     let (alice, _) = confirmed_pair();
-    let bytes = record_of(alice);
+    let bytes = alice.to_bytes().to_vec();
     let record = SessionRecord::from_bytes(&bytes).expect("record");
     let peer = record.current().map(|s| *s.remote_identity());
     let mut group = c.benchmark_group("record (no skipped keys)");
@@ -453,29 +454,41 @@ fn forged_ratchet_bytes() -> Vec<u8> {
     framed(0x11, &forged)
 }
 
-/// One of Bob's sessions with Alice that holds 7 distinct header keys: skipped message keys
-/// under 5 of Alice's sending chains (she sends a message that is lost on each), then the
-/// header key of her current chain (HKr, no skipped keys) and the next one (NHKr).
-fn session_with_skips<R: keylink::rand_core::CryptoRng + ?Sized>(
+/// A new session of Bob's with Alice, made current in `record`, that holds 7 distinct header
+/// keys: skipped message keys under 5 of Alice's sending chains (she sends a message that is
+/// lost on each), then the header key of her current chain (HKr, no skipped keys) and the
+/// next one (NHKr).
+fn add_session_with_skips<R: keylink::rand_core::CryptoRng + ?Sized>(
+    record: &mut SessionRecord,
     alice: &IdentityKeyPair,
     bob: &IdentityKeyPair,
     rng: &mut R,
-) -> Session {
+) {
     let spk = SignedPreKey::generate(1, bob, rng);
     let kem = KemPreKey::generate(1, bob, rng);
     let bundle = PreKeyBundle::new(1, bob, &spk, None, &kem)
         .verify()
         .expect("bundle");
-    let mut a = Session::initiate(alice, &bundle, rng).expect("initiate");
+    let mut a = SessionRecord::new();
+    a.set_current(Session::initiate(alice, &bundle, rng).expect("initiate"));
     let Ok(Message::PreKey(first)) = a.encrypt(b"hi") else {
         panic!("first message")
     };
-    let (mut b, _) = Session::respond(bob, &spk, None, &kem, &first, rng).expect("respond");
+    let prekeys = ResponderPreKeys {
+        signed_prekey: Some(spk),
+        one_time_prekey: None,
+        kem_prekey: Some(kem),
+        base_key_used: false,
+    };
+    let trusted = Some(alice.public());
+    let _ = record
+        .decrypt_prekey(bob, trusted, &first, prekeys, rng)
+        .expect("respond");
     for round in 0..6 {
-        let Ok(Message::Ratchet(reply)) = b.encrypt(b"ok") else {
+        let Ok(Message::Ratchet(reply)) = record.encrypt(b"ok") else {
             panic!("reply")
         };
-        a.decrypt(&reply, rng).expect("reply decrypts");
+        let _ = a.decrypt(&reply, None, rng).expect("reply decrypts");
         // A new sending chain of Alice's; on the first 5 its message 0 is lost.
         if round < 5 {
             a.encrypt(b"lost").expect("encrypt");
@@ -483,9 +496,8 @@ fn session_with_skips<R: keylink::rand_core::CryptoRng + ?Sized>(
         let Ok(Message::Ratchet(m)) = a.encrypt(b"m") else {
             panic!("message")
         };
-        b.decrypt(&m, rng).expect("decrypts");
+        let _ = record.decrypt(&m, trusted, rng).expect("decrypts");
     }
-    b
 }
 
 /// A forged ratchet message against Bob's record of 1 and of 41 sessions (1 current + 40
@@ -502,7 +514,7 @@ fn forged(c: &mut Criterion) {
     for (sessions, name) in [(1, "vs 1 session"), (41, "vs 41 sessions")] {
         let mut record = SessionRecord::new();
         for _ in 0..sessions {
-            record.set_current(session_with_skips(&alice, &bob, &mut rng));
+            add_session_with_skips(&mut record, &alice, &bob, &mut rng);
         }
         assert_eq!(record.archived().count(), sessions - 1);
         assert_eq!(

@@ -435,7 +435,6 @@ pub fn fuzz_two_party(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ProtocolStore;
     use std::path::PathBuf;
 
     type EntryPoint = fn(&[u8]);
@@ -541,8 +540,7 @@ mod tests {
             ),
             (
                 "session-record",
-                bob.session(&alice_addr())
-                    .unwrap()
+                bob.session_record(&alice_addr())
                     .unwrap()
                     .to_bytes()
                     .to_vec(),

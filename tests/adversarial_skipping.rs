@@ -8,33 +8,38 @@ use common::*;
 use keylink::Error;
 use keylink::constants::{MAX_SKIP, MAX_STORED_SKIPPED_KEYS};
 use keylink::keys::IdentityKeyPair;
-use keylink::session::{Message, Session};
+use keylink::session::{Message, Session, SessionRecord};
 use keylink::store::Address;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Alice on the sans-IO core, Bob on a store, with a confirmed session: Alice's next message
 /// starts a chain Bob has not seen.
-fn sans_io_alice_and_bob() -> (Session, Address, Device) {
+fn sans_io_alice_and_bob() -> (SessionRecord, Address, Device) {
     let mut rng = rng();
     let alice_id = IdentityKeyPair::generate(&mut rng);
     let alice_addr = Address::new("alice", 1);
     let mut bob = Device::new("bob", 1);
-    let mut alice = Session::initiate(&alice_id, &bob.bundle(None), &mut rng).unwrap();
+    let mut alice = SessionRecord::new();
+    alice.set_current(Session::initiate(&alice_id, &bob.bundle(None), &mut rng).unwrap());
     let first = alice.encrypt(b"first").unwrap().to_bytes();
     bob.recv_ok(&alice_addr, &first, b"first");
     let Message::Ratchet(reply) = bob.send(&alice_addr, b"reply") else {
         panic!("expected a ratchet message")
     };
     assert_eq!(
-        alice.decrypt(&reply, &mut rng).unwrap().as_slice(),
+        alice
+            .decrypt(&reply, None, &mut rng)
+            .unwrap()
+            .plaintext
+            .as_slice(),
         b"reply"
     );
     (alice, alice_addr, bob)
 }
 
 /// Encrypt `count` messages on Alice's current chain; keep the bytes of those in `keep`.
-fn encrypt_chain(alice: &mut Session, count: u32, keep: &[u32]) -> BTreeMap<u32, Vec<u8>> {
+fn encrypt_chain(alice: &mut SessionRecord, count: u32, keep: &[u32]) -> BTreeMap<u32, Vec<u8>> {
     let mut kept = BTreeMap::new();
     for i in 0..count {
         let m = alice.encrypt(&i.to_be_bytes()).unwrap();
@@ -141,7 +146,7 @@ fn previous_counter_past_max_skip_is_rejected() {
     let Message::Ratchet(reply) = bob.send(&alice_addr, b"reply") else {
         panic!("expected a ratchet message")
     };
-    alice.decrypt(&reply, &mut rng).unwrap();
+    let _ = alice.decrypt(&reply, None, &mut rng).unwrap();
     // Alice's new chain says her previous one had MAX_SKIP + 2 messages; Bob has read one.
     let z0 = encrypt_chain(&mut alice, 1, &[0]).remove(&0).unwrap();
     let reject = timed_rejection(&mut bob, &alice_addr, &z0);

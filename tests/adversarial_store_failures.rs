@@ -34,7 +34,7 @@ fn failed_commit_in_start_session_changes_nothing() {
     let e = keylink::start_session(&mut store, &bob.addr, &bundle, &mut rng()).unwrap_err();
     assert_commit_failed(&e);
     assert_eq!(*store.inner.to_bytes(), *before);
-    assert!(store.session(&bob.addr).unwrap().is_none());
+    assert!(store.session_index(&bob.addr).unwrap().is_none());
 
     keylink::start_session(&mut store, &bob.addr, &bundle, &mut rng()).unwrap();
     let m = keylink::encrypt(&mut store, &bob.addr, b"after retry").unwrap();
@@ -109,7 +109,7 @@ fn failed_commit_in_decrypt_of_prekey_message_changes_nothing() {
             .contains(&FIRST_KEM.into())
     );
     assert!(store.kem_prekey(FIRST_KEM.into()).unwrap().is_some());
-    assert!(store.session(&alice.addr).unwrap().is_none());
+    assert!(store.session_index(&alice.addr).unwrap().is_none());
     assert!(store.peer_identity(&alice.addr).unwrap().is_none());
 
     let plaintext = keylink::decrypt(&mut store, &alice.addr, &p, &mut rng()).unwrap();

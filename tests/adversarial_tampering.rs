@@ -78,7 +78,7 @@ fn every_byte_flipped_in_prekey_message_is_rejected() {
         );
         assert_eq!(bob.kem_ids(), kems, "byte {i} ^ {mask:#04x}");
     }
-    assert!(bob.store.session(&alice.addr).unwrap().is_none());
+    assert!(bob.store.session_index(&alice.addr).unwrap().is_none());
     bob.recv_ok(&alice.addr, &genuine, b"prekey");
     assert!(!bob.otpk_ids().contains(&FIRST_OTPK));
     assert!(!bob.has_kem(FIRST_KEM));

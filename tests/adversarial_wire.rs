@@ -160,7 +160,7 @@ fn prekey_message_without_or_with_substituted_kem_fields_is_rejected() {
     let check = |bob: &Device| {
         assert!(bob.otpk_ids().contains(&FIRST_OTPK));
         assert_eq!(bob.kem_ids(), kems);
-        assert!(bob.store.session(&alice.addr).unwrap().is_none());
+        assert!(bob.store.session_index(&alice.addr).unwrap().is_none());
     };
 
     // Without the KEM fields (DESIGN.md's X3DH message), or without the ciphertext only.

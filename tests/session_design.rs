@@ -411,7 +411,7 @@ fn follows_design(with_one_time_prekey: bool, last_resort: bool) {
     let reply = keylink::encrypt(&mut bob, &alice_addr, b"reply")
         .unwrap()
         .to_bytes();
-    let record = bob.session(&alice_addr).unwrap().unwrap().to_bytes();
+    let record = bob.session_record(&alice_addr).unwrap().to_bytes();
     let record: proto::SessionRecord = proto::decode(&record);
     let sending = record.current.unwrap().sending_chain.unwrap();
     let dhs_b = sending.ratchet_private;

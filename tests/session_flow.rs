@@ -338,7 +338,7 @@ fn one_time_prekey_removed_only_after_authentication() {
         assert!(bob.otpk_ids().contains(&(FIRST_OTPK + 3)));
         assert!(bob.has_kem(FIRST_KEM + 4));
         assert_eq!(bob.snapshot(), before);
-        assert!(bob.store.session(&alice.addr).unwrap().is_none());
+        assert!(bob.store.session_index(&alice.addr).unwrap().is_none());
     }
 
     bob.recv_ok(&alice.addr, &genuine, b"first");

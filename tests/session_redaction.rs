@@ -31,12 +31,12 @@ fn record_secrets(bytes: &[u8]) -> Vec<Vec<u8>> {
         }
         for chain in &s.skipped_chains {
             header_keys.push(&chain.header_key);
-            secrets.extend(chain.keys.iter().map(|k| k.message_key.clone()));
         }
         for key in header_keys {
             secrets.extend(key.chunks(32).map(<[u8]>::to_vec));
         }
     }
+    secrets.extend(record.skipped_keys.iter().map(|k| k.message_key.clone()));
     secrets.retain(|s| !s.is_empty());
     secrets
 }
@@ -122,6 +122,25 @@ fn debug_output_never_shows_secrets() {
         let session = record.current().unwrap();
         assert_no_secret(&format!("{session:?}"), &secrets);
     }
+
+    // The rows a store holds: the index, a session, a skipped message key.
+    let index = bob.store.session_index(&alice.addr).unwrap().unwrap();
+    let current = index.current().unwrap();
+    let session = bob.store.session(&alice.addr, current).unwrap().unwrap();
+    let secrets = record_secrets(&bob.record(&alice.addr).to_bytes());
+    assert_no_secret(&format!("{index:?}{session:?}"), &secrets);
+    let chain = proto::decode::<proto::SessionRecord>(&bob.record(&alice.addr).to_bytes())
+        .skipped_keys[0]
+        .chain;
+    let id = keylink::session::SkippedKeyId {
+        session: *current,
+        chain,
+        counter: 0,
+    };
+    let key = bob.store.skipped_message_key(&alice.addr, &id).unwrap();
+    let key = key.expect("message 0 was skipped");
+    assert_eq!(key.id(), &id);
+    assert_no_secret(&format!("{key:?} {key:#?}"), &secrets);
 
     // The whole store: identity seed, prekey secrets and every session secret.
     let mut secrets = record_secrets(&bob.record(&alice.addr).to_bytes());

@@ -12,13 +12,23 @@ use keylink::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PublicKey, SignedPreKey, SignedPreKeyId,
 };
-use keylink::session::SessionRecord;
+use keylink::session::{Session, SessionId, SessionIndex, SkippedKeyId, SkippedMessageKey};
 use keylink::store::{Address, Change, Changes, MemoryStore, MemoryStoreError, ProtocolStore};
 
-/// A store that records the kinds of change of every commit before applying it.
+/// A store that records the kinds of change of every commit before applying it, and counts
+/// the session rows read.
 struct Recording {
     inner: MemoryStore,
     commits: RefCell<Vec<Vec<&'static str>>>,
+    reads: RefCell<Reads>,
+}
+
+/// Session rows read since the last reset: (indexes, sessions, skipped message keys).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Reads {
+    indexes: usize,
+    sessions: usize,
+    skipped_keys: usize,
 }
 
 impl Recording {
@@ -27,18 +37,29 @@ impl Recording {
         Recording {
             inner: std::mem::take(&mut device.store),
             commits: RefCell::new(Vec::new()),
+            reads: RefCell::default(),
         }
     }
 
     fn last_commit(&self) -> Vec<&'static str> {
         self.commits.borrow().last().cloned().unwrap_or_default()
     }
+
+    /// The rows read since the last call.
+    fn take_reads(&self) -> Reads {
+        std::mem::take(&mut *self.reads.borrow_mut())
+    }
 }
 
 /// The kind of a change. No wildcard arm: a new kind must be named here to compile.
 fn kind(change: &Change) -> &'static str {
     match change {
+        Change::SessionIndex { .. } => "session index",
         Change::Session { .. } => "session",
+        Change::RemoveSession { .. } => "remove session",
+        Change::SkippedMessageKeys { .. } => "skipped message keys",
+        Change::RemoveSkippedMessageKey { .. } => "remove skipped message key",
+        Change::EvictSkippedMessageKeys { .. } => "evict skipped message keys",
         Change::PeerIdentity { .. } => "peer identity",
         Change::RemoveOneTimePreKey(_) => "remove one-time prekey",
         Change::RemoveKemPreKey(_) => "remove KEM prekey",
@@ -67,8 +88,21 @@ impl ProtocolStore for Recording {
     fn base_key_used(&self, spk: SignedPreKeyId, key: &PublicKey) -> Result<bool, Self::Error> {
         self.inner.base_key_used(spk, key)
     }
-    fn session(&self, address: &Address) -> Result<Option<SessionRecord>, Self::Error> {
-        self.inner.session(address)
+    fn session_index(&self, address: &Address) -> Result<Option<SessionIndex>, Self::Error> {
+        self.reads.borrow_mut().indexes += 1;
+        self.inner.session_index(address)
+    }
+    fn session(&self, address: &Address, id: &SessionId) -> Result<Option<Session>, Self::Error> {
+        self.reads.borrow_mut().sessions += 1;
+        self.inner.session(address, id)
+    }
+    fn skipped_message_key(
+        &self,
+        address: &Address,
+        id: &SkippedKeyId,
+    ) -> Result<Option<SkippedMessageKey>, Self::Error> {
+        self.reads.borrow_mut().skipped_keys += 1;
+        self.inner.skipped_message_key(address, id)
     }
     fn commit(&mut self, changes: Changes) -> Result<(), Self::Error> {
         let mut kinds: Vec<_> = changes.iter().map(kind).collect();
@@ -91,6 +125,7 @@ fn a_prekey_message_commits_its_session_identity_and_used_prekeys_at_once() {
         "remove KEM prekey",
         "remove one-time prekey",
         "session",
+        "session index",
         "used base key",
     ];
     assert_eq!(bob.last_commit(), expected);
@@ -115,7 +150,7 @@ fn the_last_resort_kem_prekey_is_kept() {
     let mut bob = Recording::new(&mut bob_device);
     let first = alice.send_bytes(&bob_device.addr, b"hi");
     keylink::decrypt(&mut bob, &alice.addr, &first, &mut rng()).unwrap();
-    let expected = ["peer identity", "session", "used base key"];
+    let expected = ["peer identity", "session", "session index", "used base key"];
     assert_eq!(bob.last_commit(), expected);
     let last_resort = bob.inner.last_resort_kem_prekey_id();
     assert_eq!(last_resort, Some(LAST_RESORT_KEM.into()));
@@ -181,4 +216,127 @@ fn changes_can_be_built_by_a_store_author() {
     let mut store = MemoryStore::new(IdentityKeyPair::generate(&mut rng()));
     store.commit(changes).unwrap();
     assert_eq!(store.known_identity(&address), Some(&identity));
+}
+
+/// Bob's record of Alice after `skipped` messages of hers were lost (their keys stored), and
+/// with `archived` archived sessions before the current one.
+fn bob_with_history(skipped: u32, archived: usize) -> (Device, Recording) {
+    let mut alice = Device::new("alice", 1);
+    let mut bob_device = Device::new("bob", 1);
+    for _ in 0..archived {
+        alice.start(&bob_device, None);
+        let m = alice.send_bytes(&bob_device.addr, b"old");
+        bob_device.recv_ok(&alice.addr, &m, b"old");
+    }
+    alice.start(&bob_device, None);
+    let first = alice.send_bytes(&bob_device.addr, b"first");
+    bob_device.recv_ok(&alice.addr, &first, b"first");
+    let reply = bob_device.send_bytes(&alice.addr, b"reply");
+    alice.recv_ok(&bob_device.addr, &reply, b"reply");
+    for _ in 0..skipped {
+        alice.send_bytes(&bob_device.addr, b"lost");
+    }
+    let last = alice.send_bytes(&bob_device.addr, b"last");
+    bob_device.recv_ok(&alice.addr, &last, b"last");
+    let record = bob_device.record(&alice.addr);
+    assert_eq!(record.archived().count(), archived);
+    assert_eq!(record.skipped_keys(), skipped as usize);
+    let bob = Recording::new(&mut bob_device);
+    (alice, bob)
+}
+
+#[test]
+fn a_message_reads_and_writes_the_same_rows_whatever_the_history() {
+    for (skipped, archived) in [(0, 0), (2_000, 0), (0, 40), (2_000, 40)] {
+        let (mut alice, mut bob) = bob_with_history(skipped, archived);
+        let bob_addr = Address::new("bob", 1);
+        let (sessions, keys) = bob.inner.session_rows(&alice.addr);
+        assert_eq!((sessions, keys), (archived + 1, skipped as usize));
+        bob.take_reads();
+
+        keylink::encrypt(&mut bob, &alice.addr, b"to alice").unwrap();
+        let one_session = Reads {
+            indexes: 1,
+            sessions: 1,
+            skipped_keys: 0,
+        };
+        assert_eq!(bob.take_reads(), one_session, "{skipped} {archived}");
+        assert_eq!(bob.last_commit(), ["session"]);
+
+        let next = alice.send_bytes(&bob_addr, b"next");
+        keylink::decrypt(&mut bob, &alice.addr, &next, &mut rng()).unwrap();
+        assert_eq!(bob.take_reads(), one_session, "{skipped} {archived}");
+        assert_eq!(bob.last_commit(), ["session"]);
+    }
+}
+
+#[test]
+fn a_late_message_reads_and_deletes_only_its_own_key() {
+    let mut alice = Device::new("alice", 1);
+    let mut bob_device = Device::new("bob", 1);
+    alice.start(&bob_device, None);
+    let bob_addr = bob_device.addr.clone();
+    let sent: Vec<_> = (0..4).map(|_| alice.send_bytes(&bob_addr, b"m")).collect();
+    let mut bob = Recording::new(&mut bob_device);
+    keylink::decrypt(&mut bob, &alice.addr, &sent[3], &mut rng()).unwrap();
+    let first = [
+        "peer identity",
+        "remove KEM prekey",
+        "session",
+        "session index",
+    ];
+    let mut expected = first.to_vec();
+    expected.extend(["skipped message keys", "used base key"]);
+    expected.sort_unstable();
+    assert_eq!(bob.last_commit(), expected);
+    assert_eq!(bob.inner.session_rows(&alice.addr), (1, 3));
+    bob.take_reads();
+
+    keylink::decrypt(&mut bob, &alice.addr, &sent[1], &mut rng()).unwrap();
+    let reads = bob.take_reads();
+    assert_eq!((reads.sessions, reads.skipped_keys), (1, 1));
+    assert_eq!(bob.last_commit(), ["remove skipped message key", "session"]);
+    assert_eq!(bob.inner.session_rows(&alice.addr), (1, 2));
+
+    // The same message again: its key is gone, a duplicate, nothing written.
+    let commits = bob.commits.borrow().len();
+    let again = keylink::decrypt(&mut bob, &alice.addr, &sent[1], &mut rng()).unwrap_err();
+    assert!(matches!(again, Error::DuplicateMessage));
+    assert_eq!(bob.commits.borrow().len(), commits);
+}
+
+#[test]
+fn evictions_and_dropped_sessions_are_row_deletes() {
+    // Beyond the key limit: the oldest keys are evicted by count, in the same commit.
+    let (mut alice, mut bob) = bob_with_history(2_000, 0);
+    let bob_addr = Address::new("bob", 1);
+    for _ in 0..10 {
+        alice.send_bytes(&bob_addr, b"lost");
+    }
+    let m = alice.send_bytes(&bob_addr, b"m");
+    keylink::decrypt(&mut bob, &alice.addr, &m, &mut rng()).unwrap();
+    assert_eq!(
+        bob.last_commit(),
+        [
+            "evict skipped message keys",
+            "session",
+            "skipped message keys"
+        ]
+    );
+    assert_eq!(bob.inner.session_rows(&alice.addr), (1, 2_000));
+    let record = bob.inner.session_record(&alice.addr).unwrap();
+    assert_eq!(record.skipped_keys(), 2_000);
+
+    // Beyond the archive limit: the oldest session row goes with its keys.
+    let (mut alice, mut bob) = bob_with_history(0, 40);
+    let mut bob_device = Device::new("bob", 1);
+    bob_device.store = std::mem::take(&mut bob.inner);
+    alice.start(&bob_device, None);
+    bob.inner = std::mem::take(&mut bob_device.store);
+    let m = alice.send_bytes(&bob_addr, b"41st");
+    keylink::decrypt(&mut bob, &alice.addr, &m, &mut rng()).unwrap();
+    let commit = bob.last_commit();
+    assert!(commit.contains(&"remove session"), "{commit:?}");
+    assert!(commit.contains(&"session index"), "{commit:?}");
+    assert_eq!(bob.inner.session_rows(&alice.addr).0, 41);
 }

@@ -35,6 +35,7 @@ pub(crate) use header_key::HeaderKey;
 pub(crate) use message_key::MessageKey;
 use receiving_chain::{PendingSkip, ReceivingChain, advance_to, check_skip, skip_to};
 pub(crate) use root_key::RootKey;
+pub(crate) use skipped_keys::{NoSkippedKeys, SkippedDelta, SkippedKeySource};
 use skipped_keys::{SkippedChain, SkippedKeys};
 
 /// The ratchet state of one session.
@@ -71,20 +72,36 @@ pub(crate) struct PendingUpdate(Update);
 
 enum Update {
     /// A stored skipped key was used: remove it.
-    Skipped { chain: usize, key: usize },
+    Skipped { chain: usize, counter: u32 },
     /// Message on the current receiving chain.
     Chain {
         next: ChainKey,
         skipped: PendingSkip,
     },
     /// Message under a new ratchet key of the peer: a DH ratchet step.
-    Step {
-        root: RootKey,
-        previous: Option<PendingSkip>,
-        receiving: ReceivingChain,
-        skipped: PendingSkip,
-        next_receive_header: Box<HeaderKey>,
-    },
+    Step(Step),
+}
+
+/// What a DH ratchet step on receiving sets, before our new sending chain.
+struct Step {
+    root: RootKey,
+    previous: Option<PendingSkip>,
+    receiving: ReceivingChain,
+    skipped: PendingSkip,
+    next_receive_header: Box<HeaderKey>,
+}
+
+/// What a message body's AEAD covers: `AD || enc_header` as AAD, and `ciphertext || tag`.
+struct Body<'a> {
+    ad: &'a [u8; 64],
+    enc_header: &'a [u8; ENC_HEADER_LEN],
+    sealed: &'a [u8],
+}
+
+impl Body<'_> {
+    fn open(&self, key: &MessageKey) -> Result<Vec<u8>> {
+        key.open(self.ad, self.enc_header, self.sealed)
+    }
 }
 
 /// Which state a header key that opened a header belongs to.
@@ -180,19 +197,27 @@ impl Ratchet {
     /// `Ok(None)`: no header key of this session opened the header (try another session).
     /// `Err`: a header key opened it and the message is rejected, final for this message:
     /// [`Error::DuplicateMessage`] or [`Error::DecryptionFailed`].
+    /// A stored skipped key is read from `stored` only when a header opens under its chain's
+    /// header key; a store failure there is returned as it is.
     pub(crate) fn try_decrypt(
         &self,
         ad: &[u8; 64],
         enc_header: &[u8; ENC_HEADER_LEN],
         sealed: &[u8],
+        stored: &dyn SkippedKeySource,
     ) -> Result<Option<(Vec<u8>, PendingUpdate)>> {
         let Some((role, header)) = self.open_header(ad, enc_header)? else {
             return Ok(None);
         };
-        let opened = self.open_body(role, &header, ad, enc_header, sealed);
+        let body = Body {
+            ad,
+            enc_header,
+            sealed,
+        };
+        let opened = self.open_body(role, &header, &body, stored);
         match opened {
             Ok((plaintext, update)) => Ok(Some((plaintext, PendingUpdate(update)))),
-            Err(Error::DuplicateMessage) => Err(Error::DuplicateMessage),
+            Err(e @ (Error::DuplicateMessage | Error::Store(_))) => Err(e),
             Err(_) => Err(Error::DecryptionFailed),
         }
     }
@@ -237,14 +262,13 @@ impl Ratchet {
         &self,
         role: Role,
         header: &Header,
-        ad: &[u8; 64],
-        enc_header: &[u8; ENC_HEADER_LEN],
-        sealed: &[u8],
+        body: &Body<'_>,
+        stored: &dyn SkippedKeySource,
     ) -> Result<(Vec<u8>, Update)> {
         match role {
-            Role::Skipped(chain) => self.open_skipped(chain, header, ad, enc_header, sealed),
-            Role::Current => self.open_current(header, ad, enc_header, sealed),
-            Role::Next => self.open_after_step(header, ad, enc_header, sealed),
+            Role::Skipped(chain) => self.open_skipped(chain, header, body, stored),
+            Role::Current => self.open_current(header, body),
+            Role::Next => self.open_after_step(header, body),
         }
     }
 
@@ -254,35 +278,40 @@ impl Ratchet {
         &self,
         index: usize,
         header: &Header,
-        ad: &[u8; 64],
-        enc_header: &[u8; ENC_HEADER_LEN],
-        sealed: &[u8],
+        body: &Body<'_>,
+        stored: &dyn SkippedKeySource,
     ) -> Result<(Vec<u8>, Update)> {
         let chain = self.skipped.chain(index).ok_or(Error::DecryptionFailed)?;
         if header.ratchet_key != chain.ratchet_key {
             return Err(Error::DecryptionFailed);
         }
-        if let Some(key) = chain.find(header.counter) {
-            let message_key = chain.keys.get(key).ok_or(Error::DecryptionFailed)?;
-            let plaintext = message_key.open(ad, enc_header, sealed)?;
-            return Ok((plaintext, Update::Skipped { chain: index, key }));
+        let current = self
+            .receiving
+            .as_ref()
+            .filter(|r| r.header_key.same_as(&chain.header_key));
+        if current.is_some_and(|r| header.counter >= r.chain.index()) {
+            // The current chain's stored keys are all below its next index: no lookup.
+            return self.open_current(header, body);
         }
-        match self.receiving.as_ref() {
-            Some(r) if r.header_key.same_as(&chain.header_key) => {
-                self.open_current(header, ad, enc_header, sealed)
+        if let Some(message_key) = stored.skipped_key(chain.number, header.counter)? {
+            if message_key.index() != header.counter {
+                return Err(Error::Internal(
+                    "a stored skipped key under another counter",
+                ));
             }
-            _ => Err(Error::DuplicateMessage),
+            let plaintext = body.open(&message_key)?;
+            let update = Update::Skipped {
+                chain: index,
+                counter: header.counter,
+            };
+            return Ok((plaintext, update));
         }
+        // Below the chain's next index and not stored: used already, or evicted.
+        Err(Error::DuplicateMessage)
     }
 
     /// Under `HKr`: the next messages of the current receiving chain.
-    fn open_current(
-        &self,
-        header: &Header,
-        ad: &[u8; 64],
-        enc_header: &[u8; ENC_HEADER_LEN],
-        sealed: &[u8],
-    ) -> Result<(Vec<u8>, Update)> {
+    fn open_current(&self, header: &Header, body: &Body<'_>) -> Result<(Vec<u8>, Update)> {
         let receiving = self.receiving.as_ref().ok_or(Error::DecryptionFailed)?;
         if header.ratchet_key != receiving.ratchet_key {
             return Err(Error::DecryptionFailed);
@@ -293,7 +322,7 @@ impl Ratchet {
         }
         check_skip(&receiving.chain, header.counter)?;
         let advance = advance_to(&receiving.chain, header.counter)?;
-        let plaintext = advance.message_key.open(ad, enc_header, sealed)?;
+        let plaintext = body.open(&advance.message_key)?;
         let update = Update::Chain {
             next: advance.next,
             skipped: advance.skipped,
@@ -302,13 +331,7 @@ impl Ratchet {
     }
 
     /// Under `NHKr`: a DH ratchet step. Both skips are bounded before any DH or chain key.
-    fn open_after_step(
-        &self,
-        header: &Header,
-        ad: &[u8; 64],
-        enc_header: &[u8; ENC_HEADER_LEN],
-        sealed: &[u8],
-    ) -> Result<(Vec<u8>, Update)> {
+    fn open_after_step(&self, header: &Header, body: &Body<'_>) -> Result<(Vec<u8>, Update)> {
         let previous_chain = self
             .receiving
             .as_ref()
@@ -326,71 +349,73 @@ impl Ratchet {
         let dh = self.keys.sending_key.dh(&header.ratchet_key)?;
         let (root, chain, next_receive_header) = self.keys.root.step(&dh)?;
         let advance = advance_to(&chain, header.counter)?;
-        let plaintext = advance.message_key.open(ad, enc_header, sealed)?;
+        let plaintext = body.open(&advance.message_key)?;
         let receiving = ReceivingChain {
             ratchet_key: header.ratchet_key,
             chain: ChainKey::boxed(advance.next.as_bytes(), advance.next.index()),
             header_key: self.keys.next_receive_header.clone(),
         };
-        let update = Update::Step {
+        let update = Update::Step(Step {
             root,
             previous,
             receiving,
             skipped: advance.skipped,
             next_receive_header: Box::new(next_receive_header),
-        };
+        });
         Ok((plaintext, update))
     }
 
-    /// Apply what [`Ratchet::try_decrypt`] computed. For a DH ratchet step this generates our
-    /// next ratchet key pair; everything fallible happens before the state changes.
+    /// Apply what [`Ratchet::try_decrypt`] computed, returning the writes to the skipped-key
+    /// rows. For a DH ratchet step this generates our next ratchet key pair; everything
+    /// fallible happens before the state changes.
     pub(crate) fn commit<R: CryptoRng + ?Sized>(
         &mut self,
         update: PendingUpdate,
         rng: &mut R,
-    ) -> Result<()> {
+    ) -> Result<SkippedDelta> {
+        let mut delta = SkippedDelta::default();
         match update.0 {
-            Update::Skipped { chain, key } => self.skipped.remove(chain, key),
+            Update::Skipped { chain, counter } => self.skipped.remove(chain, counter, &mut delta),
             Update::Chain { next, skipped } => {
                 if let Some(r) = self.receiving.as_mut() {
-                    *r.chain = next;
+                    let keys = skipped.keys();
                     self.skipped
-                        .extend(&r.header_key, &r.ratchet_key, skipped.keys());
+                        .extend(&r.header_key, &r.ratchet_key, keys, &mut delta);
+                    *r.chain = next;
                 }
             }
-            Update::Step {
-                root,
-                previous,
-                receiving,
-                skipped,
-                next_receive_header,
-            } => self.step(root, previous, receiving, skipped, next_receive_header, rng)?,
+            Update::Step(step) => self.step(step, &mut delta, rng)?,
         }
-        Ok(())
+        Ok(delta)
     }
 
     fn step<R: CryptoRng + ?Sized>(
         &mut self,
-        root: RootKey,
-        previous: Option<PendingSkip>,
-        receiving: ReceivingChain,
-        skipped: PendingSkip,
-        next_receive_header: Box<HeaderKey>,
+        step: Step,
+        delta: &mut SkippedDelta,
         rng: &mut R,
     ) -> Result<()> {
+        let Step {
+            root,
+            previous,
+            receiving,
+            skipped,
+            next_receive_header,
+        } = step;
         let sending_key = KeyPair::generate(rng);
         let dh = sending_key.dh(&receiving.ratchet_key)?;
         let (root, sending_chain, next_send_header) = root.step(&dh)?;
-        // Nothing below can fail. The previous chain's keys up to `PN` are stored under its
-        // header key, the new chain's under the new `HKr`.
+        // The previous chain's keys up to `PN` are stored under its header key, the new
+        // chain's under the new `HKr`.
         if let (Some(keys), Some(old)) = (previous, self.receiving.as_ref()) {
             self.skipped
-                .extend(&old.header_key, &old.ratchet_key, keys.keys());
+                .extend(&old.header_key, &old.ratchet_key, keys.keys(), delta);
         }
         self.skipped.extend(
             &receiving.header_key,
             &receiving.ratchet_key,
             skipped.keys(),
+            delta,
         );
         self.receiving = Some(receiving);
         let keys = &mut *self.keys;
@@ -409,6 +434,11 @@ impl Ratchet {
     /// Number of skipped message keys currently stored.
     pub(crate) fn skipped_len(&self) -> usize {
         self.skipped.len()
+    }
+
+    /// The chains with stored skipped keys: `(number, how many keys)`.
+    pub(crate) fn skipped_chains(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.skipped.chains().map(|c| (c.number, c.count))
     }
 }
 
@@ -434,6 +464,7 @@ impl Ratchet {
         out.previous_counter = self.previous_counter;
         out.receiving_chain = self.receiving.as_ref().map(write_receiving);
         out.skipped_chains = self.skipped.chains().map(write_skipped).collect();
+        out.next_skipped_chain = self.skipped.next_number();
         out.send_header_key = keys
             .send_header
             .as_ref()
@@ -483,7 +514,7 @@ impl Ratchet {
             }),
             previous_counter: session.previous_counter,
             receiving,
-            skipped: read_skipped(&session.skipped_chains)?,
+            skipped: read_skipped(&session.skipped_chains, session.next_skipped_chain)?,
         })
     }
 }
@@ -523,51 +554,37 @@ fn write_skipped(chain: &SkippedChain) -> proto::SkippedChain {
     proto::SkippedChain {
         header_key: chain.header_key.to_stored().to_vec(),
         ratchet_key: chain.ratchet_key.to_bytes().to_vec(),
-        keys: chain
-            .keys
-            .iter()
-            .map(|k| proto::SkippedKey {
-                counter: k.index(),
-                message_key: k.as_bytes().to_vec(),
-            })
-            .collect(),
+        number: chain.number,
+        count: chain.count,
     }
 }
 
-/// Stored skipped keys: within the limits, each chain non-empty with ascending distinct
-/// message numbers, and no two chains under the same header key and ratchet key.
-fn read_skipped(chains: &[proto::SkippedChain]) -> Result<SkippedKeys> {
-    let total: usize = chains.iter().map(|c| c.keys.len()).sum();
-    if chains.len() > MAX_SKIPPED_HEADER_KEYS || total > MAX_STORED_SKIPPED_KEYS {
+/// A stored ledger: within the limits, each chain holding at least one key under a number
+/// below `next_number`, no number twice, and no two chains under the same header key and
+/// ratchet key.
+fn read_skipped(chains: &[proto::SkippedChain], next_number: u64) -> Result<SkippedKeys> {
+    let total: u64 = chains.iter().map(|c| u64::from(c.count)).sum();
+    if chains.len() > MAX_SKIPPED_HEADER_KEYS || total > MAX_STORED_SKIPPED_KEYS as u64 {
         return Err(Error::Malformed(WHAT));
     }
-    let mut skipped = SkippedKeys::default();
+    let mut read: std::collections::VecDeque<SkippedChain> = Default::default();
     for stored in chains {
-        let ascending = stored.keys.windows(2).all(|w| match w {
-            [a, b] => a.counter < b.counter,
-            _ => true,
-        });
-        if stored.keys.is_empty() || !ascending {
-            return Err(Error::Malformed(WHAT));
-        }
         let chain = SkippedChain {
+            number: stored.number,
             header_key: Box::new(header_key(&stored.header_key)?),
             ratchet_key: PublicKey::from_canonical(wire::array(&stored.ratchet_key, WHAT)?)?,
-            keys: stored
-                .keys
-                .iter()
-                .map(|k| Ok(MessageKey::boxed(key(&k.message_key)?, k.counter)))
-                .collect::<Result<_>>()?,
+            count: stored.count,
         };
-        let duplicate = skipped
-            .chains()
-            .any(|c| c.header_key.same_as(&chain.header_key) && c.ratchet_key == chain.ratchet_key);
-        if duplicate {
+        let clash = read.iter().any(|c| {
+            c.number == chain.number
+                || (c.header_key.same_as(&chain.header_key) && c.ratchet_key == chain.ratchet_key)
+        });
+        if chain.count == 0 || chain.number >= next_number || clash {
             return Err(Error::Malformed(WHAT));
         }
-        skipped.push_stored(chain);
+        read.push_back(chain);
     }
-    Ok(skipped)
+    Ok(SkippedKeys::from_stored(read, next_number))
 }
 
 #[cfg(test)]
@@ -575,6 +592,8 @@ mod tests {
     use super::*;
     use crate::constants::MAX_STORED_SKIPPED_KEYS;
     use chain_key::derivations;
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
 
     const AD: [u8; 64] = [3u8; 64];
 
@@ -588,11 +607,68 @@ mod tests {
         (alice, Ratchet::responder(&sk, spk).unwrap())
     }
 
+    type Rows = BTreeMap<(usize, u64, u32), Box<MessageKey>>;
+
+    thread_local! {
+        /// The skipped-key rows of every ratchet of the running test, keyed by the address
+        /// of its boxed keys (stable when the ratchet moves).
+        static STORED: RefCell<Rows> = RefCell::default();
+    }
+
+    /// The rows of one ratchet.
+    struct Stored(usize);
+
+    impl SkippedKeySource for Stored {
+        fn skipped_key(&self, chain: u64, counter: u32) -> Result<Option<Box<MessageKey>>> {
+            let key = |rows: &Rows| {
+                let key = rows.get(&(self.0, chain, counter));
+                key.map(|k| MessageKey::boxed(k.as_bytes(), k.index()))
+            };
+            Ok(STORED.with(|rows| key(&rows.borrow())))
+        }
+    }
+
+    fn owner(r: &Ratchet) -> usize {
+        std::ptr::from_ref::<Keys>(&r.keys) as usize
+    }
+
+    /// Apply a delta to the rows, as a store would.
+    fn apply(owner: usize, delta: SkippedDelta) {
+        STORED.with(|rows| {
+            let mut rows = rows.borrow_mut();
+            for (chain, count) in delta.evicted {
+                let oldest: Vec<_> = rows
+                    .range((owner, chain, 0)..=(owner, chain, u32::MAX))
+                    .take(count as usize)
+                    .map(|(id, _)| *id)
+                    .collect();
+                oldest.iter().for_each(|id| drop(rows.remove(id)));
+            }
+            if let Some((chain, counter)) = delta.removed {
+                assert!(rows.remove(&(owner, chain, counter)).is_some());
+            }
+            for (chain, keys) in delta.inserted {
+                for key in keys {
+                    let id = (owner, chain, key.index());
+                    assert!(rows.insert(id, key).is_none(), "no row is written twice");
+                }
+            }
+        });
+    }
+
+    fn stored_rows(r: &Ratchet) -> usize {
+        let owner = owner(r);
+        STORED.with(|rows| rows.borrow().keys().filter(|k| k.0 == owner).count())
+    }
+
     fn decrypt(r: &mut Ratchet, (enc_header, ct): &Sent) -> Result<Vec<u8>> {
+        let stored = Stored(owner(r));
         let (plaintext, update) = r
-            .try_decrypt(&AD, enc_header, ct)?
+            .try_decrypt(&AD, enc_header, ct, &stored)?
             .ok_or(Error::DecryptionFailed)?;
-        r.commit(update, &mut crate::os_rng())?;
+        let delta = r.commit(update, &mut crate::os_rng())?;
+        apply(owner(r), delta);
+        assert_eq!(stored_rows(r), r.skipped_len(), "rows match the ledger");
         Ok(plaintext)
     }
 
@@ -688,7 +764,11 @@ mod tests {
         // The oldest three chains' keys were evicted with their header keys: their late
         // messages no longer open any header (a forged message to Bob, as it were).
         for old in &late[..3] {
-            assert!(bob.try_decrypt(&AD, &old.0, &old.1).unwrap().is_none());
+            assert!(
+                bob.try_decrypt(&AD, &old.0, &old.1, &Stored(owner(&bob)))
+                    .unwrap()
+                    .is_none()
+            );
         }
         for (round, kept) in late.iter().enumerate().skip(3) {
             assert_eq!(decrypt(&mut bob, kept).unwrap(), [round as u8, 0]);
@@ -715,7 +795,7 @@ mod tests {
             (other.0, other.1.clone()),
             (first.0, truncated),
         ] {
-            let result = bob.try_decrypt(&AD, &enc_header, &ct);
+            let result = bob.try_decrypt(&AD, &enc_header, &ct, &Stored(owner(&bob)));
             assert!(!matches!(result, Ok(Some(_))));
         }
         assert_eq!(derivations::so_far(), derived, "no chain key was derived");
@@ -742,7 +822,7 @@ mod tests {
         enc_header[12..].copy_from_slice(&sealed);
         let (_, ct) = alice.encrypt(&AD, b"1").unwrap();
         assert!(matches!(
-            bob.try_decrypt(&AD, &enc_header, &ct),
+            bob.try_decrypt(&AD, &enc_header, &ct, &Stored(owner(&bob))),
             Err(Error::DecryptionFailed)
         ));
     }
@@ -770,7 +850,7 @@ mod tests {
             let enc = next.seal(&AD, &header).unwrap();
             let derived = derivations::so_far();
             assert!(matches!(
-                bob.try_decrypt(&AD, &enc, &ct),
+                bob.try_decrypt(&AD, &enc, &ct, &Stored(owner(&bob))),
                 Err(Error::DecryptionFailed)
             ));
             assert_eq!(
@@ -789,12 +869,12 @@ mod tests {
         let (_, other_body) = alice.encrypt(&AD, b"1").unwrap();
         let before = snapshot(&bob);
         // The header opens (a DH step for Bob); the body under it does not authenticate.
-        let swapped = bob.try_decrypt(&AD, &first.0, &other_body);
+        let swapped = bob.try_decrypt(&AD, &first.0, &other_body, &Stored(owner(&bob)));
         assert!(matches!(swapped, Err(Error::DecryptionFailed)));
         assert_eq!(snapshot(&bob), before);
         decrypt(&mut bob, &first).unwrap();
         // Once its key was used, the header with any body is a duplicate.
-        let replayed = bob.try_decrypt(&AD, &first.0, &other_body);
+        let replayed = bob.try_decrypt(&AD, &first.0, &other_body, &Stored(owner(&bob)));
         assert!(matches!(replayed, Err(Error::DuplicateMessage)));
     }
 
@@ -810,7 +890,10 @@ mod tests {
         let far = sealed_header(&alice, &far);
         let before = snapshot(&bob);
         let derived = derivations::so_far();
-        assert!(bob.try_decrypt(&AD, &far, &ct).is_err());
+        assert!(
+            bob.try_decrypt(&AD, &far, &ct, &Stored(owner(&bob)))
+                .is_err()
+        );
         assert_eq!(derivations::so_far(), derived);
         assert_eq!(snapshot(&bob), before);
         // After a step: N on the new chain, or PN on the chain before it.
@@ -822,7 +905,10 @@ mod tests {
             (header.previous_counter, header.counter) = (pn, n);
             let enc = sealed_header(&alice, &header);
             let derived = derivations::so_far();
-            assert!(bob.try_decrypt(&AD, &enc, &ct).is_err());
+            assert!(
+                bob.try_decrypt(&AD, &enc, &ct, &Stored(owner(&bob)))
+                    .is_err()
+            );
             assert_eq!(derivations::so_far(), derived);
         }
         assert_eq!(snapshot(&bob), before);
@@ -858,18 +944,23 @@ mod tests {
     }
 
     #[test]
-    fn skipped_keys_stay_put_when_others_are_removed() {
+    fn using_a_skipped_key_removes_exactly_its_row() {
         let (mut alice, mut bob) = pair();
         let sent: Vec<_> = (0..4u8)
             .map(|i| alice.encrypt(&AD, &[i]).unwrap())
             .collect();
         decrypt(&mut bob, &sent[3]).unwrap();
-        let chain = bob.skipped.chain(0).unwrap();
-        let last = address(chain.keys.get(2).unwrap().as_bytes());
-        decrypt(&mut bob, &sent[0]).unwrap();
-        let chain = bob.skipped.chain(0).unwrap();
-        assert_eq!(address(chain.keys.get(1).unwrap().as_bytes()), last);
-        assert_eq!(chain.keys.get(1).unwrap().index(), 2);
+        assert_eq!(stored_rows(&bob), 3);
+        let number = bob.skipped.chain(0).unwrap().number;
+        let stored = Stored(owner(&bob));
+        let (_, update) = bob
+            .try_decrypt(&AD, &sent[1].0, &sent[1].1, &stored)
+            .unwrap()
+            .unwrap();
+        let delta = bob.commit(update, &mut crate::os_rng()).unwrap();
+        assert_eq!(delta.removed, Some((number, 1)));
+        assert!(delta.inserted.is_empty() && delta.evicted.is_empty());
+        assert_eq!(bob.skipped_len(), 2);
     }
 
     #[test]
@@ -881,7 +972,7 @@ mod tests {
         let before = snapshot(&bob);
         ct[0] ^= 1;
         assert!(matches!(
-            bob.try_decrypt(&AD, &enc_header, &ct),
+            bob.try_decrypt(&AD, &enc_header, &ct, &Stored(owner(&bob))),
             Err(Error::DecryptionFailed)
         ));
         assert_eq!(snapshot(&bob), before);
@@ -898,6 +989,17 @@ mod tests {
         bob.write(&mut out);
         let mut read = Ratchet::read(&out).unwrap();
         assert_eq!(snapshot(&read), snapshot(&bob));
+        // The keys are rows of their own: the read ratchet finds bob's.
+        let (from, to) = (owner(&bob), owner(&read));
+        STORED.with(|rows| {
+            let mut rows = rows.borrow_mut();
+            let copies: Vec<_> = rows
+                .iter()
+                .filter(|(id, _)| id.0 == from)
+                .map(|(id, k)| ((to, id.1, id.2), MessageKey::boxed(k.as_bytes(), k.index())))
+                .collect();
+            rows.extend(copies);
+        });
         assert_eq!(decrypt(&mut read, &sent[0]).unwrap(), [0]);
     }
 }

@@ -1,12 +1,14 @@
-//! All sessions with one peer device: the current one plus up to
-//! [`MAX_ARCHIVED_SESSIONS`] archived ones, most recently used first.
+//! All sessions with one peer device, whole and in memory: the current one plus up to
+//! [`MAX_ARCHIVED_SESSIONS`] archived ones, most recently used first, and their skipped
+//! message keys.
 //!
 //! The record applies every rule about which session handles a message: the peer's
 //! identity, repeated and replayed PreKey messages, and which session is current, including
 //! the rule that makes two devices that started sessions with each other at once settle on one
-//! ([`SessionRecord::decrypt_prekey`]).
+//! ([`SessionRecord::decrypt_prekey`]). The store-backed operations apply the same rules
+//! (one implementation, in `view.rs`) while reading only the rows a message needs.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
@@ -14,24 +16,91 @@ use zeroize::Zeroizing;
 use crate::constants::MAX_ARCHIVED_SESSIONS;
 use crate::error::{Error, Result};
 use crate::keys::{IdentityKey, IdentityKeyPair, PublicKey};
-use crate::pqxdh::ResponderKeys;
+use crate::ratchet::{MessageKey, SkippedDelta};
 use crate::session::message::{Message, PreKeyMessage, RatchetMessage};
-use crate::session::responder::{ConsumedPreKeys, Decrypted, PreKeyIds, ResponderPreKeys};
+use crate::session::responder::{Decrypted, ResponderPreKeys};
+use crate::session::rows::{SessionId, SkippedKeyId, SkippedMessageKey};
 use crate::session::state::{IdentityCache, Session};
+use crate::session::view::{RecordSource, RecordView, Writes};
 use crate::wire::{self, Kind, proto};
 
-/// Where a session sits in a record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Slot {
-    Current,
-    Archived(usize),
+const WHAT: &str = "session record";
+
+/// The sessions kept for one peer address, with every skipped message key they hold.
+///
+/// This is the sans-IO form for apps that keep a peer's record as one value. The
+/// store-backed functions keep the same state as separate rows instead (see
+/// [`ProtocolStore`](crate::store::ProtocolStore)), so that a message touches only what it
+/// needs.
+#[derive(Default)]
+pub struct SessionRecord {
+    view: RecordView,
+    keys: SkippedKeys,
 }
 
-/// The sessions kept for one peer address.
-#[derive(Debug, Default)]
-pub struct SessionRecord {
-    current: Option<Session>,
-    archived: VecDeque<Session>,
+/// The skipped message keys of a whole record.
+#[derive(Default)]
+struct SkippedKeys(BTreeMap<SkippedKeyId, Box<MessageKey>>);
+
+impl RecordSource for SkippedKeys {
+    fn session(&self, _: &SessionId) -> Result<Option<Session>> {
+        // A whole record holds every session loaded.
+        Ok(None)
+    }
+
+    fn skipped_key(&self, id: &SkippedKeyId) -> Result<Option<Box<MessageKey>>> {
+        let key = self.0.get(id);
+        Ok(key.map(|k| MessageKey::boxed(k.as_bytes(), k.index())))
+    }
+}
+
+impl SkippedKeys {
+    /// The ids of chain `chain` of session `session`, ascending.
+    fn chain(&self, session: SessionId, chain: u64) -> impl Iterator<Item = &SkippedKeyId> {
+        let id = |counter| SkippedKeyId {
+            session,
+            chain,
+            counter,
+        };
+        self.0.range(id(0)..=id(u32::MAX)).map(|(id, _)| id)
+    }
+
+    fn apply(&mut self, session: SessionId, delta: SkippedDelta) {
+        let SkippedDelta {
+            inserted,
+            evicted,
+            removed,
+        } = delta;
+        for (chain, count) in evicted {
+            let oldest: Vec<SkippedKeyId> = self
+                .chain(session, chain)
+                .take(count as usize)
+                .copied()
+                .collect();
+            oldest.iter().for_each(|id| drop(self.0.remove(id)));
+        }
+        if let Some((chain, counter)) = removed {
+            self.0.remove(&SkippedKeyId {
+                session,
+                chain,
+                counter,
+            });
+        }
+        for (chain, keys) in inserted {
+            for key in keys {
+                let id = SkippedKeyId {
+                    session,
+                    chain,
+                    counter: key.index(),
+                };
+                self.0.insert(id, key);
+            }
+        }
+    }
+
+    fn remove_session(&mut self, session: SessionId) {
+        self.0.retain(|id, _| id.session != session);
+    }
 }
 
 impl SessionRecord {
@@ -40,40 +109,43 @@ impl SessionRecord {
         Self::default()
     }
 
+    /// A record holding a session just set up as the responder.
+    #[cfg(feature = "hazmat")]
+    pub(crate) fn with_responder(session: Session, skipped: SkippedDelta) -> Self {
+        let mut record = SessionRecord::new();
+        record.keys.apply(session.id(), skipped);
+        record.view.set_current(session);
+        record.applied();
+        record
+    }
+
     /// The session new messages are encrypted with.
     pub fn current(&self) -> Option<&Session> {
-        self.current.as_ref()
+        self.view.current()
     }
 
     /// The archived sessions, most recently used first.
     pub fn archived(&self) -> impl Iterator<Item = &Session> {
-        self.archived.iter()
+        self.view.archived()
     }
 
     /// Make `session` current, archiving the previous current session (dropping the oldest
     /// archived one beyond the limit). This is what starting a session does.
     pub fn set_current(&mut self, session: Session) {
-        if let Some(old) = self.current.replace(session) {
-            self.archive(old);
-        }
+        self.view.set_current(session);
+        self.applied();
     }
 
     /// Archive the current session, if any, so that the next message needs a new session.
     pub fn archive_current(&mut self) {
-        if let Some(old) = self.current.take() {
-            self.archive(old);
-        }
-    }
-
-    fn archive(&mut self, session: Session) {
-        self.archived.push_front(session);
-        self.archived.truncate(MAX_ARCHIVED_SESSIONS);
+        self.view.archive_current();
+        self.applied();
     }
 
     /// Whether some session in this record (initiator or responder) was set up with
     /// `base_key`.
     pub fn has_base_key(&self, base_key: &PublicKey) -> bool {
-        self.slot_of(base_key).is_some()
+        self.view.has_base_key(base_key)
     }
 
     /// Whether decrypting `message` needs the prekeys it names: `false` when it repeats the
@@ -82,33 +154,17 @@ impl SessionRecord {
         !self.has_base_key(message.base_key())
     }
 
-    fn slots(&self) -> impl Iterator<Item = (Slot, &Session)> {
-        let current = self.current.iter().map(|s| (Slot::Current, s));
-        let archived = self.archived.iter().enumerate();
-        current.chain(archived.map(|(i, s)| (Slot::Archived(i), s)))
-    }
-
-    fn slot_of(&self, base_key: &PublicKey) -> Option<Slot> {
-        self.slots()
-            .find(|(_, s)| s.base_key() == base_key)
-            .map(|(slot, _)| slot)
-    }
-
-    fn get_mut(&mut self, slot: Slot) -> Result<&mut Session> {
-        match slot {
-            Slot::Current => self.current.as_mut(),
-            Slot::Archived(i) => self.archived.get_mut(i),
-        }
-        .ok_or(Error::DecryptionFailed)
+    /// How many skipped message keys the record holds, over all its sessions.
+    pub fn skipped_keys(&self) -> usize {
+        self.keys.0.len()
     }
 
     /// Encrypt with the current session. The record has changed when this returns:
     /// **persist it before sending the message**, or a restart could reuse a message key.
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Message> {
-        self.current
-            .as_mut()
-            .ok_or(Error::NoSession)?
-            .encrypt(plaintext)
+        let message = self.view.encrypt(plaintext)?;
+        self.applied();
+        Ok(message)
     }
 
     /// Decrypt a ratchet message with the current session, else with the archived ones, most
@@ -124,14 +180,9 @@ impl SessionRecord {
         trusted: Option<&IdentityKey>,
         rng: &mut R,
     ) -> Result<Decrypted> {
-        let (slot, (plaintext, update)) = self
-            .slots()
-            .filter(|(_, s)| trusted.is_none_or(|t| t == s.remote_identity()))
-            .find_map(|(slot, s)| s.try_decrypt(message).transpose().map(|r| (slot, r)))
-            .map(|(slot, r)| r.map(|opened| (slot, opened)))
-            .ok_or(Error::DecryptionFailed)??;
-        self.get_mut(slot)?.commit(update, rng)?;
-        self.decrypted_in(slot, plaintext)
+        let decrypted = self.view.decrypt(message, trusted, &self.keys, rng)?;
+        self.applied();
+        Ok(decrypted)
     }
 
     /// Decrypt a PreKey message: the one entry point for the responder side, applying every
@@ -162,115 +213,39 @@ impl SessionRecord {
         prekeys: ResponderPreKeys,
         rng: &mut R,
     ) -> Result<Decrypted> {
-        if trusted.is_some_and(|t| t != message.identity_key()) {
-            return Err(Error::UntrustedIdentity);
-        }
-        match self.slot_of(message.base_key()) {
-            Some(slot) => self.decrypt_repeated(slot, message, rng),
-            None => self.respond(ours, message, prekeys, rng),
-        }
+        let view = &mut self.view;
+        let decrypted = view.decrypt_prekey(ours, trusted, message, prekeys, &self.keys, rng)?;
+        self.applied();
+        Ok(decrypted)
     }
 
-    fn decrypt_repeated<R: CryptoRng + ?Sized>(
-        &mut self,
-        slot: Slot,
-        message: &PreKeyMessage,
-        rng: &mut R,
-    ) -> Result<Decrypted> {
-        let session = self.get_mut(slot)?;
-        if !session.was_set_up_by(message) {
-            return Err(Error::DecryptionFailed);
+    /// Apply the view's writes to the record's own keys.
+    fn applied(&mut self) {
+        let Writes {
+            index: _,
+            removed,
+            skipped,
+        } = self.view.take_writes();
+        for session in removed {
+            self.keys.remove_session(session);
         }
-        let plaintext = session.decrypt(&message.message, rng)?;
-        self.decrypted_in(slot, plaintext)
-    }
-
-    /// The outcome of a message that the session in `slot` decrypted, after [`Self::used`].
-    fn decrypted_in(&mut self, slot: Slot, plaintext: Zeroizing<Vec<u8>>) -> Result<Decrypted> {
-        let sender = *self.get_mut(slot)?.remote_identity();
-        self.used(slot);
-        Ok(Decrypted {
-            plaintext,
-            sender,
-            consumed: ConsumedPreKeys::default(),
-        })
-    }
-
-    fn respond<R: CryptoRng + ?Sized>(
-        &mut self,
-        ours: &IdentityKeyPair,
-        message: &PreKeyMessage,
-        prekeys: ResponderPreKeys,
-        rng: &mut R,
-    ) -> Result<Decrypted> {
-        if prekeys.base_key_used {
-            // A replay of a PreKey message whose session is no longer kept: its keys were
-            // used, so it is a duplicate (never answered as a decryption failure).
-            return Err(Error::DuplicateMessage);
+        for (session, delta) in skipped {
+            self.keys.apply(session, delta);
         }
-        let ids = PreKeyIds::from(message);
-        let keys = prekeys.require(ids)?;
-        let responder_keys = ResponderKeys {
-            signed: &keys.signed,
-            one_time: keys.one_time.as_ref(),
-            kem: &keys.kem,
-        };
-        let (session, plaintext) = Session::respond_with(ours, &responder_keys, message, rng)?;
-        let consumed = ConsumedPreKeys {
-            one_time_prekey: ids.one_time,
-            kem_prekey: (!keys.kem.is_last_resort()).then_some(ids.kem),
-            used_base_key: Some((ids.signed, *message.base_key())),
-        };
-        self.insert_responder(session);
-        Ok(Decrypted {
-            plaintext,
-            sender: *message.identity_key(),
-            consumed,
-        })
-    }
-
-    /// Add a session set up by the peer's PreKey message (see the simultaneous-start rule at
-    /// [`SessionRecord::decrypt_prekey`]).
-    fn insert_responder(&mut self, mut session: Session) {
-        let Some(current) = self
-            .current
-            .as_mut()
-            .filter(|c| c.is_initiator() && c.awaiting_reply())
-        else {
-            return self.set_current(session);
-        };
-        current.set_simultaneous_with(*session.base_key());
-        session.set_simultaneous_with(*current.base_key());
-        if current.base_key().as_bytes() < session.base_key().as_bytes() {
-            self.archive(session);
-        } else {
-            self.set_current(session);
-        }
-    }
-
-    /// Record that the session in `slot` just decrypted a message: an archived one becomes
-    /// current again, unless it and the current one were started simultaneously and the
-    /// current one's base key is smaller; then it only moves to the front of the archive.
-    fn used(&mut self, slot: Slot) {
-        let Slot::Archived(index) = slot else { return };
-        let Some(session) = self.archived.remove(index) else {
-            return;
-        };
-        let stays_archived = self.current.as_ref().is_some_and(|current| {
-            simultaneous(current, &session)
-                && current.base_key().as_bytes() < session.base_key().as_bytes()
-        });
-        match stays_archived {
-            true => self.archived.push_front(session),
-            false => self.set_current(session),
-        }
+        self.view.mark_clean();
     }
 
     /// Serialize for the application's storage (versioned; holds secrets).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let record = proto::SessionRecord {
-            current: self.current.as_ref().map(Session::to_proto),
-            archived: self.archived.iter().map(Session::to_proto).collect(),
+            current: self.current().map(Session::to_proto),
+            archived: self.archived().map(Session::to_proto).collect(),
+            skipped_keys: self
+                .keys
+                .0
+                .iter()
+                .map(|(id, k)| skipped_to_proto(id, k))
+                .collect(),
         };
         wire::encode_secret(Kind::SessionRecord, &record)
     }
@@ -287,23 +262,114 @@ impl SessionRecord {
     pub fn from_bytes_for_peer(bytes: &[u8], peer: Option<&IdentityKey>) -> Result<Self> {
         let record: proto::SessionRecord = wire::decode(Kind::SessionRecord, bytes)?;
         if record.archived.len() > MAX_ARCHIVED_SESSIONS {
-            return Err(Error::Malformed("session record"));
+            return Err(Error::Malformed(WHAT));
         }
         let mut identities = IdentityCache::knowing(peer);
         let current = record.current.as_ref();
         let current = current
             .map(|s| Session::from_proto(s, &mut identities))
             .transpose()?;
-        // Sized once: collecting would grow the deque and move sessions while parsing.
-        let mut archived = VecDeque::with_capacity(record.archived.len());
-        for session in &record.archived {
-            archived.push_back(Session::from_proto(session, &mut identities)?);
+        let archived = record
+            .archived
+            .iter()
+            .map(|s| Session::from_proto(s, &mut identities))
+            .collect::<Result<Vec<_>>>()?;
+        let ascending = record.skipped_keys.windows(2).all(|w| match w {
+            [a, b] => (&a.session, a.chain, a.counter) < (&b.session, b.chain, b.counter),
+            _ => true,
+        });
+        if !ascending {
+            return Err(Error::Malformed(WHAT));
         }
-        Ok(SessionRecord { current, archived })
+        let keys = record.skipped_keys.iter().map(skipped_from_proto);
+        Self::from_parts(current, archived, keys.collect::<Result<_>>()?)
+    }
+
+    /// A record from its sessions and their stored skipped keys, checked to agree: no session
+    /// twice, and exactly the keys each session's chains say they hold.
+    pub(crate) fn from_parts(
+        current: Option<Session>,
+        archived: Vec<Session>,
+        keys: Vec<SkippedMessageKey>,
+    ) -> Result<Self> {
+        let mut ids: Vec<SessionId> = current.iter().chain(&archived).map(Session::id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w.first() == w.get(1)) {
+            return Err(Error::Malformed(WHAT));
+        }
+        let mut map = BTreeMap::new();
+        for key in keys {
+            if map.insert(key.id, key.key).is_some() {
+                return Err(Error::Malformed(WHAT));
+            }
+        }
+        let record = SessionRecord {
+            view: RecordView::whole(current, archived),
+            keys: SkippedKeys(map),
+        };
+        record.check_keys()?;
+        Ok(record)
+    }
+
+    /// Every key belongs to a chain of a session of this record, and every chain holds as
+    /// many keys as it says.
+    fn check_keys(&self) -> Result<()> {
+        let sessions = self.current().into_iter().chain(self.archived());
+        let mut expected = 0usize;
+        for session in sessions {
+            for (chain, count) in session.skipped_chains() {
+                let held = self.keys.chain(session.id(), chain).count();
+                if held != count as usize {
+                    return Err(Error::Malformed(WHAT));
+                }
+                expected += held;
+            }
+        }
+        match expected == self.keys.0.len() {
+            true => Ok(()),
+            false => Err(Error::Malformed(WHAT)),
+        }
+    }
+
+    /// The record's stored skipped keys, as the rows a store holds.
+    pub(crate) fn skipped_rows(&self) -> impl Iterator<Item = SkippedMessageKey> + '_ {
+        self.keys.0.iter().map(|(id, key)| SkippedMessageKey {
+            id: *id,
+            key: MessageKey::boxed(key.as_bytes(), key.index()),
+        })
+    }
+
+    /// The record's sessions, current first, taken apart (for a store to hold as rows).
+    pub(crate) fn into_sessions(self) -> (crate::session::SessionIndex, Vec<Session>) {
+        let index = self.view.index();
+        (index, self.view.into_sessions().collect())
     }
 }
 
-/// Whether `a` and `b` were marked as started simultaneously with each other.
-fn simultaneous(a: &Session, b: &Session) -> bool {
-    a.simultaneous_with() == Some(b.base_key()) || b.simultaneous_with() == Some(a.base_key())
+impl core::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("current", &self.current())
+            .field("archived", &self.archived().count())
+            .field("skipped_keys", &self.keys.0.len())
+            .finish()
+    }
+}
+
+fn skipped_to_proto(id: &SkippedKeyId, key: &MessageKey) -> proto::SkippedKey {
+    proto::SkippedKey {
+        session: id.session.as_bytes().to_vec(),
+        chain: id.chain,
+        counter: id.counter,
+        message_key: key.as_bytes().to_vec(),
+    }
+}
+
+fn skipped_from_proto(key: &proto::SkippedKey) -> Result<SkippedMessageKey> {
+    let id = SkippedKeyId {
+        session: SessionId::from_bytes(wire::array(&key.session, WHAT)?),
+        chain: key.chain,
+        counter: key.counter,
+    };
+    SkippedMessageKey::from_bytes(id, &key.message_key)
 }

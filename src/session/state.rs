@@ -11,9 +11,10 @@ use crate::keys::{
     SignedPreKeyId, VerifiedBundle,
 };
 use crate::pqxdh::{self, ResponderKeys};
-use crate::ratchet::{PendingUpdate, Ratchet};
+use crate::ratchet::{NoSkippedKeys, PendingUpdate, Ratchet, SkippedDelta, SkippedKeySource};
 use crate::session::message::{Message, PreKeyMessage, RatchetMessage};
-use crate::wire::{self, proto};
+use crate::session::rows::SessionId;
+use crate::wire::{self, Kind, proto};
 
 const WHAT: &str = "session record";
 
@@ -87,6 +88,9 @@ impl Session {
     /// or the peer's identity. Apps use
     /// [`SessionRecord::decrypt_prekey`](crate::session::SessionRecord::decrypt_prekey), which
     /// does; this is exposed for test vectors (feature `hazmat`).
+    ///
+    /// The session comes in a record of its own, which also holds the message keys the
+    /// first message skipped (if it was not message 0).
     #[cfg(feature = "hazmat")]
     pub fn respond<R: CryptoRng + ?Sized>(
         ours: &IdentityKeyPair,
@@ -95,23 +99,25 @@ impl Session {
         kem_prekey: &crate::keys::KemPreKey,
         message: &PreKeyMessage,
         rng: &mut R,
-    ) -> Result<(Session, Vec<u8>)> {
+    ) -> Result<(crate::session::SessionRecord, Vec<u8>)> {
         let keys = ResponderKeys {
             signed: signed_prekey,
             one_time: one_time_prekey,
             kem: kem_prekey,
         };
-        let (session, plaintext) = Self::respond_with(ours, &keys, message, rng)?;
-        Ok((session, plaintext.to_vec()))
+        let (session, plaintext, skipped) = Self::respond_with(ours, &keys, message, rng)?;
+        let record = crate::session::SessionRecord::with_responder(session, skipped);
+        Ok((record, plaintext.to_vec()))
     }
 
-    /// The responder's setup, after checking that `keys` are the prekeys `message` names.
+    /// The responder's setup, after checking that `keys` are the prekeys `message` names:
+    /// the session, the plaintext, and the message keys the first message skipped.
     pub(crate) fn respond_with<R: CryptoRng + ?Sized>(
         ours: &IdentityKeyPair,
         keys: &ResponderKeys<'_>,
         message: &PreKeyMessage,
         rng: &mut R,
-    ) -> Result<(Session, Zeroizing<Vec<u8>>)> {
+    ) -> Result<(Session, Zeroizing<Vec<u8>>, SkippedDelta)> {
         keys.check(message)?;
         let sk = pqxdh::respond(
             ours,
@@ -130,8 +136,11 @@ impl Session {
             setup_digest: Some(message.setup_digest()),
             simultaneous_with: None,
         };
-        let plaintext = session.decrypt(&message.message, rng)?;
-        Ok((session, plaintext))
+        let (plaintext, update) = session
+            .try_decrypt(&message.message, &NoSkippedKeys)?
+            .ok_or(Error::DecryptionFailed)?;
+        let skipped = session.commit(update, rng)?;
+        Ok((session, plaintext, skipped))
     }
 
     /// Encrypt a message to the peer.
@@ -159,40 +168,34 @@ impl Session {
         })
     }
 
-    /// Decrypt a ratchet message from the peer in this session alone. On any failure the
-    /// session is unchanged. [`SessionRecord::decrypt`](crate::session::SessionRecord::decrypt)
-    /// also tries the archived sessions and checks the peer's identity.
-    pub fn decrypt<R: CryptoRng + ?Sized>(
-        &mut self,
-        message: &RatchetMessage,
-        rng: &mut R,
-    ) -> Result<Zeroizing<Vec<u8>>> {
-        let (plaintext, update) = self.try_decrypt(message)?.ok_or(Error::DecryptionFailed)?;
-        self.commit(update, rng)?;
-        Ok(plaintext)
-    }
-
     /// Decrypt without changing anything: `Ok(None)` if no header key of this session opens
     /// the message's header; an error is final for the message (its header opened here).
+    /// Stored skipped keys are read from `stored`, only when a header opens under their
+    /// chain's header key.
     pub(crate) fn try_decrypt(
         &self,
         message: &RatchetMessage,
+        stored: &dyn SkippedKeySource,
     ) -> Result<Option<(Zeroizing<Vec<u8>>, PendingUpdate)>> {
-        let opened =
-            self.ratchet
-                .try_decrypt(&self.ad(), &message.enc_header, &message.ciphertext)?;
+        let opened = self.ratchet.try_decrypt(
+            &self.ad(),
+            &message.enc_header,
+            &message.ciphertext,
+            stored,
+        )?;
         Ok(opened.map(|(plaintext, update)| (Zeroizing::new(plaintext), update)))
     }
 
+    /// Apply a decryption; returns the writes to this session's skipped-key rows.
     pub(crate) fn commit<R: CryptoRng + ?Sized>(
         &mut self,
         update: PendingUpdate,
         rng: &mut R,
-    ) -> Result<()> {
-        self.ratchet.commit(update, rng)?;
+    ) -> Result<SkippedDelta> {
+        let skipped = self.ratchet.commit(update, rng)?;
         // A message from the peer proves it has the session: stop sending PreKey messages.
         self.pending = None;
-        Ok(())
+        Ok(skipped)
     }
 
     /// `AD = IK_A || IK_B`, initiator first.
@@ -220,6 +223,11 @@ impl Session {
         &self.base_key
     }
 
+    /// The session's id within its record (its base key).
+    pub fn id(&self) -> SessionId {
+        SessionId::from_bytes(self.base_key.to_bytes())
+    }
+
     /// Whether this side started the session.
     pub fn is_initiator(&self) -> bool {
         self.initiator
@@ -233,6 +241,11 @@ impl Session {
     /// How many skipped message keys the session holds.
     pub fn skipped_keys(&self) -> usize {
         self.ratchet.skipped_len()
+    }
+
+    /// The chains the session holds skipped keys of: `(number, how many keys)`.
+    pub(crate) fn skipped_chains(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.ratchet.skipped_chains()
     }
 
     pub(crate) fn simultaneous_with(&self) -> Option<&PublicKey> {
@@ -258,6 +271,26 @@ impl fmt::Debug for Session {
 // ---- Serialization ------------------------------------------------------------------------
 
 impl Session {
+    /// Serialize this session alone, as a store keeps it in a row of its own (versioned;
+    /// holds secrets). Its skipped message keys are not in it: they are rows of their own
+    /// ([`SkippedMessageKey`](crate::session::SkippedMessageKey)).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        wire::encode_secret(Kind::Session, &self.to_proto())
+    }
+
+    /// Parse what [`Session::to_bytes`] produced.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_bytes_for_peer(bytes, None)
+    }
+
+    /// [`Session::from_bytes`] for a store that also keeps `peer`, the identity it
+    /// remembers for the session's address: if the session's peer identity has exactly those
+    /// bytes, that already validated key is taken instead of decoding the point again.
+    pub fn from_bytes_for_peer(bytes: &[u8], peer: Option<&IdentityKey>) -> Result<Self> {
+        let session: proto::Session = wire::decode(Kind::Session, bytes)?;
+        Self::from_proto(&session, &mut IdentityCache::knowing(peer))
+    }
+
     pub(crate) fn to_proto(&self) -> proto::Session {
         let mut out = proto::Session::default();
         out.local_identity = self.local_identity.to_vec();

@@ -2,22 +2,74 @@
 //! nothing.
 
 use crate::keys::{IdentityKey, KemPreKeyId, OneTimePreKeyId, PublicKey, SignedPreKeyId};
-use crate::session::{ConsumedPreKeys, SessionRecord};
+use crate::ratchet::SkippedDelta;
+use crate::session::{
+    ConsumedPreKeys, RecordView, Session, SessionId, SessionIndex, SkippedKeyId, SkippedMessageKey,
+    Writes,
+};
 use crate::store::Address;
 
 /// One write. A store applies each kind as its own small row update.
+///
+/// A peer's sessions are three kinds of rows: its [`SessionIndex`] (keyed by address), each
+/// [`Session`] (keyed by address and [`SessionId`]) and each [`SkippedMessageKey`] (keyed by
+/// address and [`SkippedKeyId`]). An operation writes only the rows it changed.
 ///
 /// **Match it exhaustively, with no wildcard arm.** A later version of keylink that adds a
 /// kind of change adds a variant here (a breaking release), so a store written against this
 /// version fails to compile instead of silently dropping a write it does not know.
 #[derive(Debug)]
 pub enum Change {
-    /// Replace the session record of `address` (insert it if there is none).
+    /// Replace the session index of `address` (insert it if there is none).
+    SessionIndex {
+        /// The peer device.
+        address: Address,
+        /// Which sessions it has, in order.
+        index: SessionIndex,
+    },
+    /// Replace the session row (`address`, `session.id()`) (insert it if there is none).
     Session {
         /// The peer device.
         address: Address,
-        /// Its new record (boxed: a record is large beside the other changes).
-        record: Box<SessionRecord>,
+        /// The session (boxed: it is large beside the other changes).
+        session: Box<Session>,
+    },
+    /// Delete the session row (`address`, `id`) and every skipped message key of that
+    /// session: it was dropped from the record (beyond the archive limit).
+    RemoveSession {
+        /// The peer device.
+        address: Address,
+        /// The session.
+        id: SessionId,
+    },
+    /// Insert these skipped message keys of `address`, each under its
+    /// [`id`](SkippedMessageKey::id) (no key already exists under one of them).
+    SkippedMessageKeys {
+        /// The peer device.
+        address: Address,
+        /// The keys.
+        keys: Vec<SkippedMessageKey>,
+    },
+    /// Delete one skipped message key: its message arrived.
+    RemoveSkippedMessageKey {
+        /// The peer device.
+        address: Address,
+        /// The key.
+        id: SkippedKeyId,
+    },
+    /// Delete the `count` skipped message keys of chain `chain` of session `session` that
+    /// have the lowest counters (the oldest keys, evicted by the limits). Keys this same
+    /// `Changes` inserts for that chain all have higher counters, so the order in which a
+    /// store applies the two does not matter.
+    EvictSkippedMessageKeys {
+        /// The peer device.
+        address: Address,
+        /// The session.
+        session: SessionId,
+        /// The chain within the session.
+        chain: u64,
+        /// How many of its keys to delete, lowest counters first.
+        count: u32,
     },
     /// Remember `identity` for `address` (first contact, or a change the user accepted).
     PeerIdentity {
@@ -43,7 +95,9 @@ pub enum Change {
 }
 
 /// All the writes of one protocol operation, to be applied atomically (one database
-/// transaction), in any order: no two changes in one `Changes` touch the same row.
+/// transaction), in any order: no two changes in one `Changes` touch the same row (an
+/// eviction and an insert on one chain touch different rows, see
+/// [`Change::EvictSkippedMessageKeys`]).
 #[derive(Debug, Default)]
 #[must_use = "changes do nothing until a store commits them"]
 pub struct Changes(Vec<Change>);
@@ -95,6 +149,74 @@ impl Changes {
             base_key,
         });
         self.0.extend(used);
+    }
+}
+
+impl Changes {
+    /// Add the writes of a peer's record that an operation changed through `view`.
+    pub(crate) fn record(&mut self, address: &Address, mut view: RecordView) {
+        let Writes {
+            index,
+            removed,
+            skipped,
+        } = view.take_writes();
+        if let Some(index) = index {
+            let address = address.clone();
+            self.push(Change::SessionIndex { address, index });
+        }
+        for id in removed {
+            let address = address.clone();
+            self.push(Change::RemoveSession { address, id });
+        }
+        for (session, delta) in skipped {
+            self.skipped(address, session, delta);
+        }
+        for session in view.into_dirty_sessions() {
+            let address = address.clone();
+            let session = Box::new(session);
+            self.push(Change::Session { address, session });
+        }
+    }
+
+    fn skipped(&mut self, address: &Address, session: SessionId, delta: SkippedDelta) {
+        let SkippedDelta {
+            inserted,
+            evicted,
+            removed,
+        } = delta;
+        for (chain, count) in evicted {
+            self.push(Change::EvictSkippedMessageKeys {
+                address: address.clone(),
+                session,
+                chain,
+                count,
+            });
+        }
+        if let Some((chain, counter)) = removed {
+            let id = SkippedKeyId {
+                session,
+                chain,
+                counter,
+            };
+            let address = address.clone();
+            self.push(Change::RemoveSkippedMessageKey { address, id });
+        }
+        let keys: Vec<SkippedMessageKey> = inserted
+            .into_iter()
+            .flat_map(|(chain, keys)| keys.into_iter().map(move |key| (chain, key)))
+            .map(|(chain, key)| SkippedMessageKey {
+                id: SkippedKeyId {
+                    session,
+                    chain,
+                    counter: key.index(),
+                },
+                key,
+            })
+            .collect();
+        if !keys.is_empty() {
+            let address = address.clone();
+            self.push(Change::SkippedMessageKeys { address, keys });
+        }
     }
 }
 

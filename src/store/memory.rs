@@ -10,14 +10,17 @@ use crate::keys::{
     DeviceId, IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PreKeyBundle, PublicKey, SignedPreKey, SignedPreKeyId,
 };
-use crate::session::{PreKeyIds, SessionRecord};
+use crate::session::{
+    PreKeyIds, Session, SessionId, SessionIndex, SessionRecord, SkippedKeyId, SkippedMessageKey,
+};
 use crate::store::prekeys::lookup;
 use crate::store::{Address, Change, Changes, ProtocolStore};
 use crate::wire::{self, Kind, proto};
 
-/// Keeps everything in memory. Sessions and single-use prekeys are held serialized, exactly
-/// as a database would hold them, so every read returns a fresh value (no secret is cloned)
-/// and every operation through this store also exercises record serialization.
+/// Keeps everything in memory. Sessions, skipped message keys and single-use prekeys are held
+/// serialized, in the rows a database would hold, so every read returns a fresh value (no
+/// secret is cloned) and every operation through this store also exercises their
+/// serialization.
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     identity: Option<IdentityKeyPair>,
@@ -26,7 +29,69 @@ pub struct MemoryStore {
     one_time_prekeys: BTreeMap<OneTimePreKeyId, Zeroizing<Vec<u8>>>,
     kem_prekeys: BTreeMap<KemPreKeyId, StoredKemPreKey>,
     used_base_keys: BTreeSet<(SignedPreKeyId, [u8; 32])>,
-    sessions: BTreeMap<Address, Zeroizing<Vec<u8>>>,
+    sessions: BTreeMap<Address, PeerSessions>,
+}
+
+/// The session rows of one address.
+#[derive(Clone, Default)]
+struct PeerSessions {
+    index: SessionIndex,
+    sessions: BTreeMap<SessionId, Zeroizing<Vec<u8>>>,
+    skipped: BTreeMap<SkippedKeyId, Zeroizing<[u8; 32]>>,
+}
+
+impl PeerSessions {
+    /// The rows of a whole record.
+    fn of(record: SessionRecord) -> Self {
+        let skipped = record
+            .skipped_rows()
+            .map(|k| (k.id, k.to_bytes()))
+            .collect();
+        let (index, sessions) = record.into_sessions();
+        let sessions = sessions.iter().map(|s| (s.id(), s.to_bytes())).collect();
+        PeerSessions {
+            index,
+            sessions,
+            skipped,
+        }
+    }
+
+    /// The whole record these rows hold.
+    fn record(&self, peer: Option<&IdentityKey>) -> Result<SessionRecord> {
+        let session = |id: &SessionId| -> Result<Session> {
+            let bytes = self.sessions.get(id).ok_or(Error::Malformed(
+                "session index (names a session that is not stored)",
+            ))?;
+            Session::from_bytes_for_peer(bytes, peer)
+        };
+        let current = self.index.current().map(session).transpose()?;
+        let archived = self.index.archived().iter().map(session);
+        let keys = self.skipped.iter();
+        let keys = keys.map(|(id, key)| SkippedMessageKey::from_bytes(*id, key.as_slice()));
+        SessionRecord::from_parts(
+            current,
+            archived.collect::<Result<_>>()?,
+            keys.collect::<Result<_>>()?,
+        )
+    }
+
+    /// Delete the `count` keys of one chain with the lowest counters.
+    fn evict(&mut self, session: SessionId, chain: u64, count: u32) {
+        let id = |counter| SkippedKeyId {
+            session,
+            chain,
+            counter,
+        };
+        let oldest: Vec<SkippedKeyId> = self
+            .skipped
+            .range(id(0)..=id(u32::MAX))
+            .take(count as usize)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &oldest {
+            self.skipped.remove(id);
+        }
+    }
 }
 
 /// A KEM prekey's record, and whether it is the last-resort one.
@@ -142,10 +207,16 @@ impl MemoryStore {
         ))
     }
 
-    /// The session record of `address`, if there is one (the same as
-    /// [`ProtocolStore::session`], without importing the trait or handling an error).
+    /// The whole session record of `address`, assembled from its rows, if there is one.
     pub fn session_record(&self, address: &Address) -> Option<SessionRecord> {
-        self.session(address).ok().flatten()
+        let peer = self.peers.get(address);
+        self.sessions.get(address)?.record(peer).ok()
+    }
+
+    /// How many rows hold the sessions of `address`: (sessions, skipped message keys).
+    pub fn session_rows(&self, address: &Address) -> (usize, usize) {
+        let rows = self.sessions.get(address);
+        rows.map_or((0, 0), |r| (r.sessions.len(), r.skipped.len()))
     }
 
     /// The identity key remembered for `address`, if any.
@@ -185,15 +256,16 @@ impl MemoryStore {
                 base_key: key.to_vec(),
             })
             .collect();
-        snapshot.sessions = self
-            .sessions
-            .iter()
-            .map(|(a, r)| proto::StoredSession {
-                user: a.user().to_owned(),
-                device: a.device().get(),
-                record: r.to_vec(),
-            })
-            .collect();
+        for (address, rows) in &self.sessions {
+            // Only rows this store wrote: they assemble (else a keylink bug; skipped).
+            if let Ok(record) = rows.record(self.peers.get(address)) {
+                snapshot.sessions.push(proto::StoredSession {
+                    user: address.user().to_owned(),
+                    device: address.device().get(),
+                    record: record.to_bytes().to_vec(),
+                });
+            }
+        }
         wire::encode_secret(Kind::MemoryStore, &snapshot)
     }
 
@@ -229,11 +301,9 @@ impl MemoryStore {
             store.used_base_keys.insert((id, key));
         }
         for session in &snapshot.sessions {
-            SessionRecord::from_bytes(&session.record)?;
+            let record = SessionRecord::from_bytes(&session.record)?;
             let address = Address::new(session.user.clone(), session.device);
-            store
-                .sessions
-                .insert(address, Zeroizing::new(session.record.clone()));
+            store.sessions.insert(address, PeerSessions::of(record));
         }
         // One snapshot, one encoding: entries sorted and unique, as `to_bytes` writes them.
         if store.to_bytes().as_slice() != bytes {
@@ -310,12 +380,30 @@ impl ProtocolStore for MemoryStore {
         Ok(self.used_base_keys.contains(&key))
     }
 
-    fn session(&self, address: &Address) -> Result<Option<SessionRecord>, MemoryStoreError> {
-        // The remembered identity is validated already: the record reuses it.
+    fn session_index(&self, address: &Address) -> Result<Option<SessionIndex>, MemoryStoreError> {
+        Ok(self.sessions.get(address).map(|r| r.index.clone()))
+    }
+
+    fn session(
+        &self,
+        address: &Address,
+        id: &SessionId,
+    ) -> Result<Option<Session>, MemoryStoreError> {
+        // The remembered identity is validated already: the session reuses it.
         let peer = self.peers.get(address);
-        let record = self.sessions.get(address);
-        let parse = |bytes: &Zeroizing<Vec<u8>>| SessionRecord::from_bytes_for_peer(bytes, peer);
-        record.map(|bytes| read(parse(bytes))).transpose()
+        let row = self.sessions.get(address).and_then(|r| r.sessions.get(id));
+        let parse = |bytes: &Zeroizing<Vec<u8>>| Session::from_bytes_for_peer(bytes, peer);
+        row.map(|bytes| read(parse(bytes))).transpose()
+    }
+
+    fn skipped_message_key(
+        &self,
+        address: &Address,
+        id: &SkippedKeyId,
+    ) -> Result<Option<SkippedMessageKey>, MemoryStoreError> {
+        let row = self.sessions.get(address).and_then(|r| r.skipped.get(id));
+        let parse = |bytes: &Zeroizing<[u8; 32]>| SkippedMessageKey::from_bytes(*id, &bytes[..]);
+        row.map(|bytes| read(parse(bytes))).transpose()
     }
 
     fn commit(&mut self, changes: Changes) -> Result<(), MemoryStoreError> {
@@ -330,8 +418,38 @@ impl MemoryStore {
     /// Apply one change. The match names every kind: a new kind fails to compile here.
     fn apply(&mut self, change: Change) {
         match change {
-            Change::Session { address, record } => {
-                self.sessions.insert(address, record.to_bytes());
+            Change::SessionIndex { address, index } => {
+                self.sessions.entry(address).or_default().index = index;
+            }
+            Change::Session { address, session } => {
+                let rows = self.sessions.entry(address).or_default();
+                rows.sessions.insert(session.id(), session.to_bytes());
+            }
+            Change::RemoveSession { address, id } => {
+                if let Some(rows) = self.sessions.get_mut(&address) {
+                    rows.sessions.remove(&id);
+                    rows.skipped.retain(|key, _| key.session != id);
+                }
+            }
+            Change::SkippedMessageKeys { address, keys } => {
+                let rows = self.sessions.entry(address).or_default();
+                rows.skipped
+                    .extend(keys.iter().map(|k| (k.id, k.to_bytes())));
+            }
+            Change::RemoveSkippedMessageKey { address, id } => {
+                if let Some(rows) = self.sessions.get_mut(&address) {
+                    rows.skipped.remove(&id);
+                }
+            }
+            Change::EvictSkippedMessageKeys {
+                address,
+                session,
+                chain,
+                count,
+            } => {
+                if let Some(rows) = self.sessions.get_mut(&address) {
+                    rows.evict(session, chain, count);
+                }
             }
             Change::PeerIdentity { address, identity } => {
                 self.peers.insert(address, identity);

@@ -24,15 +24,20 @@ use crate::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PublicKey, SignedPreKey, SignedPreKeyId,
 };
-use crate::session::SessionRecord;
+use crate::session::{Session, SessionId, SessionIndex, SkippedKeyId, SkippedMessageKey};
 
 /// Everything keylink needs to read from the application's storage, plus the one call that
 /// writes.
 ///
-/// The getters group what an app would keep in separate tables: the local identity and
-/// known peer identities, signed prekeys, one-time prekeys, KEM prekeys, the base keys already
-/// used with each signed prekey (replay protection), and session records. Getters return
-/// owned values freshly read from storage; keylink consumes them.
+/// The getters read what an app keeps in separate tables: the local identity and known peer
+/// identities, signed prekeys, one-time prekeys, KEM prekeys, the base keys already used with
+/// each signed prekey (replay protection), and a peer's sessions as small rows: one
+/// [`SessionIndex`] per address, one [`Session`] per (address, [`SessionId`]) and one
+/// [`SkippedMessageKey`] per (address, [`SkippedKeyId`]). An operation reads the index and
+/// the current session, and an archived session or a skipped key only when a message needs
+/// it; it writes back only what changed. So the cost of a message does not grow with the
+/// archived sessions and skipped keys a peer's record holds. Getters return owned values
+/// freshly read from storage; keylink consumes them.
 pub trait ProtocolStore {
     /// The store's own error; it reaches the caller inside [`Error::Store`](crate::Error::Store),
     /// where it can be downcast.
@@ -61,8 +66,21 @@ pub trait ProtocolStore {
         base_key: &PublicKey,
     ) -> Result<bool, Self::Error>;
 
-    /// The session record for `address`, if any.
-    fn session(&self, address: &Address) -> Result<Option<SessionRecord>, Self::Error>;
+    /// Which sessions `address` has, if any: the row written by [`Change::SessionIndex`].
+    fn session_index(&self, address: &Address) -> Result<Option<SessionIndex>, Self::Error>;
+
+    /// The session `id` of `address`: the row written by [`Change::Session`]. A store that
+    /// remembers the peer's identity can parse it with
+    /// [`Session::from_bytes_for_peer`], which skips decoding that key again.
+    fn session(&self, address: &Address, id: &SessionId) -> Result<Option<Session>, Self::Error>;
+
+    /// The skipped message key `id` of `address`, if it is stored: a row written by
+    /// [`Change::SkippedMessageKeys`].
+    fn skipped_message_key(
+        &self,
+        address: &Address,
+        id: &SkippedKeyId,
+    ) -> Result<Option<SkippedMessageKey>, Self::Error>;
 
     /// Apply every change in `changes`, all or nothing. Match each [`Change`] exhaustively
     /// (see there).

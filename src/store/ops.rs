@@ -5,10 +5,12 @@ use rand_core::CryptoRng;
 
 use crate::error::{Error, Result};
 use crate::keys::{IdentityKey, IdentityKeyPair, VerifiedBundle};
+use crate::ratchet::MessageKey;
 use crate::session::{
-    Decrypted, Message, PreKeyMessage, RatchetMessage, ResponderPreKeys, Session,
+    Decrypted, Message, PreKeyMessage, RatchetMessage, ResponderPreKeys, Session, SessionId,
+    SkippedKeyId,
 };
-use crate::session::{PreKeyIds, SessionRecord};
+use crate::session::{PreKeyIds, RecordSource, RecordView};
 use crate::store::prekeys::{lookup, store_err};
 use crate::store::{Address, Change, Changes, ProtocolStore};
 
@@ -90,9 +92,10 @@ fn decrypt_ratchet<S: ProtocolStore, R: CryptoRng + ?Sized>(
     message: &RatchetMessage,
     known: Option<IdentityKey>,
     rng: &mut R,
-) -> Result<(SessionRecord, Decrypted)> {
+) -> Result<(RecordView, Decrypted)> {
     let mut record = stored_record(store, address)?.ok_or(Error::NoSession)?;
-    let decrypted = record.decrypt(message, known.as_ref(), rng)?;
+    let source = StoreSource { store, address };
+    let decrypted = record.decrypt(message, known.as_ref(), &source, rng)?;
     Ok((record, decrypted))
 }
 
@@ -102,18 +105,19 @@ fn decrypt_prekey<S: ProtocolStore, R: CryptoRng + ?Sized>(
     message: &PreKeyMessage,
     known: Option<IdentityKey>,
     rng: &mut R,
-) -> Result<(SessionRecord, Decrypted)> {
+) -> Result<(RecordView, Decrypted)> {
     // Checked before any lookup or key agreement (the record checks it too).
     if known.is_some_and(|k| k != *message.identity_key()) {
         return Err(Error::UntrustedIdentity);
     }
     let mut record = stored_record(store, address)?.unwrap_or_default();
-    let prekeys = match record.needs_prekeys(message) {
-        false => ResponderPreKeys::default(),
-        true => responder_prekeys(store, message)?,
+    let prekeys = match record.has_base_key(message.base_key()) {
+        true => ResponderPreKeys::default(),
+        false => responder_prekeys(store, message)?,
     };
     let ours = local_identity(store)?;
-    let decrypted = record.decrypt_prekey(&ours, known.as_ref(), message, prekeys, rng)?;
+    let source = StoreSource { store, address };
+    let decrypted = record.decrypt_prekey(&ours, known.as_ref(), message, prekeys, &source, rng)?;
     Ok((record, decrypted))
 }
 
@@ -153,10 +157,7 @@ pub fn accept_identity<S: ProtocolStore>(
             .is_some_and(|s| s.remote_identity() != identity)
     {
         record.archive_current();
-        changes.push(Change::Session {
-            address: address.clone(),
-            record: Box::new(record),
-        });
+        changes.record(address, record);
     }
     store.commit(changes).map_err(store_err)
 }
@@ -197,20 +198,56 @@ fn local_identity<S: ProtocolStore>(store: &S) -> Result<IdentityKeyPair> {
         .ok_or(Error::NoLocalIdentity)
 }
 
-fn stored_record<S: ProtocolStore>(store: &S, address: &Address) -> Result<Option<SessionRecord>> {
-    store.session(address).map_err(store_err)
+/// The index and current session of `address`, if it has a record.
+fn stored_record<S: ProtocolStore>(store: &S, address: &Address) -> Result<Option<RecordView>> {
+    let Some(index) = store.session_index(address).map_err(store_err)? else {
+        return Ok(None);
+    };
+    let current = match index.current() {
+        None => None,
+        Some(id) => Some(
+            store
+                .session(address, id)
+                .map_err(store_err)?
+                .filter(|s| s.id() == *id)
+                .ok_or(Error::Malformed(NOT_STORED))?,
+        ),
+    };
+    Ok(Some(RecordView::stored(index, current)))
 }
 
-/// Commit `changes` together with the new session record of `address`.
+const NOT_STORED: &str = "session index (names a session that is not stored)";
+
+/// Archived sessions and skipped keys of `address`, read from the store when a message
+/// needs one.
+struct StoreSource<'a, S> {
+    store: &'a S,
+    address: &'a Address,
+}
+
+impl<S: ProtocolStore> RecordSource for StoreSource<'_, S> {
+    fn session(&self, id: &SessionId) -> Result<Option<crate::session::Session>> {
+        self.store.session(self.address, id).map_err(store_err)
+    }
+
+    fn skipped_key(&self, id: &SkippedKeyId) -> Result<Option<Box<MessageKey>>> {
+        let key = self.store.skipped_message_key(self.address, id);
+        match key.map_err(store_err)? {
+            Some(key) if key.id != *id => {
+                Err(Error::Malformed("skipped message key (another row)"))
+            }
+            key => Ok(key.map(|k| k.key)),
+        }
+    }
+}
+
+/// Commit `changes` together with what the operation changed in the record of `address`.
 fn commit_record<S: ProtocolStore>(
     store: &mut S,
     mut changes: Changes,
     address: &Address,
-    record: SessionRecord,
+    record: RecordView,
 ) -> Result<()> {
-    changes.push(Change::Session {
-        address: address.clone(),
-        record: Box::new(record),
-    });
+    changes.record(address, record);
     store.commit(changes).map_err(store_err)
 }

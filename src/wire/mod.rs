@@ -28,6 +28,8 @@ pub(crate) enum Kind {
     SessionRecord = 0xB,
     MemoryStore = 0xC,
     KemPreKeyRecord = 0xD,
+    Session = 0xE,
+    SessionIndex = 0xF,
 }
 
 impl Kind {
@@ -42,6 +44,8 @@ impl Kind {
             Kind::SessionRecord => "session record",
             Kind::MemoryStore => "memory store snapshot",
             Kind::KemPreKeyRecord => "KEM prekey record",
+            Kind::Session => "session",
+            Kind::SessionIndex => "session index",
         }
     }
 

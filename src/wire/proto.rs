@@ -123,18 +123,38 @@ pub(crate) struct SkippedChain {
     pub header_key: Vec<u8>,
     #[prost(bytes = "vec", tag = "2")]
     pub ratchet_key: Vec<u8>,
-    #[prost(message, repeated, tag = "3")]
-    pub keys: Vec<SkippedKey>,
+    /// Names the chain's key rows within the session.
+    #[prost(uint64, tag = "3")]
+    pub number: u64,
+    /// How many of its keys are stored (at least one).
+    #[prost(uint32, tag = "4")]
+    pub count: u32,
 }
 
-/// A message key kept for a message that has not arrived yet.
+/// A message key kept for a message that has not arrived yet, in a whole record.
 #[derive(Clone, PartialEq, prost::Message)]
 #[prost(skip_debug)]
 pub(crate) struct SkippedKey {
-    #[prost(uint32, tag = "1")]
+    /// The base key of the session it belongs to.
+    #[prost(bytes = "vec", tag = "1")]
+    pub session: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    pub chain: u64,
+    #[prost(uint32, tag = "3")]
     pub counter: u32,
-    #[prost(bytes = "vec", tag = "2")]
+    #[prost(bytes = "vec", tag = "4")]
     pub message_key: Vec<u8>,
+}
+
+/// The order of the sessions kept for one peer device.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct SessionIndex {
+    /// The current session's id (base key), or empty.
+    #[prost(bytes = "vec", tag = "1")]
+    pub current: Vec<u8>,
+    /// The archived sessions' ids, 32 bytes each, most recently used first.
+    #[prost(bytes = "vec", tag = "2")]
+    pub archived: Vec<u8>,
 }
 
 /// What an initiator repeats in every PreKey message until the responder replies.
@@ -188,6 +208,9 @@ pub(crate) struct Session {
     pub next_send_header_key: Vec<u8>,
     #[prost(bytes = "vec", tag = "15")]
     pub next_receive_header_key: Vec<u8>,
+    /// The number the next chain with skipped keys gets.
+    #[prost(uint64, tag = "16")]
+    pub next_skipped_chain: u64,
 }
 
 /// All sessions with one peer device.
@@ -198,6 +221,10 @@ pub(crate) struct SessionRecord {
     pub current: Option<Session>,
     #[prost(message, repeated, tag = "2")]
     pub archived: Vec<Session>,
+    /// Every stored skipped message key of these sessions, in ascending
+    /// (session, chain, counter) order.
+    #[prost(message, repeated, tag = "3")]
+    pub skipped_keys: Vec<SkippedKey>,
 }
 
 /// A peer identity remembered by the in-memory store.
@@ -349,10 +376,8 @@ mod tests {
         session.skipped_chains.push(SkippedChain {
             header_key: secret(64),
             ratchet_key: secret(32),
-            keys: vec![SkippedKey {
-                counter: 3,
-                message_key: secret(32),
-            }],
+            number: 0,
+            count: 1,
         });
         session
     }
@@ -391,6 +416,12 @@ mod tests {
             SessionRecord {
                 current: Some(session()),
                 archived: vec![session()],
+                skipped_keys: vec![SkippedKey {
+                    session: secret(32),
+                    chain: 0,
+                    counter: 3,
+                    message_key: secret(32),
+                }],
             }
         ));
         assert_redacted(format!(

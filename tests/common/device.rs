@@ -147,12 +147,9 @@ impl Device {
         self.store.to_bytes().to_vec()
     }
 
-    /// The session record kept for `peer`, read through the store trait.
+    /// The session record kept for `peer`, assembled from the store's rows.
     pub fn record(&self, peer: &Address) -> SessionRecord {
-        self.store
-            .session(peer)
-            .unwrap()
-            .expect("no session record")
+        self.store.session_record(peer).expect("no session record")
     }
 
     /// The base key of the current session with `peer`.

@@ -6,7 +6,7 @@ use keylink::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PublicKey, SignedPreKey, SignedPreKeyId,
 };
-use keylink::session::SessionRecord;
+use keylink::session::{Session, SessionId, SessionIndex, SkippedKeyId, SkippedMessageKey};
 use keylink::store::{Address, Changes, MemoryStore, MemoryStoreError, ProtocolStore};
 
 use super::Device;
@@ -77,8 +77,26 @@ impl ProtocolStore for FailingStore {
             .map_err(inner_err)
     }
 
-    fn session(&self, address: &Address) -> Result<Option<SessionRecord>, TestStoreError> {
-        self.inner.session(address).map_err(inner_err)
+    fn session_index(&self, address: &Address) -> Result<Option<SessionIndex>, TestStoreError> {
+        self.inner.session_index(address).map_err(inner_err)
+    }
+
+    fn session(
+        &self,
+        address: &Address,
+        id: &SessionId,
+    ) -> Result<Option<Session>, TestStoreError> {
+        self.inner.session(address, id).map_err(inner_err)
+    }
+
+    fn skipped_message_key(
+        &self,
+        address: &Address,
+        id: &SkippedKeyId,
+    ) -> Result<Option<SkippedMessageKey>, TestStoreError> {
+        self.inner
+            .skipped_message_key(address, id)
+            .map_err(inner_err)
     }
 
     fn commit(&mut self, changes: Changes) -> Result<(), TestStoreError> {

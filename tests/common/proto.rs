@@ -57,16 +57,22 @@ pub struct SkippedChain {
     pub header_key: Vec<u8>,
     #[prost(bytes = "vec", tag = "2")]
     pub ratchet_key: Vec<u8>,
-    #[prost(message, repeated, tag = "3")]
-    pub keys: Vec<SkippedKey>,
+    #[prost(uint64, tag = "3")]
+    pub number: u64,
+    #[prost(uint32, tag = "4")]
+    pub count: u32,
 }
 
-/// A skipped message key.
+/// A skipped message key of a whole record.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SkippedKey {
-    #[prost(uint32, tag = "1")]
+    #[prost(bytes = "vec", tag = "1")]
+    pub session: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    pub chain: u64,
+    #[prost(uint32, tag = "3")]
     pub counter: u32,
-    #[prost(bytes = "vec", tag = "2")]
+    #[prost(bytes = "vec", tag = "4")]
     pub message_key: Vec<u8>,
 }
 
@@ -116,6 +122,8 @@ pub struct Session {
     pub next_send_header_key: Vec<u8>,
     #[prost(bytes = "vec", tag = "15")]
     pub next_receive_header_key: Vec<u8>,
+    #[prost(uint64, tag = "16")]
+    pub next_skipped_chain: u64,
 }
 
 /// All sessions with one peer device.
@@ -125,6 +133,8 @@ pub struct SessionRecord {
     pub current: Option<Session>,
     #[prost(message, repeated, tag = "2")]
     pub archived: Vec<Session>,
+    #[prost(message, repeated, tag = "3")]
+    pub skipped_keys: Vec<SkippedKey>,
 }
 
 /// A published prekey bundle.

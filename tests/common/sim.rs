@@ -51,7 +51,11 @@ impl Sim {
     /// Whether `from` has a session with `to`.
     pub fn can_send(&self, from: usize, to: usize) -> bool {
         let peer = self.addr(to);
-        self.parties[from].store.session(&peer).unwrap().is_some()
+        self.parties[from]
+            .store
+            .session_index(&peer)
+            .unwrap()
+            .is_some()
     }
 
     /// `from` encrypts a new plaintext for `to`; the message is put in flight and its index
