@@ -7,9 +7,13 @@
 //! enc_header = h_nonce || AES-256-GCM(hk_enc, h_nonce, header, aad = AD)     (69 bytes)
 //! ```
 //!
-//! A [`HeaderKey`] keeps only what `HK` derives, computed once when the key is made (with the
-//! AES-256 key schedule of `hk_enc`), so trying a key on an incoming header costs one AES-GCM
-//! open of 41 bytes, on the stack, and nothing else.
+//! A [`HeaderKey`] keeps only what `HK` derives, computed once when the key is made. The
+//! AES-256 key schedule of `hk_enc` is computed the first time the key seals or opens a
+//! header and kept from then on: a session read from storage sets up only the header keys a
+//! message uses, and trying a key on a later header costs one AES-GCM open of 41 bytes, on
+//! the stack, and nothing else.
+
+use std::sync::OnceLock;
 
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -21,12 +25,12 @@ use crate::error::{Error, Result};
 use crate::primitives::{self, TAG_LEN};
 use crate::ratchet::header::HEADER_LEN;
 
-/// A header key, as the pair it derives, with `hk_enc` keyed for AES-256-GCM.
+/// A header key, as the pair it derives, with `hk_enc` keyed for AES-256-GCM once used.
 #[derive(Clone)]
 pub(crate) struct HeaderKey {
     enc: [u8; 32],
     nonce_key: [u8; 32],
-    cipher: Gcm,
+    cipher: OnceLock<Gcm>,
 }
 
 impl Drop for HeaderKey {
@@ -61,7 +65,7 @@ impl HeaderKey {
             (Some(enc), Some(nonce_key)) => Ok(HeaderKey {
                 enc: *enc,
                 nonce_key: *nonce_key,
-                cipher: Gcm::new(enc),
+                cipher: OnceLock::new(),
             }),
             _ => Err(Error::Internal("header key length")),
         }
@@ -74,6 +78,11 @@ impl HeaderKey {
         enc.copy_from_slice(&self.enc);
         nonce_key.copy_from_slice(&self.nonce_key);
         out
+    }
+
+    /// AES-256-GCM keyed with `hk_enc`, set up on first use.
+    fn cipher(&self) -> &Gcm {
+        self.cipher.get_or_init(|| Gcm::new(&self.enc))
     }
 
     /// `h_nonce = HMAC(hk_nonce, header)[0..12]`.
@@ -90,7 +99,7 @@ impl HeaderKey {
     ) -> Result<[u8; ENC_HEADER_LEN]> {
         let nonce = self.h_nonce(header);
         let mut sealed = *header;
-        let tag = self.cipher.seal_in_place(&nonce, ad, &mut sealed)?;
+        let tag = self.cipher().seal_in_place(&nonce, ad, &mut sealed)?;
         let mut out = [0u8; ENC_HEADER_LEN];
         let (n, rest) = out.split_at_mut(12);
         let (body, t) = rest.split_at_mut(HEADER_LEN);
@@ -112,7 +121,7 @@ impl HeaderKey {
         let (ciphertext, tag) = sealed.split_first_chunk::<HEADER_LEN>()?;
         let tag: &[u8; TAG_LEN] = tag.try_into().ok()?;
         let mut header = *ciphertext;
-        self.cipher
+        self.cipher()
             .open_in_place(nonce, ad, &mut header, tag)
             .ok()?;
         let expected = self.h_nonce(&header);
