@@ -87,7 +87,9 @@ pub mod store;
 pub(crate) mod wire;
 
 pub use error::{Error, Result};
-pub use store::{accept_identity, decrypt, encrypt, start_session};
+pub use store::{
+    accept_identity, decrypt, decrypt_in_place, encrypt, encrypt_in_place, start_session,
+};
 
 /// The operating system's RNG, as the [`rand_core::CryptoRng`] keylink's functions take.
 ///

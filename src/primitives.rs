@@ -235,6 +235,22 @@ impl Gcm {
         Ok(tag.into())
     }
 
+    /// Decrypts `ciphertext` into `out` (of the same length) if `tag` verifies, in one pass
+    /// and without copying the input first; on failure `out` is left as it was.
+    pub(crate) fn open_into(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        ciphertext: &[u8],
+        out: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<()> {
+        let buffers = InOutBuf::new(ciphertext, out).map_err(|_| Error::DecryptionFailed)?;
+        self.0
+            .decrypt_inout_detached(&Nonce::from(*nonce), aad, buffers, &Tag::from(*tag))
+            .map_err(|_| Error::DecryptionFailed)
+    }
+
     /// Decrypts `buf` in place if `tag` verifies; on failure `buf` is left as it was and
     /// nothing is released.
     pub(crate) fn open_in_place(

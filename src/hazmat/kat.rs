@@ -344,7 +344,10 @@ pub fn seal(
     enc_header: &[u8; 69],
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
-    MessageKey::new(mk, 0).seal(ad, enc_header, plaintext)
+    let mut sealed = plaintext.to_vec();
+    let tag = MessageKey::new(mk, 0).seal_in_place(ad, enc_header, &mut sealed)?;
+    sealed.extend_from_slice(&tag);
+    Ok(sealed)
 }
 
 /// The fields of a ratchet message.

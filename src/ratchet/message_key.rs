@@ -2,11 +2,11 @@
 //! `key (32) || nonce (12) = HKDF(0^32, mk, "keylink v1 message", 44)`, then AES-256-GCM with
 //! `aad = AD || header`.
 
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::constants::MESSAGE_INFO;
+use crate::constants::{ENC_HEADER_LEN, MESSAGE_INFO};
 use crate::error::{Error, Result};
-use crate::primitives;
+use crate::primitives::{self, Gcm, TAG_LEN};
 
 /// One message key. Sending consumes it; a stored (skipped) key is only read until the
 /// message it belongs to authenticated, then dropped.
@@ -55,13 +55,123 @@ impl MessageKey {
         }
     }
 
-    /// Encrypt one message; the key is consumed so it can never seal a second one.
-    pub(crate) fn seal(self, ad: &[u8; 64], header: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
-        self.with_expanded(|key, nonce| primitives::aead_seal(key, nonce, &[ad, header], plaintext))
+    /// Encrypt one message in place; the key is consumed so it can never seal a second one.
+    /// Returns the tag.
+    pub(crate) fn seal_in_place(
+        self,
+        ad: &[u8; 64],
+        enc_header: &[u8; ENC_HEADER_LEN],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN]> {
+        let aad = aad(ad, enc_header);
+        self.with_expanded(|key, nonce| Gcm::new(key).seal_in_place(nonce, &aad, buf))
     }
 
-    /// Decrypt and authenticate one message.
-    pub(crate) fn open(&self, ad: &[u8; 64], header: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
-        self.with_expanded(|key, nonce| primitives::aead_open(key, nonce, &[ad, header], sealed))
+    /// Decrypt and authenticate one message body, `ciphertext || tag`, into `body`'s
+    /// plaintext. Nothing is written unless the tag verified.
+    pub(crate) fn open(
+        &self,
+        ad: &[u8; 64],
+        enc_header: &[u8; ENC_HEADER_LEN],
+        body: &mut Body<'_>,
+    ) -> Result<Opened> {
+        let aad = aad(ad, enc_header);
+        self.with_expanded(|key, nonce| {
+            let cipher = Gcm::new(key);
+            match body {
+                Body::Borrowed(sealed) => {
+                    let (ciphertext, tag) = split_tag(sealed)?;
+                    let mut out = Zeroizing::new(vec![0u8; ciphertext.len()]);
+                    cipher.open_into(nonce, &aad, ciphertext, &mut out, tag)?;
+                    Ok(Opened::Owned(out))
+                }
+                Body::InPlace(sealed) => {
+                    let (ciphertext, tag) = split_tag_mut(sealed)?;
+                    cipher.open_in_place(nonce, &aad, ciphertext, &tag)?;
+                    let reseal = Reseal {
+                        key: Zeroizing::new(*key),
+                        nonce: *nonce,
+                        aad,
+                    };
+                    Ok(Opened::InPlace(ciphertext.len(), reseal))
+                }
+            }
+        })
+    }
+}
+
+/// `AD || enc_header`, the AAD of a message body, on the stack.
+fn aad(ad: &[u8; 64], enc_header: &[u8; ENC_HEADER_LEN]) -> [u8; 64 + ENC_HEADER_LEN] {
+    let mut aad = [0u8; 64 + ENC_HEADER_LEN];
+    let (a, h) = aad.split_at_mut(64);
+    a.copy_from_slice(ad);
+    h.copy_from_slice(enc_header);
+    aad
+}
+
+fn split_tag(sealed: &[u8]) -> Result<(&[u8], &[u8; TAG_LEN])> {
+    let split = sealed.len().checked_sub(TAG_LEN);
+    let (ciphertext, tag) = sealed.split_at(split.ok_or(Error::DecryptionFailed)?);
+    Ok((
+        ciphertext,
+        tag.try_into().map_err(|_| Error::DecryptionFailed)?,
+    ))
+}
+
+fn split_tag_mut(sealed: &mut [u8]) -> Result<(&mut [u8], [u8; TAG_LEN])> {
+    let split = sealed.len().checked_sub(TAG_LEN);
+    let (ciphertext, tag) = sealed.split_at_mut(split.ok_or(Error::DecryptionFailed)?);
+    Ok((
+        ciphertext,
+        (&*tag).try_into().map_err(|_| Error::DecryptionFailed)?,
+    ))
+}
+
+/// The body of a message to decrypt, `ciphertext || tag`, and where its plaintext goes.
+pub(crate) enum Body<'a> {
+    /// Into a new buffer; the message's bytes are only read.
+    Borrowed(&'a [u8]),
+    /// Over the ciphertext, in the caller's buffer.
+    InPlace(&'a mut [u8]),
+}
+
+/// Where a decrypted body's plaintext is.
+pub(crate) enum Opened {
+    /// In a new buffer (wiped when dropped).
+    Owned(Zeroizing<Vec<u8>>),
+    /// In the first `usize` bytes of the in-place body; [`Reseal`] restores the ciphertext.
+    InPlace(usize, Reseal),
+}
+
+impl Opened {
+    /// Undo an in-place decryption of `body` (its state was not committed after all).
+    pub(crate) fn undo(self, body: &mut Body<'_>) -> Result<()> {
+        match (self, body) {
+            (Opened::InPlace(len, reseal), Body::InPlace(sealed)) => {
+                let plaintext = sealed
+                    .get_mut(..len)
+                    .ok_or(Error::Internal("in-place body"))?;
+                reseal.restore(plaintext)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What restores an in-place body's ciphertext: sealing the plaintext again under the same
+/// key and nonce gives back exactly the bytes that were there (AES-GCM's keystream is a
+/// function of key and nonce), so a decryption whose state could not be committed leaves the
+/// caller's buffer as it found it.
+pub(crate) struct Reseal {
+    key: Zeroizing<[u8; 32]>,
+    nonce: [u8; 12],
+    aad: [u8; 64 + ENC_HEADER_LEN],
+}
+
+impl Reseal {
+    /// Turn the plaintext in `buf` back into the ciphertext it was decrypted from.
+    pub(crate) fn restore(&self, buf: &mut [u8]) -> Result<()> {
+        let cipher = Gcm::new(&self.key);
+        cipher.seal_in_place(&self.nonce, &self.aad, buf).map(drop)
     }
 }

@@ -32,7 +32,7 @@ use crate::wire::{self, proto};
 pub(crate) use chain_key::ChainKey;
 pub(crate) use header::Header;
 pub(crate) use header_key::HeaderKey;
-pub(crate) use message_key::MessageKey;
+pub(crate) use message_key::{Body, MessageKey, Opened};
 use receiving_chain::{PendingSkip, ReceivingChain, advance_to, check_skip, skip_to};
 pub(crate) use root_key::RootKey;
 pub(crate) use skipped_keys::{NoSkippedKeys, SkippedDelta, SkippedKeySource};
@@ -91,16 +91,17 @@ struct Step {
     next_receive_header: Box<HeaderKey>,
 }
 
-/// What a message body's AEAD covers: `AD || enc_header` as AAD, and `ciphertext || tag`.
-struct Body<'a> {
-    ad: &'a [u8; 64],
-    enc_header: &'a [u8; ENC_HEADER_LEN],
-    sealed: &'a [u8],
+/// A message body with what its AEAD covers: `AD || enc_header` as AAD, and
+/// `ciphertext || tag`.
+struct Sealed<'m, 'b> {
+    ad: &'m [u8; 64],
+    enc_header: &'m [u8; ENC_HEADER_LEN],
+    body: &'m mut Body<'b>,
 }
 
-impl Body<'_> {
-    fn open(&self, key: &MessageKey) -> Result<Vec<u8>> {
-        key.open(self.ad, self.enc_header, self.sealed)
+impl Sealed<'_, '_> {
+    fn open(&mut self, key: &MessageKey) -> Result<Opened> {
+        key.open(self.ad, self.enc_header, self.body)
     }
 }
 
@@ -171,11 +172,26 @@ impl Ratchet {
 
     /// Encrypt `plaintext`: the encrypted header and `ciphertext || tag`, whose AAD is
     /// `AD || enc_header`.
+    #[cfg(test)]
     pub(crate) fn encrypt(
         &mut self,
         ad: &[u8; 64],
         plaintext: &[u8],
     ) -> Result<([u8; ENC_HEADER_LEN], Vec<u8>)> {
+        let mut sealed = Vec::with_capacity(plaintext.len() + crate::primitives::TAG_LEN);
+        sealed.extend_from_slice(plaintext);
+        let (enc_header, tag) = self.encrypt_in_place(ad, &mut sealed)?;
+        sealed.extend_from_slice(&tag);
+        Ok((enc_header, sealed))
+    }
+
+    /// Encrypt `buf` in place: the encrypted header and the tag of the body, whose AAD is
+    /// `AD || enc_header`. The sending chain has advanced when this returns.
+    pub(crate) fn encrypt_in_place(
+        &mut self,
+        ad: &[u8; 64],
+        buf: &mut [u8],
+    ) -> Result<([u8; ENC_HEADER_LEN], [u8; crate::primitives::TAG_LEN])> {
         let keys = &mut *self.keys;
         let chain = keys.sending_chain.as_ref().ok_or(Error::NoSession)?;
         let header_key = keys.send_header.as_ref().ok_or(Error::NoSession)?;
@@ -187,9 +203,9 @@ impl Ratchet {
             counter: chain.index(),
         };
         let enc_header = header_key.seal(ad, &header.to_bytes())?;
-        let sealed = message_key.seal(ad, &enc_header, plaintext)?;
+        let tag = message_key.seal_in_place(ad, &enc_header, buf)?;
         keys.sending_chain = Some(next);
-        Ok((enc_header, sealed))
+        Ok((enc_header, tag))
     }
 
     /// Decrypt without changing anything.
@@ -203,18 +219,18 @@ impl Ratchet {
         &self,
         ad: &[u8; 64],
         enc_header: &[u8; ENC_HEADER_LEN],
-        sealed: &[u8],
+        body: &mut Body<'_>,
         stored: &dyn SkippedKeySource,
-    ) -> Result<Option<(Vec<u8>, PendingUpdate)>> {
+    ) -> Result<Option<(Opened, PendingUpdate)>> {
         let Some((role, header)) = self.open_header(ad, enc_header)? else {
             return Ok(None);
         };
-        let body = Body {
+        let mut body = Sealed {
             ad,
             enc_header,
-            sealed,
+            body,
         };
-        let opened = self.open_body(role, &header, &body, stored);
+        let opened = self.open_body(role, &header, &mut body, stored);
         match opened {
             Ok((plaintext, update)) => Ok(Some((plaintext, PendingUpdate(update)))),
             Err(e @ (Error::DuplicateMessage | Error::Store(_))) => Err(e),
@@ -262,9 +278,9 @@ impl Ratchet {
         &self,
         role: Role,
         header: &Header,
-        body: &Body<'_>,
+        body: &mut Sealed<'_, '_>,
         stored: &dyn SkippedKeySource,
-    ) -> Result<(Vec<u8>, Update)> {
+    ) -> Result<(Opened, Update)> {
         match role {
             Role::Skipped(chain) => self.open_skipped(chain, header, body, stored),
             Role::Current => self.open_current(header, body),
@@ -278,9 +294,9 @@ impl Ratchet {
         &self,
         index: usize,
         header: &Header,
-        body: &Body<'_>,
+        body: &mut Sealed<'_, '_>,
         stored: &dyn SkippedKeySource,
-    ) -> Result<(Vec<u8>, Update)> {
+    ) -> Result<(Opened, Update)> {
         let chain = self.skipped.chain(index).ok_or(Error::DecryptionFailed)?;
         if header.ratchet_key != chain.ratchet_key {
             return Err(Error::DecryptionFailed);
@@ -311,7 +327,7 @@ impl Ratchet {
     }
 
     /// Under `HKr`: the next messages of the current receiving chain.
-    fn open_current(&self, header: &Header, body: &Body<'_>) -> Result<(Vec<u8>, Update)> {
+    fn open_current(&self, header: &Header, body: &mut Sealed<'_, '_>) -> Result<(Opened, Update)> {
         let receiving = self.receiving.as_ref().ok_or(Error::DecryptionFailed)?;
         if header.ratchet_key != receiving.ratchet_key {
             return Err(Error::DecryptionFailed);
@@ -331,7 +347,11 @@ impl Ratchet {
     }
 
     /// Under `NHKr`: a DH ratchet step. Both skips are bounded before any DH or chain key.
-    fn open_after_step(&self, header: &Header, body: &Body<'_>) -> Result<(Vec<u8>, Update)> {
+    fn open_after_step(
+        &self,
+        header: &Header,
+        body: &mut Sealed<'_, '_>,
+    ) -> Result<(Opened, Update)> {
         let previous_chain = self
             .receiving
             .as_ref()
@@ -661,11 +681,24 @@ mod tests {
         STORED.with(|rows| rows.borrow().keys().filter(|k| k.0 == owner).count())
     }
 
+    /// `try_decrypt` of `enc_header || ct` into a new buffer.
+    fn try_dec(
+        r: &Ratchet,
+        enc_header: &[u8; ENC_HEADER_LEN],
+        ct: &[u8],
+        stored: &dyn SkippedKeySource,
+    ) -> Result<Option<(Vec<u8>, PendingUpdate)>> {
+        let opened = r.try_decrypt(&AD, enc_header, &mut Body::Borrowed(ct), stored)?;
+        Ok(opened.map(|(opened, update)| match opened {
+            Opened::Owned(plaintext) => (plaintext.to_vec(), update),
+            Opened::InPlace(..) => panic!("a borrowed body decrypts into a new buffer"),
+        }))
+    }
+
     fn decrypt(r: &mut Ratchet, (enc_header, ct): &Sent) -> Result<Vec<u8>> {
         let stored = Stored(owner(r));
-        let (plaintext, update) = r
-            .try_decrypt(&AD, enc_header, ct, &stored)?
-            .ok_or(Error::DecryptionFailed)?;
+        let (plaintext, update) =
+            try_dec(r, enc_header, ct, &stored)?.ok_or(Error::DecryptionFailed)?;
         let delta = r.commit(update, &mut crate::os_rng())?;
         apply(owner(r), delta);
         assert_eq!(stored_rows(r), r.skipped_len(), "rows match the ledger");
@@ -765,7 +798,7 @@ mod tests {
         // messages no longer open any header (a forged message to Bob, as it were).
         for old in &late[..3] {
             assert!(
-                bob.try_decrypt(&AD, &old.0, &old.1, &Stored(owner(&bob)))
+                try_dec(&bob, &old.0, &old.1, &Stored(owner(&bob)))
                     .unwrap()
                     .is_none()
             );
@@ -795,7 +828,7 @@ mod tests {
             (other.0, other.1.clone()),
             (first.0, truncated),
         ] {
-            let result = bob.try_decrypt(&AD, &enc_header, &ct, &Stored(owner(&bob)));
+            let result = try_dec(&bob, &enc_header, &ct, &Stored(owner(&bob)));
             assert!(!matches!(result, Ok(Some(_))));
         }
         assert_eq!(derivations::so_far(), derived, "no chain key was derived");
@@ -822,7 +855,7 @@ mod tests {
         enc_header[12..].copy_from_slice(&sealed);
         let (_, ct) = alice.encrypt(&AD, b"1").unwrap();
         assert!(matches!(
-            bob.try_decrypt(&AD, &enc_header, &ct, &Stored(owner(&bob))),
+            try_dec(&bob, &enc_header, &ct, &Stored(owner(&bob))),
             Err(Error::DecryptionFailed)
         ));
     }
@@ -850,7 +883,7 @@ mod tests {
             let enc = next.seal(&AD, &header).unwrap();
             let derived = derivations::so_far();
             assert!(matches!(
-                bob.try_decrypt(&AD, &enc, &ct, &Stored(owner(&bob))),
+                try_dec(&bob, &enc, &ct, &Stored(owner(&bob))),
                 Err(Error::DecryptionFailed)
             ));
             assert_eq!(
@@ -869,12 +902,12 @@ mod tests {
         let (_, other_body) = alice.encrypt(&AD, b"1").unwrap();
         let before = snapshot(&bob);
         // The header opens (a DH step for Bob); the body under it does not authenticate.
-        let swapped = bob.try_decrypt(&AD, &first.0, &other_body, &Stored(owner(&bob)));
+        let swapped = try_dec(&bob, &first.0, &other_body, &Stored(owner(&bob)));
         assert!(matches!(swapped, Err(Error::DecryptionFailed)));
         assert_eq!(snapshot(&bob), before);
         decrypt(&mut bob, &first).unwrap();
         // Once its key was used, the header with any body is a duplicate.
-        let replayed = bob.try_decrypt(&AD, &first.0, &other_body, &Stored(owner(&bob)));
+        let replayed = try_dec(&bob, &first.0, &other_body, &Stored(owner(&bob)));
         assert!(matches!(replayed, Err(Error::DuplicateMessage)));
     }
 
@@ -890,10 +923,7 @@ mod tests {
         let far = sealed_header(&alice, &far);
         let before = snapshot(&bob);
         let derived = derivations::so_far();
-        assert!(
-            bob.try_decrypt(&AD, &far, &ct, &Stored(owner(&bob)))
-                .is_err()
-        );
+        assert!(try_dec(&bob, &far, &ct, &Stored(owner(&bob))).is_err());
         assert_eq!(derivations::so_far(), derived);
         assert_eq!(snapshot(&bob), before);
         // After a step: N on the new chain, or PN on the chain before it.
@@ -905,10 +935,7 @@ mod tests {
             (header.previous_counter, header.counter) = (pn, n);
             let enc = sealed_header(&alice, &header);
             let derived = derivations::so_far();
-            assert!(
-                bob.try_decrypt(&AD, &enc, &ct, &Stored(owner(&bob)))
-                    .is_err()
-            );
+            assert!(try_dec(&bob, &enc, &ct, &Stored(owner(&bob))).is_err());
             assert_eq!(derivations::so_far(), derived);
         }
         assert_eq!(snapshot(&bob), before);
@@ -953,8 +980,7 @@ mod tests {
         assert_eq!(stored_rows(&bob), 3);
         let number = bob.skipped.chain(0).unwrap().number;
         let stored = Stored(owner(&bob));
-        let (_, update) = bob
-            .try_decrypt(&AD, &sent[1].0, &sent[1].1, &stored)
+        let (_, update) = try_dec(&bob, &sent[1].0, &sent[1].1, &stored)
             .unwrap()
             .unwrap();
         let delta = bob.commit(update, &mut crate::os_rng()).unwrap();
@@ -972,7 +998,7 @@ mod tests {
         let before = snapshot(&bob);
         ct[0] ^= 1;
         assert!(matches!(
-            bob.try_decrypt(&AD, &enc_header, &ct, &Stored(owner(&bob))),
+            try_dec(&bob, &enc_header, &ct, &Stored(owner(&bob))),
             Err(Error::DecryptionFailed)
         ));
         assert_eq!(snapshot(&bob), before);

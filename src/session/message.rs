@@ -24,6 +24,27 @@ impl RatchetMessage {
         wire::encode(Kind::RatchetMessage, &self.to_proto())
     }
 
+    /// The bytes of a serialized ratchet message before its `ciphertext || tag` of
+    /// `body_len` bytes: the leading byte, field 1 (the encrypted header) and field 2's tag
+    /// and length, exactly as [`RatchetMessage::to_bytes`] writes them (`body_len` > 0).
+    pub(crate) fn head(enc_header: &[u8; ENC_HEADER_LEN], body_len: usize) -> Vec<u8> {
+        let mut head = Vec::with_capacity(3 + ENC_HEADER_LEN + 1 + 10);
+        head.extend([
+            Kind::RatchetMessage.leading_byte(),
+            0x0A,
+            ENC_HEADER_LEN as u8,
+        ]);
+        head.extend_from_slice(enc_header);
+        head.push(0x12);
+        let mut len = body_len as u64;
+        while len >= 0x80 {
+            head.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        head.push(len as u8);
+        head
+    }
+
     fn to_proto(&self) -> proto::RatchetMessage {
         proto::RatchetMessage {
             enc_header: self.enc_header.to_vec(),
@@ -36,12 +57,10 @@ impl TryFrom<&[u8]> for RatchetMessage {
     type Error = Error;
 
     fn try_from(bytes: &[u8]) -> Result<Self> {
-        let body = wire::body(Kind::RatchetMessage, bytes)?;
-        let fields =
-            wire::strict::ratchet_message(body).ok_or(Error::Malformed("ratchet message"))?;
+        let (enc_header, ciphertext) = ratchet_parts(bytes)?;
         Ok(RatchetMessage {
-            enc_header: *fields.enc_header,
-            ciphertext: fields.ciphertext.to_vec(),
+            enc_header: *enc_header,
+            ciphertext: ciphertext.to_vec(),
         })
     }
 }
@@ -169,22 +188,45 @@ impl TryFrom<&[u8]> for Message {
     type Error = Error;
 
     fn try_from(bytes: &[u8]) -> Result<Self> {
-        let lead = bytes
-            .first()
-            .copied()
-            .ok_or(Error::Malformed("message (empty)"))?;
-        if lead >> 4 != crate::constants::WIRE_VERSION {
-            return Err(Error::UnknownVersion {
-                what: "message",
-                found: lead >> 4,
-            });
-        }
-        if lead == Kind::PreKeyMessage.leading_byte() {
-            PreKeyMessage::try_from(bytes).map(|m| Message::PreKey(Box::new(m)))
-        } else {
-            RatchetMessage::try_from(bytes).map(Message::Ratchet)
+        match is_prekey_message(bytes)? {
+            true => PreKeyMessage::try_from(bytes).map(|m| Message::PreKey(Box::new(m))),
+            false => RatchetMessage::try_from(bytes).map(Message::Ratchet),
         }
     }
+}
+
+/// Whether serialized message `bytes` claim to be a PreKey message (else a ratchet message,
+/// to be parsed as one).
+pub(crate) fn is_prekey_message(bytes: &[u8]) -> Result<bool> {
+    let lead = bytes
+        .first()
+        .copied()
+        .ok_or(Error::Malformed("message (empty)"))?;
+    if lead >> 4 != crate::constants::WIRE_VERSION {
+        return Err(Error::UnknownVersion {
+            what: "message",
+            found: lead >> 4,
+        });
+    }
+    Ok(lead == Kind::PreKeyMessage.leading_byte())
+}
+
+/// A serialized ratchet message's encrypted header and `ciphertext || tag`, borrowed.
+pub(crate) fn ratchet_parts(bytes: &[u8]) -> Result<(&[u8; ENC_HEADER_LEN], &[u8])> {
+    let body = wire::body(Kind::RatchetMessage, bytes)?;
+    let fields = wire::strict::ratchet_message(body).ok_or(Error::Malformed("ratchet message"))?;
+    Ok((fields.enc_header, fields.ciphertext))
+}
+
+/// [`ratchet_parts`] over a mutable buffer: the encrypted header (copied) and the
+/// `ciphertext || tag` at the end of `bytes`, to decrypt in place.
+pub(crate) fn ratchet_parts_mut(bytes: &mut [u8]) -> Result<([u8; ENC_HEADER_LEN], &mut [u8])> {
+    let (enc_header, sealed) = ratchet_parts(bytes)?;
+    let (enc_header, start) = (*enc_header, bytes.len() - sealed.len());
+    let sealed = bytes
+        .get_mut(start..)
+        .ok_or(Error::Malformed("ratchet message"))?;
+    Ok((enc_header, sealed))
 }
 
 #[cfg(test)]
@@ -240,5 +282,24 @@ mod tests {
         let mut msg = good.clone();
         msg.base_key = good.kem_ciphertext.clone();
         assert!(matches!(parse(&msg), Err(Error::Malformed(_))));
+    }
+}
+
+#[cfg(test)]
+mod head_tests {
+    use super::*;
+
+    #[test]
+    fn the_head_is_what_to_bytes_writes_before_the_body() {
+        for len in [16, 17, 127, 128, 129, 16_383, 16_384, 2_097_151, 2_097_152] {
+            let message = RatchetMessage {
+                enc_header: [0xA5; ENC_HEADER_LEN],
+                ciphertext: vec![7; len],
+            };
+            let bytes = message.to_bytes();
+            let head = RatchetMessage::head(&message.enc_header, len);
+            assert_eq!(head.len() + len, bytes.len(), "{len}");
+            assert_eq!(bytes.get(..head.len()), Some(head.as_slice()), "{len}");
+        }
     }
 }

@@ -11,9 +11,10 @@ mod state;
 mod view;
 
 pub use message::{Message, PreKeyMessage, RatchetMessage};
+pub(crate) use message::{is_prekey_message, ratchet_parts, ratchet_parts_mut};
 pub use record::SessionRecord;
 pub(crate) use responder::PreKeyIds;
 pub use responder::{ConsumedPreKeys, Decrypted, ResponderPreKeys};
 pub use rows::{SessionId, SessionIndex, SkippedKeyId, SkippedMessageKey};
 pub use state::Session;
-pub(crate) use view::{RecordSource, RecordView, Writes};
+pub(crate) use view::{RecordSource, RecordView, Writes, owned};

@@ -16,12 +16,12 @@ use zeroize::Zeroizing;
 use crate::constants::MAX_ARCHIVED_SESSIONS;
 use crate::error::{Error, Result};
 use crate::keys::{IdentityKey, IdentityKeyPair, PublicKey};
-use crate::ratchet::{MessageKey, SkippedDelta};
-use crate::session::message::{Message, PreKeyMessage, RatchetMessage};
-use crate::session::responder::{Decrypted, ResponderPreKeys};
+use crate::ratchet::{Body, MessageKey, Opened, SkippedDelta};
+use crate::session::message::{Message, PreKeyMessage, RatchetMessage, ratchet_parts_mut};
+use crate::session::responder::{ConsumedPreKeys, Decrypted, ResponderPreKeys};
 use crate::session::rows::{SessionId, SkippedKeyId, SkippedMessageKey};
 use crate::session::state::{IdentityCache, Session};
-use crate::session::view::{RecordSource, RecordView, Writes};
+use crate::session::view::{RecordSource, RecordView, Writes, owned};
 use crate::wire::{self, Kind, proto};
 
 const WHAT: &str = "session record";
@@ -167,6 +167,38 @@ impl SessionRecord {
         Ok(message)
     }
 
+    /// [`SessionRecord::encrypt`] in place: `buffer` holds the plaintext and, on success, the
+    /// serialized message (see [`Session::encrypt_in_place`]).
+    pub fn encrypt_in_place(&mut self, buffer: &mut Vec<u8>) -> Result<()> {
+        self.view.encrypt_in_place(buffer)?;
+        self.applied();
+        Ok(())
+    }
+
+    /// [`SessionRecord::decrypt`] in place, for a serialized ratchet message in `buffer`: its
+    /// ciphertext is authenticated and decrypted where it is, in one AES-GCM pass. Returns
+    /// the plaintext, part of `buffer`, and the sender's identity. On failure `buffer` and
+    /// the record are unchanged. (A PreKey message goes through
+    /// [`SessionRecord::decrypt_prekey`].)
+    pub fn decrypt_in_place<'b, R: CryptoRng + ?Sized>(
+        &mut self,
+        buffer: &'b mut [u8],
+        trusted: Option<&IdentityKey>,
+        rng: &mut R,
+    ) -> Result<(&'b mut [u8], IdentityKey)> {
+        let (enc_header, sealed) = ratchet_parts_mut(buffer)?;
+        let mut body = Body::InPlace(sealed);
+        let (opened, sender) =
+            self.view
+                .decrypt(&enc_header, &mut body, trusted, &self.keys, rng)?;
+        self.applied();
+        let (Opened::InPlace(len, _), Body::InPlace(sealed)) = (opened, body) else {
+            return Err(Error::Internal("an in-place body decrypts in place"));
+        };
+        let (plaintext, _) = sealed.split_at_mut(len.min(sealed.len()));
+        Ok((plaintext, sender))
+    }
+
     /// Decrypt a ratchet message with the current session, else with the archived ones, most
     /// recently used first. Only sessions with `trusted`, the identity remembered for the
     /// sender's address, are tried (all of them if none is remembered yet). The first session
@@ -180,9 +212,17 @@ impl SessionRecord {
         trusted: Option<&IdentityKey>,
         rng: &mut R,
     ) -> Result<Decrypted> {
-        let decrypted = self.view.decrypt(message, trusted, &self.keys, rng)?;
+        let mut body = Body::Borrowed(&message.ciphertext);
+        let enc_header = &message.enc_header;
+        let (opened, sender) = self
+            .view
+            .decrypt(enc_header, &mut body, trusted, &self.keys, rng)?;
         self.applied();
-        Ok(decrypted)
+        Ok(Decrypted {
+            plaintext: owned(opened)?,
+            sender,
+            consumed: ConsumedPreKeys::default(),
+        })
     }
 
     /// Decrypt a PreKey message: the one entry point for the responder side, applying every

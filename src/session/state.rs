@@ -3,7 +3,10 @@
 use core::fmt;
 
 use rand_core::CryptoRng;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::constants::ENC_HEADER_LEN;
+use crate::primitives::TAG_LEN;
 
 use crate::error::{Error, Result};
 use crate::keys::{
@@ -11,7 +14,9 @@ use crate::keys::{
     SignedPreKeyId, VerifiedBundle,
 };
 use crate::pqxdh::{self, ResponderKeys};
-use crate::ratchet::{NoSkippedKeys, PendingUpdate, Ratchet, SkippedDelta, SkippedKeySource};
+use crate::ratchet::{
+    Body, NoSkippedKeys, Opened, PendingUpdate, Ratchet, SkippedDelta, SkippedKeySource,
+};
 use crate::session::message::{Message, PreKeyMessage, RatchetMessage};
 use crate::session::rows::SessionId;
 use crate::wire::{self, Kind, proto};
@@ -136,9 +141,16 @@ impl Session {
             setup_digest: Some(message.setup_digest()),
             simultaneous_with: None,
         };
-        let (plaintext, update) = session
-            .try_decrypt(&message.message, &NoSkippedKeys)?
+        let inner = &message.message;
+        let mut body = Body::Borrowed(&inner.ciphertext);
+        let (opened, update) = session
+            .try_decrypt(&inner.enc_header, &mut body, &NoSkippedKeys)?
             .ok_or(Error::DecryptionFailed)?;
+        let Opened::Owned(plaintext) = opened else {
+            return Err(Error::Internal(
+                "a borrowed body decrypts into a new buffer",
+            ));
+        };
         let skipped = session.commit(update, rng)?;
         Ok((session, plaintext, skipped))
     }
@@ -149,12 +161,42 @@ impl Session {
     /// message** (or at least in the same transaction), else a restart could encrypt the next
     /// message with the same key.
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Message> {
-        let (enc_header, ciphertext) = self.ratchet.encrypt(&self.ad(), plaintext)?;
+        let mut ciphertext = Vec::with_capacity(plaintext.len() + TAG_LEN);
+        ciphertext.extend_from_slice(plaintext);
+        let (enc_header, tag) = self.ratchet.encrypt_in_place(&self.ad(), &mut ciphertext)?;
+        ciphertext.extend_from_slice(&tag);
         let message = RatchetMessage {
             enc_header,
             ciphertext,
         };
-        Ok(match &self.pending {
+        Ok(self.frame(message))
+    }
+
+    /// Encrypt the plaintext in `buffer` in place: on return `buffer` holds the serialized
+    /// message ([`Message::to_bytes`]). A ratchet message costs one AES-GCM pass over the
+    /// plaintext and one move of it to make room for the message's 73 to 78 leading bytes
+    /// (no reallocation if `buffer` has 94 bytes of spare capacity). A PreKey message (sent
+    /// until the peer replies) is built as by [`Session::encrypt`] and copied into `buffer`.
+    ///
+    /// Persist the session before sending, as for [`Session::encrypt`].
+    pub fn encrypt_in_place(&mut self, buffer: &mut Vec<u8>) -> Result<()> {
+        if self.pending.is_some() {
+            let message = self.encrypt(buffer)?.to_bytes();
+            buffer.zeroize();
+            buffer.clear();
+            buffer.extend_from_slice(&message);
+            return Ok(());
+        }
+        let (enc_header, tag) = self.ratchet.encrypt_in_place(&self.ad(), buffer)?;
+        buffer.extend_from_slice(&tag);
+        let head = RatchetMessage::head(&enc_header, buffer.len());
+        buffer.splice(0..0, head.iter().copied());
+        Ok(())
+    }
+
+    /// `message`, as a PreKey message while no reply has arrived.
+    fn frame(&self, message: RatchetMessage) -> Message {
+        match &self.pending {
             None => Message::Ratchet(message),
             Some(p) => Message::PreKey(Box::new(PreKeyMessage {
                 identity_key: p.local_identity,
@@ -165,7 +207,7 @@ impl Session {
                 kem_ciphertext: p.kem_ciphertext.clone(),
                 message,
             })),
-        })
+        }
     }
 
     /// Decrypt without changing anything: `Ok(None)` if no header key of this session opens
@@ -174,16 +216,12 @@ impl Session {
     /// chain's header key.
     pub(crate) fn try_decrypt(
         &self,
-        message: &RatchetMessage,
+        enc_header: &[u8; ENC_HEADER_LEN],
+        body: &mut Body<'_>,
         stored: &dyn SkippedKeySource,
-    ) -> Result<Option<(Zeroizing<Vec<u8>>, PendingUpdate)>> {
-        let opened = self.ratchet.try_decrypt(
-            &self.ad(),
-            &message.enc_header,
-            &message.ciphertext,
-            stored,
-        )?;
-        Ok(opened.map(|(plaintext, update)| (Zeroizing::new(plaintext), update)))
+    ) -> Result<Option<(Opened, PendingUpdate)>> {
+        self.ratchet
+            .try_decrypt(&self.ad(), enc_header, body, stored)
     }
 
     /// Apply a decryption; returns the writes to this session's skipped-key rows.

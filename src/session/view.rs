@@ -10,12 +10,13 @@
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
+use crate::constants::ENC_HEADER_LEN;
 use crate::constants::MAX_ARCHIVED_SESSIONS;
 use crate::error::{Error, Result};
 use crate::keys::{IdentityKey, IdentityKeyPair, PublicKey};
 use crate::pqxdh::ResponderKeys;
-use crate::ratchet::{MessageKey, SkippedDelta, SkippedKeySource};
-use crate::session::message::{Message, PreKeyMessage, RatchetMessage};
+use crate::ratchet::{Body, MessageKey, Opened, SkippedDelta, SkippedKeySource};
+use crate::session::message::{Message, PreKeyMessage};
 use crate::session::responder::{ConsumedPreKeys, Decrypted, PreKeyIds, ResponderPreKeys};
 use crate::session::rows::{SessionId, SessionIndex, SkippedKeyId};
 use crate::session::state::Session;
@@ -237,15 +238,26 @@ impl RecordView {
         Ok(message)
     }
 
-    /// Decrypt a ratchet message: see
-    /// [`SessionRecord::decrypt`](crate::session::SessionRecord::decrypt).
+    /// Encrypt the plaintext in `buffer` in place with the current session (see
+    /// [`Session::encrypt_in_place`]).
+    pub(crate) fn encrypt_in_place(&mut self, buffer: &mut Vec<u8>) -> Result<()> {
+        let current = self.current.as_mut().ok_or(Error::NoSession)?;
+        current.session.encrypt_in_place(buffer)?;
+        current.dirty = true;
+        Ok(())
+    }
+
+    /// Decrypt a ratchet message, its encrypted header and `body`: see
+    /// [`SessionRecord::decrypt`](crate::session::SessionRecord::decrypt). Returns the
+    /// plaintext and the sender's identity.
     pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
         &mut self,
-        message: &RatchetMessage,
+        enc_header: &[u8; ENC_HEADER_LEN],
+        body: &mut Body<'_>,
         trusted: Option<&IdentityKey>,
         source: &dyn RecordSource,
         rng: &mut R,
-    ) -> Result<Decrypted> {
+    ) -> Result<(Opened, IdentityKey)> {
         for slot in self.slots() {
             let loaded = self.get(slot, source)?;
             let session = &loaded.session;
@@ -257,13 +269,19 @@ impl RecordView {
                 session: id,
                 source,
             };
-            let Some((plaintext, update)) = session.try_decrypt(message, &keys)? else {
+            let Some((opened, update)) = session.try_decrypt(enc_header, body, &keys)? else {
                 continue;
             };
-            let skipped = loaded.session.commit(update, rng)?;
+            let skipped = match loaded.session.commit(update, rng) {
+                Ok(skipped) => skipped,
+                Err(e) => return Err(opened.undo(body).err().unwrap_or(e)),
+            };
             loaded.dirty = true;
             self.note_skipped(id, skipped);
-            return self.decrypted_in(slot, plaintext);
+            return match self.used_by(slot) {
+                Ok(sender) => Ok((opened, sender)),
+                Err(e) => Err(opened.undo(body).err().unwrap_or(e)),
+            };
         }
         Err(Error::DecryptionFailed)
     }
@@ -304,18 +322,25 @@ impl RecordView {
             session: id,
             source,
         };
-        let (plaintext, update) = loaded
+        let inner = &message.message;
+        let mut body = Body::Borrowed(&inner.ciphertext);
+        let (opened, update) = loaded
             .session
-            .try_decrypt(&message.message, &keys)?
+            .try_decrypt(&inner.enc_header, &mut body, &keys)?
             .ok_or(Error::DecryptionFailed)?;
         let skipped = loaded.session.commit(update, rng)?;
         loaded.dirty = true;
         self.note_skipped(id, skipped);
-        self.decrypted_in(slot, plaintext)
+        Ok(Decrypted {
+            plaintext: owned(opened)?,
+            sender: self.used_by(slot)?,
+            consumed: ConsumedPreKeys::default(),
+        })
     }
 
-    /// The outcome of a message that the session in `slot` decrypted, after [`Self::used`].
-    fn decrypted_in(&mut self, slot: Slot, plaintext: Zeroizing<Vec<u8>>) -> Result<Decrypted> {
+    /// The identity of the session in `slot`, which just decrypted a message, after
+    /// [`Self::used`].
+    fn used_by(&mut self, slot: Slot) -> Result<IdentityKey> {
         let session = match slot {
             Slot::Current => self.current(),
             Slot::Archived(i) => self.archived.get(i).and_then(|id| self.loaded_session(id)),
@@ -323,11 +348,7 @@ impl RecordView {
         let sender = session.map(|s| *s.remote_identity());
         let sender = sender.ok_or(Error::Internal("the session that decrypted"))?;
         self.used(slot);
-        Ok(Decrypted {
-            plaintext,
-            sender,
-            consumed: ConsumedPreKeys::default(),
-        })
+        Ok(sender)
     }
 
     fn respond<R: CryptoRng + ?Sized>(
@@ -452,6 +473,14 @@ impl RecordView {
     pub(crate) fn mark_clean(&mut self) {
         let loaded = self.current.iter_mut().chain(self.loaded.iter_mut());
         loaded.for_each(|l| l.dirty = false);
+    }
+}
+
+/// The plaintext of a body that was decrypted into a new buffer.
+pub(crate) fn owned(opened: Opened) -> Result<Zeroizing<Vec<u8>>> {
+    match opened {
+        Opened::Owned(plaintext) => Ok(plaintext),
+        Opened::InPlace(..) => Err(Error::Internal("an in-place body where a buffer was due")),
     }
 }
 

@@ -18,7 +18,9 @@ mod prekeys;
 pub use address::Address;
 pub use changes::{Change, Changes};
 pub use memory::{MemoryStore, MemoryStoreError};
-pub use ops::{accept_identity, decrypt, encrypt, start_session};
+pub use ops::{
+    accept_identity, decrypt, decrypt_in_place, encrypt, encrypt_in_place, start_session,
+};
 
 use crate::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,

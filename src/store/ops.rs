@@ -5,12 +5,17 @@ use rand_core::CryptoRng;
 
 use crate::error::{Error, Result};
 use crate::keys::{IdentityKey, IdentityKeyPair, VerifiedBundle};
-use crate::ratchet::MessageKey;
+use zeroize::Zeroizing;
+
+use crate::constants::ENC_HEADER_LEN;
+use crate::ratchet::{Body, MessageKey, Opened};
 use crate::session::{
-    Decrypted, Message, PreKeyMessage, RatchetMessage, ResponderPreKeys, Session, SessionId,
+    ConsumedPreKeys, Decrypted, Message, PreKeyMessage, ResponderPreKeys, Session, SessionId,
     SkippedKeyId,
 };
-use crate::session::{PreKeyIds, RecordSource, RecordView};
+use crate::session::{
+    PreKeyIds, RecordSource, RecordView, is_prekey_message, owned, ratchet_parts, ratchet_parts_mut,
+};
 use crate::store::prekeys::{lookup, store_err};
 use crate::store::{Address, Change, Changes, ProtocolStore};
 
@@ -49,14 +54,44 @@ pub fn encrypt<S: ProtocolStore>(
     address: &Address,
     plaintext: &[u8],
 ) -> Result<Message> {
-    let mut record = stored_record(store, address)?.ok_or(Error::NoSession)?;
-    let identity = *record.current().ok_or(Error::NoSession)?.remote_identity();
-    let known = trusted(store, address, &identity)?;
+    let (mut record, known, identity) = sending_record(store, address)?;
     let message = record.encrypt(plaintext)?;
     let mut changes = Changes::new();
     remember(&mut changes, address, known, &identity);
     commit_record(store, changes, address, record)?;
     Ok(message)
+}
+
+/// [`encrypt`] in place, for large messages: `buffer` holds the plaintext and, on success,
+/// the serialized message (what [`Message::to_bytes`] gives). A ratchet message costs one
+/// AES-GCM pass over the plaintext and one move of it to make room for the message's 73 to
+/// 78 leading bytes (reserve 94 bytes of spare capacity to avoid a reallocation); a PreKey
+/// message, sent until the peer replies, is built as by [`encrypt`] and copied in.
+///
+/// On an error `buffer` is unchanged, except after a failed commit: then it holds the
+/// encrypted message, which must not be sent (the session that produced it was not saved);
+/// the plaintext is gone from it.
+pub fn encrypt_in_place<S: ProtocolStore>(
+    store: &mut S,
+    address: &Address,
+    buffer: &mut Vec<u8>,
+) -> Result<()> {
+    let (mut record, known, identity) = sending_record(store, address)?;
+    record.encrypt_in_place(buffer)?;
+    let mut changes = Changes::new();
+    remember(&mut changes, address, known, &identity);
+    commit_record(store, changes, address, record)
+}
+
+/// The record of `address` with its current session, and the identity remembered for it.
+fn sending_record<S: ProtocolStore>(
+    store: &S,
+    address: &Address,
+) -> Result<(RecordView, Option<IdentityKey>, IdentityKey)> {
+    let record = stored_record(store, address)?.ok_or(Error::NoSession)?;
+    let identity = *record.current().ok_or(Error::NoSession)?.remote_identity();
+    let known = trusted(store, address, &identity)?;
+    Ok((record, known, identity))
 }
 
 /// Decrypt a message (either kind) from `address`. The plaintext is returned only after the
@@ -69,9 +104,23 @@ pub fn decrypt<S: ProtocolStore, R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Result<Vec<u8>> {
     let known = store.peer_identity(address).map_err(store_err)?;
-    let (record, decrypted) = match Message::try_from(bytes)? {
-        Message::Ratchet(message) => decrypt_ratchet(store, address, &message, known, rng)?,
-        Message::PreKey(message) => decrypt_prekey(store, address, &message, known, rng)?,
+    let (record, decrypted) = match is_prekey_message(bytes)? {
+        true => {
+            let message = PreKeyMessage::try_from(bytes)?;
+            decrypt_prekey(store, address, &message, known, rng)?
+        }
+        false => {
+            let (enc_header, sealed) = ratchet_parts(bytes)?;
+            let mut body = Body::Borrowed(sealed);
+            let (record, opened, sender) =
+                decrypt_ratchet(store, address, enc_header, &mut body, known, rng)?;
+            let decrypted = Decrypted {
+                plaintext: owned(opened)?,
+                sender,
+                consumed: ConsumedPreKeys::default(),
+            };
+            (record, decrypted)
+        }
     };
     let Decrypted {
         mut plaintext,
@@ -86,17 +135,61 @@ pub fn decrypt<S: ProtocolStore, R: CryptoRng + ?Sized>(
     Ok(core::mem::take(&mut *plaintext))
 }
 
+/// [`decrypt`] in place, for large messages: `buffer` holds a serialized message and, on
+/// success, the plaintext in the returned part of it. A ratchet message is authenticated and
+/// decrypted where its ciphertext is, in one AES-GCM pass and without a copy; a PreKey
+/// message is decrypted as by [`decrypt`] and its plaintext copied into `buffer`.
+///
+/// On any error, including a failed commit, `buffer` is as it was (a decrypted ratchet
+/// message whose state could not be committed is sealed again to the same bytes) and
+/// nothing has changed, so the same bytes can be decrypted again later.
+pub fn decrypt_in_place<'b, S: ProtocolStore, R: CryptoRng + ?Sized>(
+    store: &mut S,
+    address: &Address,
+    buffer: &'b mut [u8],
+    rng: &mut R,
+) -> Result<&'b mut [u8]> {
+    if is_prekey_message(buffer)? {
+        let plaintext = Zeroizing::new(decrypt(store, address, buffer, rng)?);
+        let out = buffer
+            .get_mut(..plaintext.len())
+            .ok_or(Error::Internal("a plaintext longer than its message"))?;
+        out.copy_from_slice(&plaintext);
+        return Ok(out);
+    }
+    let known = store.peer_identity(address).map_err(store_err)?;
+    let (enc_header, sealed) = ratchet_parts_mut(buffer)?;
+    let mut body = Body::InPlace(sealed);
+    let (record, opened, sender) =
+        decrypt_ratchet(store, address, &enc_header, &mut body, known, rng)?;
+    let Body::InPlace(sealed) = body else {
+        return Err(Error::Internal("the in-place body"));
+    };
+    let Opened::InPlace(len, reseal) = opened else {
+        return Err(Error::Internal("an in-place body decrypts in place"));
+    };
+    let mut changes = Changes::new();
+    remember(&mut changes, address, known, &sender);
+    let (plaintext, _) = sealed.split_at_mut(len.min(sealed.len()));
+    if let Err(e) = commit_record(store, changes, address, record) {
+        reseal.restore(plaintext)?;
+        return Err(e);
+    }
+    Ok(plaintext)
+}
+
 fn decrypt_ratchet<S: ProtocolStore, R: CryptoRng + ?Sized>(
     store: &S,
     address: &Address,
-    message: &RatchetMessage,
+    enc_header: &[u8; ENC_HEADER_LEN],
+    body: &mut Body<'_>,
     known: Option<IdentityKey>,
     rng: &mut R,
-) -> Result<(RecordView, Decrypted)> {
+) -> Result<(RecordView, Opened, IdentityKey)> {
     let mut record = stored_record(store, address)?.ok_or(Error::NoSession)?;
     let source = StoreSource { store, address };
-    let decrypted = record.decrypt(message, known.as_ref(), &source, rng)?;
-    Ok((record, decrypted))
+    let (opened, sender) = record.decrypt(enc_header, body, known.as_ref(), &source, rng)?;
+    Ok((record, opened, sender))
 }
 
 fn decrypt_prekey<S: ProtocolStore, R: CryptoRng + ?Sized>(
