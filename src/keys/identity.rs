@@ -55,6 +55,12 @@ impl IdentityKey {
         PublicKey::from(self.verifying.to_montgomery().to_bytes())
     }
 
+    /// The Edwards point, for Diffie-Hellman with its X25519 form
+    /// ([`KeyPair::dh_identity`]).
+    pub(crate) fn edwards(&self) -> curve25519_dalek::EdwardsPoint {
+        self.verifying.to_edwards()
+    }
+
     /// Verify `signature` over `context || parts...` with `verify_strict`.
     pub(crate) fn verify(
         &self,

@@ -7,6 +7,7 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::keys::IdentityKey;
 use crate::primitives;
 
 /// An X25519 public key: a signed or one-time prekey, a base key, or a ratchet key.
@@ -93,7 +94,7 @@ impl KeyPair {
     }
 
     pub(crate) fn from_secret(secret: StaticSecret) -> Self {
-        let public = PublicKey(x25519_dalek::PublicKey::from(&secret));
+        let public = PublicKey(primitives::public_key(&secret));
         KeyPair { secret, public }
     }
 
@@ -115,9 +116,17 @@ impl KeyPair {
         self.secret.as_bytes()
     }
 
-    /// X25519 with the non-contributory check.
+    /// X25519 with the non-contributory check; a key on the twist is rejected
+    /// ([`primitives::dh`]).
     pub(crate) fn dh(&self, their: &PublicKey) -> Result<Zeroizing<[u8; 32]>> {
         primitives::dh(&self.secret, their.inner())
+    }
+
+    /// X25519 with the X25519 form of an identity key, computed from its Edwards point
+    /// without the round trip through the u-coordinate; equal to
+    /// `self.dh(&their.dh_public())`.
+    pub(crate) fn dh_identity(&self, their: &IdentityKey) -> Result<Zeroizing<[u8; 32]>> {
+        primitives::dh_edwards(&self.secret, &their.edwards())
     }
 }
 
