@@ -8,8 +8,8 @@ use x25519_dalek::StaticSecret;
 use crate::error::Result;
 use crate::keys::{IdentityKey, KeyPair, PublicKey};
 
-/// X25519 of `secret` (clamped per RFC 7748) and `public`, through keylink's key pair and
-/// Diffie-Hellman: an all-zero result is rejected with
+/// X25519 of `secret` (clamped per RFC 7748) and `public`, through keylink's Diffie-Hellman
+/// (on Edwards arithmetic, the function the key pairs call): an all-zero result is rejected with
 /// [`Error::NonContributoryKey`](crate::error::Error::NonContributoryKey), a `public` whose
 /// u-coordinate lies on the twist of curve25519 with
 /// [`Error::InvalidKey`](crate::error::Error::InvalidKey); every other result is RFC 7748's.
