@@ -5,6 +5,9 @@
 //! `wycheproof_primitives.rs`.
 #![cfg(feature = "hazmat")]
 
+mod common;
+
+use common::*;
 use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use curve25519_dalek::{MontgomeryPoint, Scalar};
 use keylink::error::Error;
@@ -137,4 +140,54 @@ fn p_minus(small: u64) -> [u8; 32] {
     let low = u128::MAX - 18 - u128::from(small);
     u[..16].copy_from_slice(&low.to_le_bytes());
     u
+}
+
+/// Canonical u-coordinates on the twist: 2, 3, and one of large order (SHA-256("twist0"),
+/// bit 255 cleared).
+fn twist_keys() -> [[u8; 32]; 3] {
+    let large =
+        hex::decode("a01e020e65317c7444e47e5408a1668252258bb7bfcb350985780c1a0609ec6c").unwrap();
+    let keys = [from_u64(2), from_u64(3), large.try_into().unwrap()];
+    for u in &keys {
+        assert!(!on_curve(u), "{}", hex::encode(u));
+    }
+    keys
+}
+
+fn is_twist_error(e: &Error) -> bool {
+    matches!(e, Error::InvalidKey(what) if what.contains("twist"))
+}
+
+/// A validly signed signed prekey, or an (unsigned) one-time prekey, on the twist: setup
+/// aborts with the twist error and nothing is stored.
+#[test]
+fn bundle_keys_on_the_twist_abort_setup() {
+    let mut alice = Device::new("alice", 1);
+    let genuine = PublicKey::from(&StaticSecret::from([5u8; 32])).to_bytes();
+    for u in twist_keys() {
+        let e = start_with_bundle(&mut alice, &bundle_with_signed_prekey(u, None));
+        assert!(is_twist_error(&e), "signed {}: {e:?}", hex::encode(u));
+        let e = start_with_bundle(
+            &mut alice,
+            &bundle_with_signed_prekey(genuine, Some((7, u))),
+        );
+        assert!(is_twist_error(&e), "one-time {}: {e:?}", hex::encode(u));
+    }
+}
+
+/// A PreKey message whose base key is on the twist is rejected with the twist error, and the
+/// responder's state (one-time and KEM prekeys included) is unchanged.
+#[test]
+fn base_key_on_the_twist_is_rejected() {
+    let mut bob = Device::new("bob", 1);
+    let mut dave = Device::new("dave", 1);
+    dave.start(&bob, Some(FIRST_OTPK));
+    let prekey = dave.send_bytes(&bob.addr, b"p");
+    for u in twist_keys() {
+        let mut m: proto::PreKeyMessage = proto::decode(&prekey);
+        m.base_key = u.to_vec();
+        let e = rejected(&mut bob, &dave.addr, &proto::encode(prekey[0], &m));
+        assert!(is_twist_error(&e), "{}: {e:?}", hex::encode(u));
+    }
+    bob.recv_ok(&dave.addr, &prekey, b"p");
 }
