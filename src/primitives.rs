@@ -138,7 +138,10 @@ pub(crate) fn dh_edwards(
     point: &EdwardsPoint,
 ) -> Result<Zeroizing<[u8; 32]>> {
     let k = clamped_eighth(secret);
-    let shared = Zeroizing::new((point.mul_by_cofactor() * &*k).to_montgomery().to_bytes());
+    // By reference: the scalar is not copied out of its zeroizing box.
+    #[allow(clippy::op_ref)]
+    let product = point.mul_by_cofactor() * &*k;
+    let shared = Zeroizing::new(product.to_montgomery().to_bytes());
     if bool::from(shared.ct_eq(&[0u8; 32])) {
         return Err(Error::NonContributoryKey);
     }
@@ -169,8 +172,9 @@ fn clamped_eighth(secret: &StaticSecret) -> Zeroizing<Scalar> {
 /// RFC 7748's clamping of the secret, in a buffer that is zeroized on drop.
 fn clamped(secret: &StaticSecret) -> Zeroizing<[u8; 32]> {
     let mut bytes = Zeroizing::new(*secret.as_bytes());
-    bytes[0] &= 0xF8;
-    bytes[31] = (bytes[31] & 0x7F) | 0x40;
+    let array: &mut [u8; 32] = &mut bytes;
+    array[0] &= 0xF8;
+    array[31] = (array[31] & 0x7F) | 0x40;
     bytes
 }
 
@@ -521,6 +525,42 @@ mod tests {
         fn zeroizes_on_drop<T: zeroize::ZeroizeOnDrop>() {}
         zeroizes_on_drop::<<Sha256 as hmac::EagerHash>::Core>();
         zeroizes_on_drop::<Sha256>();
+    }
+
+    #[test]
+    fn twist_keys_are_rejected_and_minus_one_is_non_contributory() {
+        let secret = StaticSecret::from([3u8; 32]);
+        let mut minus_one = [0xFFu8; 32];
+        minus_one[0] = 0xEC;
+        minus_one[31] = 0x7F;
+        let mut minus_one_bit_255 = minus_one;
+        minus_one_bit_255[31] |= 0x80;
+        for u in [minus_one, minus_one_bit_255] {
+            assert!(matches!(
+                dh(&secret, &PublicKey::from(u)),
+                Err(Error::NonContributoryKey)
+            ));
+            assert_eq!(x25519_dalek::x25519(*secret.as_bytes(), u), [0u8; 32]);
+        }
+        // u = 2: 2^3 + 486662 * 2^2 + 2 is not a square mod p.
+        let mut two = [0u8; 32];
+        two[0] = 2;
+        assert!(matches!(
+            dh(&secret, &PublicKey::from(two)),
+            Err(Error::InvalidKey(what)) if what.contains("twist")
+        ));
+        assert_ne!(x25519_dalek::x25519(*secret.as_bytes(), two), [0u8; 32]);
+    }
+
+    #[test]
+    fn edwards_dh_equals_the_ladder() {
+        let secret = StaticSecret::from([7u8; 32]);
+        let peer = PublicKey::from(&StaticSecret::from([9u8; 32]));
+        assert_eq!(
+            *dh(&secret, &peer).unwrap(),
+            secret.diffie_hellman(&peer).to_bytes()
+        );
+        assert_eq!(public_key(&secret), PublicKey::from(&secret));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `NonContributoryKey`), every other one is rejected, and key generation and the identity
 //! key's DH agree with the ladder too. The Wycheproof vectors are in
 //! `wycheproof_primitives.rs`.
+#![cfg(test)]
 #![cfg(feature = "hazmat")]
 
 mod common;

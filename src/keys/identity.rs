@@ -247,6 +247,11 @@ mod tests {
         // The X25519 public key of the identity's scalar equals the Montgomery form of IK.
         let identity = seeded();
         assert_eq!(identity.dh().public(), &identity.public().dh_public());
+        let other = KeyPair::generate(&mut crate::os_rng());
+        assert_eq!(
+            *other.dh_identity(identity.public()).unwrap(),
+            *other.dh(&identity.public().dh_public()).unwrap()
+        );
     }
 
     /// The byte-level canonicity check agrees with decoding and re-encoding the point, for
