@@ -118,7 +118,7 @@ pub(crate) fn hmac_any_key(key: &[u8], message: &[u8]) -> Zeroizing<[u8; 32]> {
 // Montgomery ladder: curve25519-dalek's Edwards scalar multiplication (AVX2 where the CPU has
 // it, chosen at run time) is faster. For a u-coordinate on curve25519 the result is bit for
 // bit RFC 7748's, because u([s]P) depends only on u(P); a u-coordinate on the twist has no
-// Edwards point and is rejected (docs/PROTOCOL.md §2).
+// Edwards point and is rejected (docs/PROTOCOL.md §1).
 
 /// The error for a u-coordinate on the quadratic twist rather than on curve25519.
 pub(crate) const TWIST_KEY: Error =

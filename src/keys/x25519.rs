@@ -16,7 +16,8 @@ use crate::primitives;
 /// bit 255 and reduces `u`, so without this check one key would have several encodings, and a
 /// replayed PreKey message with its base key re-encoded would look like a new one. A key of
 /// small order is caught when it is used, because the Diffie-Hellman result would be all zeros
-/// ([`Error::NonContributoryKey`]).
+/// ([`Error::NonContributoryKey`]); so is a key on the twist of curve25519, which keylink's
+/// X25519 (on Edwards arithmetic) has no point for ([`Error::InvalidKey`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PublicKey(x25519_dalek::PublicKey);
 
