@@ -45,7 +45,7 @@ pub(crate) fn initiate_with(
 ) -> Result<SharedSecret> {
     let (_, spk) = bundle.signed_prekey();
     let dh1 = ours.dh().dh(spk)?;
-    let dh2 = base_key.dh(&bundle.identity_key().dh_public())?;
+    let dh2 = base_key.dh_identity(bundle.identity_key())?;
     let dh3 = base_key.dh(spk)?;
     let dh4 = match bundle.one_time_prekey() {
         Some((_, opk)) => Some(base_key.dh(opk)?),
@@ -95,7 +95,7 @@ pub(crate) fn respond(
     their_base_key: &PublicKey,
     kem_ciphertext: &KemCiphertext,
 ) -> Result<SharedSecret> {
-    let dh1 = keys.signed.key_pair().dh(&their_identity.dh_public())?;
+    let dh1 = keys.signed.key_pair().dh_identity(their_identity)?;
     let dh2 = ours.dh().dh(their_base_key)?;
     let dh3 = keys.signed.key_pair().dh(their_base_key)?;
     let dh4 = match keys.one_time {

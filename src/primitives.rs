@@ -4,10 +4,13 @@
 use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::{EdwardsPoint, MontgomeryPoint};
 use hkdf::Hkdf;
 use hmac::digest::FixedOutput;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
@@ -110,13 +113,91 @@ pub(crate) fn hmac_any_key(key: &[u8], message: &[u8]) -> Zeroizing<[u8; 32]> {
     out
 }
 
-/// X25519 with the non-contributory check DESIGN.md requires: an all-zero output aborts.
+// ---- X25519 on Edwards arithmetic ----------------------------------------------------------
+// RFC 7748's X25519 computed on the birationally equivalent Edwards curve instead of with the
+// Montgomery ladder: curve25519-dalek's Edwards scalar multiplication (AVX2 where the CPU has
+// it, chosen at run time) is faster. For a u-coordinate on curve25519 the result is bit for
+// bit RFC 7748's, because u([s]P) depends only on u(P); a u-coordinate on the twist has no
+// Edwards point and is rejected (docs/PROTOCOL.md §1).
+
+/// The error for a u-coordinate on the quadratic twist rather than on curve25519.
+pub(crate) const TWIST_KEY: Error =
+    Error::InvalidKey("X25519 public key (on the twist, not on curve25519)");
+
+/// `X25519(secret, u)` with the checks DESIGN.md requires: an all-zero output aborts with
+/// [`Error::NonContributoryKey`], a `u` on the twist with [`TWIST_KEY`]. As in RFC 7748, bit
+/// 255 of `u` is ignored and `u` is taken modulo p.
 pub(crate) fn dh(secret: &StaticSecret, public: &PublicKey) -> Result<Zeroizing<[u8; 32]>> {
-    let shared = secret.diffie_hellman(public);
-    if !shared.was_contributory() {
+    dh_edwards(secret, &edwards_from_u(public.as_bytes())?)
+}
+
+/// `X25519(secret, u(point))` for a point already in Edwards form (an identity key), with the
+/// non-contributory check: no decompression needed.
+pub(crate) fn dh_edwards(
+    secret: &StaticSecret,
+    point: &EdwardsPoint,
+) -> Result<Zeroizing<[u8; 32]>> {
+    let k = clamped_eighth(secret);
+    // By reference: the scalar is not copied out of its zeroizing box.
+    #[allow(clippy::op_ref)]
+    let product = point.mul_by_cofactor() * &*k;
+    let shared = Zeroizing::new(product.to_montgomery().to_bytes());
+    if bool::from(shared.ct_eq(&[0u8; 32])) {
         return Err(Error::NonContributoryKey);
     }
-    Ok(Zeroizing::new(shared.to_bytes()))
+    Ok(shared)
+}
+
+/// The public key `X25519(secret, 9)`, as `u([clamp(secret)]B)` from the precomputed table of
+/// the Ed25519 base point `B` (whose Montgomery form is u = 9).
+pub(crate) fn public_key(secret: &StaticSecret) -> PublicKey {
+    let s = Zeroizing::new(Scalar::from_bytes_mod_order(*clamped(secret)));
+    PublicKey::from(EdwardsPoint::mul_base(&s).to_montgomery().to_bytes())
+}
+
+/// `k = clamp(secret) / 8`, so that `[clamp(secret)]P = [k]([8]P)`. Clamping makes the scalar
+/// `2^254 + 8m` with `m < 2^251`, so `k < 2^252 < l` is a canonical scalar: no reduction,
+/// which would change the result on points with a small-order component.
+fn clamped_eighth(secret: &StaticSecret) -> Zeroizing<Scalar> {
+    let mut bytes = clamped(secret);
+    let mut carry = 0u8;
+    for byte in bytes.iter_mut().rev() {
+        let next = *byte << 5;
+        *byte = (*byte >> 3) | carry;
+        carry = next;
+    }
+    Zeroizing::new(Scalar::from_bytes_mod_order(*bytes))
+}
+
+/// RFC 7748's clamping of the secret, in a buffer that is zeroized on drop.
+fn clamped(secret: &StaticSecret) -> Zeroizing<[u8; 32]> {
+    let mut bytes = Zeroizing::new(*secret.as_bytes());
+    let array: &mut [u8; 32] = &mut bytes;
+    array[0] &= 0xF8;
+    array[31] = (array[31] & 0x7F) | 0x40;
+    bytes
+}
+
+/// The Edwards point with Montgomery coordinate `u` (either of the two: `u(-P) = u(P)`).
+/// `u` is public, so this need not be constant time. `u = -1` has no Edwards image; it lies on
+/// the twist and RFC 7748 maps it to all zeros for every clamped scalar (it has order 4), so it
+/// is rejected as such.
+fn edwards_from_u(u: &[u8; 32]) -> Result<EdwardsPoint> {
+    match MontgomeryPoint(*u).to_edwards(0) {
+        Some(point) => Ok(point),
+        None if is_minus_one(u) => Err(Error::NonContributoryKey),
+        None => Err(TWIST_KEY),
+    }
+}
+
+/// Whether `u`, bit 255 ignored, is `p - 1` (the only encoding of -1 below 2^255).
+fn is_minus_one(u: &[u8; 32]) -> bool {
+    let mut minus_one = [0xFFu8; 32];
+    minus_one[0] = 0xEC;
+    minus_one[31] = 0x7F;
+    let mut masked = *u;
+    masked[31] &= 0x7F;
+    masked == minus_one
 }
 
 /// AES-256-GCM encryption; the tag is appended to the ciphertext.
@@ -460,6 +541,42 @@ mod tests {
         fn zeroizes_on_drop<T: zeroize::ZeroizeOnDrop>() {}
         zeroizes_on_drop::<<Sha256 as hmac::EagerHash>::Core>();
         zeroizes_on_drop::<Sha256>();
+    }
+
+    #[test]
+    fn twist_keys_are_rejected_and_minus_one_is_non_contributory() {
+        let secret = StaticSecret::from([3u8; 32]);
+        let mut minus_one = [0xFFu8; 32];
+        minus_one[0] = 0xEC;
+        minus_one[31] = 0x7F;
+        let mut minus_one_bit_255 = minus_one;
+        minus_one_bit_255[31] |= 0x80;
+        for u in [minus_one, minus_one_bit_255] {
+            assert!(matches!(
+                dh(&secret, &PublicKey::from(u)),
+                Err(Error::NonContributoryKey)
+            ));
+            assert_eq!(x25519_dalek::x25519(*secret.as_bytes(), u), [0u8; 32]);
+        }
+        // u = 2: 2^3 + 486662 * 2^2 + 2 is not a square mod p.
+        let mut two = [0u8; 32];
+        two[0] = 2;
+        assert!(matches!(
+            dh(&secret, &PublicKey::from(two)),
+            Err(Error::InvalidKey(what)) if what.contains("twist")
+        ));
+        assert_ne!(x25519_dalek::x25519(*secret.as_bytes(), two), [0u8; 32]);
+    }
+
+    #[test]
+    fn edwards_dh_equals_the_ladder() {
+        let secret = StaticSecret::from([7u8; 32]);
+        let peer = PublicKey::from(&StaticSecret::from([9u8; 32]));
+        assert_eq!(
+            *dh(&secret, &peer).unwrap(),
+            secret.diffie_hellman(&peer).to_bytes()
+        );
+        assert_eq!(public_key(&secret), PublicKey::from(&secret));
     }
 
     #[test]

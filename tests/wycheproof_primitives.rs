@@ -1,10 +1,11 @@
 //! Wycheproof X25519, Ed25519, HKDF-SHA256, HMAC-SHA256 and AES-GCM vectors through keylink's
-//! own primitive wrappers (`keylink::hazmat::primitives`): X25519 through the key pair and the
-//! non-contributory check, Ed25519 through `IdentityKey` parsing and its `verify_strict` path,
-//! HKDF, HMAC and AES-256-GCM through `primitives`. Every vector is either passed, skipped
-//! because its parameters are not keylink's (AES-GCM key, nonce or tag sizes other than
-//! 256/96/128 bits), or rejected by keylink's stricter key policy (pinned by tcId); any other
-//! disagreement fails the test.
+//! own primitive wrappers (`keylink::hazmat::primitives`): X25519 through keylink's
+//! Diffie-Hellman on Edwards arithmetic with its twist and non-contributory checks, Ed25519
+//! through `IdentityKey` parsing and its `verify_strict` path, HKDF, HMAC and AES-256-GCM
+//! through `primitives`. Every vector is either passed, skipped because its parameters are not
+//! keylink's (AES-GCM key, nonce or tag sizes other than 256/96/128 bits), or rejected by
+//! keylink's stricter key policy (Ed25519: pinned by tcId; X25519: the keys on the twist, found
+//! by a ladder-only check); any other disagreement fails the test.
 #![cfg(test)]
 #![cfg(feature = "hazmat")]
 
@@ -78,17 +79,28 @@ impl Tally {
     }
 }
 
-/// X25519: keylink computes every shared secret per RFC 7748 (non-canonical public keys, twist
-/// points and all) and rejects exactly those that are all zeros, with `NonContributoryKey`.
-/// Wycheproof marks the zero-secret cases `acceptable` (flag `ZeroSharedSecret`).
+/// X25519: keylink computes X25519 on Edwards arithmetic, which gives RFC 7748's result for
+/// every public key on curve25519 and has no point for one on its twist. So every vector is
+/// one of four kinds (counts for the 518 vectors of the file):
+///
+/// - on the curve, non-zero shared secret: keylink's result is the expected one (271);
+/// - on the curve, all-zero shared secret (small-order keys): `NonContributoryKey` (26);
+/// - on the twist, `u = -1` (order 4 there), all-zero shared secret: `NonContributoryKey` (5);
+/// - on the twist, any other: `InvalidKey` with the twist message, where RFC 7748 would
+///   compute a non-zero result (216, counted as keylink's stricter key policy).
+///
+/// Which side a key lies on is decided independently of keylink's Edwards path, with the
+/// Montgomery ladder ([`on_curve`]), and must agree with Wycheproof's `Twist` flag. Wycheproof
+/// marks the zero-secret cases `acceptable` (flag `ZeroSharedSecret`), and the twist cases
+/// `acceptable` (a library may reject them), so every rejection here is allowed.
 #[test]
 fn x25519_vectors() {
     let name = "x25519_test.json";
     let file = load(name);
     assert_eq!(file["algorithm"], "XDH");
     let mut tally = Tally::default();
-    // (result, accepted by keylink) -> count
-    let mut seen = std::collections::BTreeMap::<(String, bool), usize>::new();
+    // (result, kind) -> count
+    let mut seen = std::collections::BTreeMap::<(String, &str), usize>::new();
     for (group, test) in vectors(&file) {
         assert_eq!(group["curve"], "curve25519");
         let id = &test["tcId"];
@@ -105,16 +117,31 @@ fn x25519_vectors() {
         let zero = shared.iter().all(|&b| b == 0);
         // The vector file's own labelling agrees with what keylink is expected to reject.
         assert_eq!(zero, flags.contains(&"ZeroSharedSecret"), "tcId {id} flags");
+        let curve = on_curve(&public);
+        assert_eq!(!curve, flags.contains(&"Twist"), "tcId {id} twist flag");
         let outcome = x25519(secret, public);
-        *seen
-            .entry((result.to_owned(), outcome.is_ok()))
-            .or_default() += 1;
-        let ok = match (result, zero, &outcome) {
-            ("invalid", _, Err(_)) => true,
-            ("valid" | "acceptable", false, Ok(out)) => out[..] == shared[..],
-            ("valid" | "acceptable", true, Err(Error::NonContributoryKey)) => true,
-            _ => false,
+        let (kind, ok) = match (result, curve, zero, &outcome) {
+            ("invalid", _, _, Err(_)) => ("invalid, rejected", true),
+            ("valid" | "acceptable", true, false, Ok(out)) => {
+                ("on the curve, shared secret matches", out[..] == shared[..])
+            }
+            ("valid" | "acceptable", true, true, Err(Error::NonContributoryKey)) => {
+                ("on the curve, all-zero: NonContributoryKey", true)
+            }
+            ("valid" | "acceptable", false, true, Err(Error::NonContributoryKey)) => (
+                "twist, u = -1, all-zero: NonContributoryKey",
+                is_minus_one(&public),
+            ),
+            ("valid" | "acceptable", false, false, Err(Error::InvalidKey(what))) => {
+                ("twist: InvalidKey", what.contains("twist"))
+            }
+            _ => ("wrong", false),
         };
+        *seen.entry((result.to_owned(), kind)).or_default() += 1;
+        if ok && !curve && !zero {
+            tally.policy += 1;
+            continue;
+        }
         tally.check(ok, id, || {
             format!(
                 "{result}, expected shared {}, keylink gave {outcome:?}",
@@ -122,21 +149,45 @@ fn x25519_vectors() {
             )
         });
     }
-    for ((result, accepted), count) in &seen {
-        let verdict = if *accepted {
-            "accepted, shared secret matches"
-        } else {
-            "rejected (all-zero shared secret, NonContributoryKey)"
-        };
-        println!("{name}: {result}: {count} {verdict}");
+    for ((result, kind), count) in &seen {
+        println!("{name}: {result}: {count} {kind}");
     }
     let tally = tally.finish(name, &file);
-    assert_eq!((tally.passed, tally.skipped, tally.policy), (518, 0, 0));
-    let count = |result: &str, accepted| seen.get(&(result.to_owned(), accepted)).copied();
-    assert_eq!(count("valid", true), Some(264));
-    assert_eq!(count("valid", false), None);
-    assert_eq!(count("acceptable", true), Some(223));
-    assert_eq!(count("acceptable", false), Some(31));
+    assert_eq!((tally.passed, tally.skipped, tally.policy), (302, 0, 216));
+    let count = |kind: &str| -> usize {
+        seen.iter()
+            .filter(|((_, k), _)| *k == kind)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    assert_eq!(count("on the curve, shared secret matches"), 271);
+    assert_eq!(count("on the curve, all-zero: NonContributoryKey"), 26);
+    assert_eq!(count("twist, u = -1, all-zero: NonContributoryKey"), 5);
+    assert_eq!(count("twist: InvalidKey"), 216);
+}
+
+/// Whether the u-coordinate `u` (bit 255 ignored, reduced mod p, as RFC 7748 reads it) lies on
+/// curve25519 rather than its twist, decided with the Montgomery ladder alone: curve25519 has
+/// `8 * l` points and the twist `4 * l'` (l' another prime), so `[8 l]P` is the identity (u = 0)
+/// for every `P` on the curve, and on the twist only for the points of order 1, 2 or 4:
+/// `u = 0`, which is on both, and `u = -1`.
+fn on_curve(u: &[u8; 32]) -> bool {
+    // l = 2^252 + 27742317777372353535851937790883648493, little-endian.
+    let l =
+        hex::decode("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010").unwrap();
+    let l_bits = (0..256).rev().map(|i| (l[i / 8] >> (i % 8)) & 1 == 1);
+    let eight_l = l_bits.chain([false; 3]);
+    let point = curve25519_dalek::MontgomeryPoint(*u);
+    point.mul_bits_be(eight_l).to_bytes() == [0u8; 32] && !is_minus_one(u)
+}
+
+/// Whether `u`, bit 255 ignored, is `p - 1`, the one encoding of -1 below 2^255.
+fn is_minus_one(u: &[u8; 32]) -> bool {
+    let mut masked = *u;
+    masked[31] &= 0x7f;
+    let minus_one =
+        hex::decode("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f").unwrap();
+    masked[..] == minus_one[..]
 }
 
 /// `valid` Ed25519 vectors whose public key keylink refuses at `IdentityKey` parsing (small

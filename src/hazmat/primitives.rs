@@ -8,13 +8,35 @@ use x25519_dalek::StaticSecret;
 use crate::error::Result;
 use crate::keys::{IdentityKey, KeyPair, PublicKey};
 
-/// X25519 of `secret` (clamped per RFC 7748) and `public`, through keylink's key pair and
-/// Diffie-Hellman, so an all-zero result is rejected with
-/// [`Error::NonContributoryKey`](crate::error::Error::NonContributoryKey).
+/// X25519 of `secret` (clamped per RFC 7748) and `public`, through keylink's Diffie-Hellman
+/// (on Edwards arithmetic, the function the key pairs call): an all-zero result is rejected with
+/// [`Error::NonContributoryKey`](crate::error::Error::NonContributoryKey), a `public` whose
+/// u-coordinate lies on the twist of curve25519 with
+/// [`Error::InvalidKey`](crate::error::Error::InvalidKey); every other result is RFC 7748's.
+/// Bit 255 of `public` is ignored and `u` is reduced modulo p, as RFC 7748 says (keylink's
+/// parsers reject such encodings before they get here).
 pub fn x25519(secret: [u8; 32], public: [u8; 32]) -> Result<[u8; 32]> {
-    let pair = KeyPair::from_secret(StaticSecret::from(secret));
-    let shared = pair.dh(&PublicKey::from(public))?;
-    Ok(*shared)
+    let secret = StaticSecret::from(secret);
+    let public = PublicKey::from(public);
+    Ok(*crate::primitives::dh(&secret, public.inner())?)
+}
+
+/// The X25519 public key of `secret`, `X25519(secret, 9)`, as keylink computes it.
+pub fn x25519_public_key(secret: [u8; 32]) -> [u8; 32] {
+    KeyPair::from_secret(StaticSecret::from(secret))
+        .public()
+        .to_bytes()
+}
+
+/// X25519 of `secret` and the X25519 form of the identity key `identity`, as PQXDH computes
+/// it: straight from the identity key's Edwards point. The result is `x25519(secret, u)` for
+/// `u` the identity key's Montgomery form (`u = (1 + y) / (1 - y)`).
+pub fn x25519_identity(secret: [u8; 32], identity: &IdentityKey) -> Result<[u8; 32]> {
+    let secret = StaticSecret::from(secret);
+    Ok(*crate::primitives::dh_edwards(
+        &secret,
+        &identity.edwards(),
+    )?)
 }
 
 /// Ed25519 verification as keylink does it: `public` must parse as an [`IdentityKey`]

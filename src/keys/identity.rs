@@ -8,7 +8,7 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::keys::x25519::{KeyPair, PublicKey};
+use crate::keys::x25519::KeyPair;
 use crate::wire::{self, Kind, proto};
 
 /// A peer's (or our own) public identity key `IK`: a validated Ed25519 public key.
@@ -48,11 +48,18 @@ impl IdentityKey {
         self.verifying.as_bytes()
     }
 
-    /// The X25519 form used for Diffie-Hellman (the birational map to Montgomery form). It
-    /// is computed when asked for, once per session setup, so that loading a session record
-    /// that holds this key stays cheap.
-    pub(crate) fn dh_public(&self) -> PublicKey {
-        PublicKey::from(self.verifying.to_montgomery().to_bytes())
+    /// The X25519 form (the birational map to Montgomery form). The protocol's DH with an
+    /// identity key does not need it ([`KeyPair::dh_identity`] works on the Edwards point);
+    /// the test-vector generator and tests compare with it.
+    #[cfg(any(test, feature = "hazmat"))]
+    pub(crate) fn dh_public(&self) -> crate::keys::PublicKey {
+        crate::keys::PublicKey::from(self.verifying.to_montgomery().to_bytes())
+    }
+
+    /// The Edwards point, for Diffie-Hellman with its X25519 form
+    /// ([`KeyPair::dh_identity`]).
+    pub(crate) fn edwards(&self) -> curve25519_dalek::EdwardsPoint {
+        self.verifying.to_edwards()
     }
 
     /// Verify `signature` over `context || parts...` with `verify_strict`.
@@ -241,6 +248,11 @@ mod tests {
         // The X25519 public key of the identity's scalar equals the Montgomery form of IK.
         let identity = seeded();
         assert_eq!(identity.dh().public(), &identity.public().dh_public());
+        let other = KeyPair::generate(&mut crate::os_rng());
+        assert_eq!(
+            *other.dh_identity(identity.public()).unwrap(),
+            *other.dh(&identity.public().dh_public()).unwrap()
+        );
     }
 
     /// The byte-level canonicity check agrees with decoding and re-encoding the point, for

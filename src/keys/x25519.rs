@@ -7,6 +7,7 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::keys::IdentityKey;
 use crate::primitives;
 
 /// An X25519 public key: a signed or one-time prekey, a base key, or a ratchet key.
@@ -15,7 +16,8 @@ use crate::primitives;
 /// bit 255 and reduces `u`, so without this check one key would have several encodings, and a
 /// replayed PreKey message with its base key re-encoded would look like a new one. A key of
 /// small order is caught when it is used, because the Diffie-Hellman result would be all zeros
-/// ([`Error::NonContributoryKey`]).
+/// ([`Error::NonContributoryKey`]); so is a key on the twist of curve25519, which keylink's
+/// X25519 (on Edwards arithmetic) has no point for ([`Error::InvalidKey`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PublicKey(x25519_dalek::PublicKey);
 
@@ -93,7 +95,7 @@ impl KeyPair {
     }
 
     pub(crate) fn from_secret(secret: StaticSecret) -> Self {
-        let public = PublicKey(x25519_dalek::PublicKey::from(&secret));
+        let public = PublicKey(primitives::public_key(&secret));
         KeyPair { secret, public }
     }
 
@@ -115,9 +117,17 @@ impl KeyPair {
         self.secret.as_bytes()
     }
 
-    /// X25519 with the non-contributory check.
+    /// X25519 with the non-contributory check; a key on the twist is rejected
+    /// ([`primitives::dh`]).
     pub(crate) fn dh(&self, their: &PublicKey) -> Result<Zeroizing<[u8; 32]>> {
         primitives::dh(&self.secret, their.inner())
+    }
+
+    /// X25519 with the X25519 form of an identity key, computed from its Edwards point
+    /// without the round trip through the u-coordinate; equal to
+    /// `self.dh(&their.dh_public())`.
+    pub(crate) fn dh_identity(&self, their: &IdentityKey) -> Result<Zeroizing<[u8; 32]>> {
+        primitives::dh_edwards(&self.secret, &their.edwards())
     }
 }
 
