@@ -183,6 +183,11 @@ impl StorePair {
         pair
     }
 
+    /// Bob's history with Alice: (skipped message keys, archived sessions).
+    pub fn history(&self) -> (usize, usize) {
+        (self.bob_skipped_keys(), self.bob_archived_sessions())
+    }
+
     /// How many skipped message keys Bob's current session with Alice holds.
     pub fn bob_skipped_keys(&self) -> usize {
         let record = self.bob.session_record(&self.alice_addr).expect("record");
