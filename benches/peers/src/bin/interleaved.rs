@@ -17,7 +17,6 @@
 
 #![allow(clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -69,6 +68,8 @@ const ORDER: &[&str] = &[
     "kl.deserialize",
     "kl.deserialize_for_peer",
     "olm.deserialize",
+    "olm.serialize_encrypted",
+    "olm.deserialize_encrypted",
     "kl.fanout",
     "olm.fanout",
 ];
@@ -309,7 +310,13 @@ fn args() -> Args {
     while let Some(arg) = argv.next() {
         match arg.as_str() {
             "--quick" => rounds = Some(3),
-            "--rounds" => rounds = argv.next().and_then(|r| r.parse().ok()),
+            "--rounds" => {
+                rounds = Some(
+                    argv.next()
+                        .and_then(|r| r.parse().ok())
+                        .expect("--rounds: a number"),
+                )
+            }
             "--batch-ms" => {
                 batch_ms = argv
                     .next()
@@ -480,11 +487,41 @@ fn command(args: &Args) -> String {
     )
 }
 
-fn main() {
-    let args = args();
-    let load_start = loadavg();
-    let date = shell("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "unknown".into());
-    let started = Instant::now();
+/// The measurements: per operation, its batch size and its time per iteration in each round
+/// (ns).
+struct Measured {
+    ops: Vec<Op>,
+    ks: Vec<u64>,
+    per_iteration: Vec<Vec<f64>>,
+}
+
+impl Measured {
+    fn times(&self, id: &str) -> &[f64] {
+        let i = self.ops.iter().position(|op| op.id == id);
+        &self.per_iteration[i.unwrap_or_else(|| panic!("no operation {id}"))]
+    }
+
+    /// The reference's time in each round: one operation, or a sum of primitives.
+    fn reference(&self, reference: &Reference, rounds: usize) -> (Vec<f64>, String) {
+        match reference {
+            Reference::Op(id) => (self.times(id).to_vec(), format!("`{id}`")),
+            Reference::Sum(sum, label) => {
+                let in_round = |r: usize| -> f64 {
+                    sum.iter()
+                        .map(|(count, id)| f64::from(*count) * self.times(id)[r])
+                        .sum()
+                };
+                (
+                    (0..rounds).map(in_round).collect(),
+                    format!("primitive sum: {label}"),
+                )
+            }
+        }
+    }
+}
+
+/// Calibrates every operation, then runs the rounds.
+fn measure(args: &Args) -> Measured {
     eprintln!(
         "building the parties (1,000 sessions each side for the fan-out, a record with 2,000 skipped keys, one with 40 archived sessions)..."
     );
@@ -495,7 +532,6 @@ fn main() {
         args.batch
     );
     let ks: Vec<u64> = ops.iter_mut().map(|op| calibrate(op, args.batch)).collect();
-    // per_iteration[op][round], in ns.
     let mut per_iteration = vec![Vec::with_capacity(args.rounds); ops.len()];
     for round in 0..args.rounds {
         eprintln!("round {}/{} (load {})", round + 1, args.rounds, loadavg());
@@ -504,17 +540,21 @@ fn main() {
             times.push(took.as_nanos() as f64 / *k as f64);
         }
     }
-    let load_end = loadavg();
-    let index: HashMap<&str, usize> = ops.iter().enumerate().map(|(i, op)| (op.id, i)).collect();
-    let times = |id: &str| -> &[f64] {
-        let i = index.get(id).unwrap_or_else(|| panic!("no operation {id}"));
-        &per_iteration[*i]
-    };
+    Measured {
+        ops,
+        ks,
+        per_iteration,
+    }
+}
 
+fn print_header(args: &Args, date: &str, loads: (&str, &str), took: Duration) {
     println!("### Interleaved run: {} rounds\n", args.rounds);
     println!("- date: {date}; commit: {}; machine: {}", commit(), cpu());
-    println!("- load average (/proc/loadavg) at start: `{load_start}`; at end: `{load_end}`");
-    println!("- command: `{}`", command(&args));
+    println!(
+        "- load average (/proc/loadavg) at start: `{}`; at end: `{}`",
+        loads.0, loads.1
+    );
+    println!("- command: `{}`", command(args));
     println!(
         "- 1 MiB rows: {}",
         if goals::IN_PLACE {
@@ -526,28 +566,18 @@ fn main() {
     println!(
         "- each round times every operation once, as a batch of k iterations (k fixed before the rounds, a batch about {:?}); each ratio is taken within its round; figures are the median and (min–max) over the rounds, per iteration; \"fastest vs fastest\" compares the operation's fastest round with the reference's, the least disturbed on a shared machine; the run took {:.0} s\n",
         args.batch,
-        started.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
+}
 
+fn print_goals(measured: &Measured, rounds: usize) {
     println!(
         "| goal row | operation | reference | operation time | reference time | compared, per round | fastest vs fastest | goal | median meets it |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for row in rows() {
-        let op = times(row.op);
-        let (reference, reference_name): (Vec<f64>, String) = match &row.reference {
-            Reference::Op(id) => (times(id).to_vec(), format!("`{id}`")),
-            Reference::Sum(sum, label) => {
-                let per_round = (0..args.rounds)
-                    .map(|r| {
-                        sum.iter()
-                            .map(|(count, id)| f64::from(*count) * times(id)[r])
-                            .sum()
-                    })
-                    .collect();
-                (per_round, format!("primitive sum: {label}"))
-            }
-        };
+        let op = measured.times(row.op);
+        let (reference, reference_name) = measured.reference(&row.reference, rounds);
         let compared: Vec<f64> = op
             .iter()
             .zip(&reference)
@@ -557,26 +587,33 @@ fn main() {
         let mid = median(&compared);
         // The least disturbed round of each, for a machine that others share.
         let fastest = row.goal.compare(range(op).0, range(&reference).0);
+        let format = |v| row.goal.format(v);
         println!(
-            "| {} | `{}` | {} | {} | {} | {} ({}–{}) | {} | {} | {} |",
+            "| {} | `{}` | {reference_name} | {} | {} | {} ({}–{}) | {} | {} | {} |",
             row.what,
             row.op,
-            reference_name,
             time_span(op),
             time_span(&reference),
-            row.goal.format(mid),
-            row.goal.format(low),
-            row.goal.format(high),
-            row.goal.format(fastest),
+            format(mid),
+            format(low),
+            format(high),
+            format(fastest),
             row.goal.text(),
             row.goal.met(mid)
         );
     }
+}
 
+fn print_operations(measured: &Measured) {
     println!("\nEvery operation (per iteration, median and (min–max) over the rounds):\n");
     println!("| id | operation | k | time |");
     println!("| --- | --- | --- | --- |");
-    for ((op, k), times) in ops.iter().zip(&ks).zip(&per_iteration) {
+    let rows = measured
+        .ops
+        .iter()
+        .zip(&measured.ks)
+        .zip(&measured.per_iteration);
+    for ((op, k), times) in rows {
         println!(
             "| `{}` | {}: {} | {k} | {} |",
             op.id,
@@ -585,4 +622,16 @@ fn main() {
             time_span(times)
         );
     }
+}
+
+fn main() {
+    let args = args();
+    let load_start = loadavg();
+    let date = shell("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "unknown".into());
+    let started = Instant::now();
+    let measured = measure(&args);
+    let load_end = loadavg();
+    print_header(&args, &date, (&load_start, &load_end), started.elapsed());
+    print_goals(&measured, args.rounds);
+    print_operations(&measured);
 }
