@@ -105,6 +105,26 @@ pub(crate) fn hmac_pair(
 }
 
 /// `HMAC-SHA256(key, message)` for a key of any length; [`hmac`] is its 32-byte-key form.
+/// HMAC-SHA256 keyed once: the inner and outer states after the key blocks, so each MAC
+/// costs only the compressions of its message (zeroized on drop by `sha2`'s `zeroize`).
+#[derive(Clone)]
+pub(crate) struct HmacKey(Hmac<Sha256>);
+
+impl HmacKey {
+    pub(crate) fn new(key: &[u8; 32]) -> Self {
+        HmacKey(keyed(key))
+    }
+
+    /// `HMAC-SHA256(key, message)`.
+    pub(crate) fn mac(&self, message: &[u8]) -> Zeroizing<[u8; 32]> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        let mut mac = self.0.clone();
+        mac.update(message);
+        mac.finalize_into((&mut *out).into());
+        out
+    }
+}
+
 pub(crate) fn hmac_any_key(key: &[u8], message: &[u8]) -> Zeroizing<[u8; 32]> {
     let mut out = Zeroizing::new([0u8; 32]);
     let mut mac = keyed(key);

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::primitives::Gcm;
+use crate::primitives::{Gcm, HmacKey};
 
 use crate::constants::{ENC_HEADER_LEN, HEADER_INFO};
 use crate::error::{Error, Result};
@@ -31,6 +31,8 @@ pub(crate) struct HeaderKey {
     enc: [u8; 32],
     nonce_key: [u8; 32],
     cipher: OnceLock<Gcm>,
+    /// HMAC keyed with `hk_nonce`, set up on first use.
+    nonce_mac: OnceLock<HmacKey>,
 }
 
 impl Drop for HeaderKey {
@@ -66,6 +68,7 @@ impl HeaderKey {
                 enc: *enc,
                 nonce_key: *nonce_key,
                 cipher: OnceLock::new(),
+                nonce_mac: OnceLock::new(),
             }),
             _ => Err(Error::Internal("header key length")),
         }
@@ -87,7 +90,8 @@ impl HeaderKey {
 
     /// `h_nonce = HMAC(hk_nonce, header)[0..12]`.
     fn h_nonce(&self, header: &[u8; HEADER_LEN]) -> [u8; 12] {
-        let mac = primitives::hmac(&self.nonce_key, header);
+        let mac = self.nonce_mac.get_or_init(|| HmacKey::new(&self.nonce_key));
+        let mac = mac.mac(header);
         mac.first_chunk::<12>().copied().unwrap_or([0; 12])
     }
 

@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use keylink::session::{Message, RatchetMessage, SessionRecord};
 
-use crate::keylink_fixtures::{StorePair, confirmed_pair, record_of};
+use crate::keylink_fixtures::{StorePair, confirmed_pair};
 use crate::primitives::MIB;
 use crate::{Op, PLAINTEXT, time_each, time_n};
 
@@ -125,11 +125,11 @@ pub fn dh_step() -> Vec<Op> {
     let Ok(Message::Ratchet(reply)) = alice.encrypt(b"a") else {
         panic!("message")
     };
-    bob.decrypt(&reply, &mut rng).expect("decrypts");
+    let _ = bob.decrypt(&reply, None, &mut rng).expect("decrypts");
     let Ok(Message::Ratchet(new_chain)) = bob.encrypt(&PLAINTEXT) else {
         panic!("message")
     };
-    let saved = record_of(alice).to_bytes().to_vec();
+    let saved = alice.to_bytes().to_vec();
     vec![Op::new(
         "kl.dh_step",
         "ratchet",

@@ -8,8 +8,9 @@ use keylink::keys::{
 use keylink::session::{Message, PreKeyMessage, ResponderPreKeys, Session, SessionRecord};
 use keylink::store::{Address, MemoryStore};
 
-/// A sans-IO pair, set up from a bundle without a one-time prekey (as `benches/ratchet.rs`).
-pub fn pair() -> (Session, Session) {
+/// A sans-IO pair of records, set up from a bundle without a one-time prekey (as
+/// `benches/ratchet.rs`).
+pub fn pair() -> (SessionRecord, SessionRecord) {
     let mut rng = keylink::os_rng();
     let alice = IdentityKeyPair::generate(&mut rng);
     let bob = IdentityKeyPair::generate(&mut rng);
@@ -23,17 +24,17 @@ pub fn pair() -> (Session, Session) {
         panic!("first message")
     };
     let (b, _) = Session::respond(&bob, &spk, None, &kem, &first, &mut rng).expect("respond");
-    (a, b)
+    (record_of(a), b)
 }
 
 /// A pair whose initiator has received a reply, so both send plain ratchet messages.
-pub fn confirmed_pair() -> (Session, Session) {
+pub fn confirmed_pair() -> (SessionRecord, SessionRecord) {
     let (mut alice, mut bob) = pair();
     let Ok(Message::Ratchet(reply)) = bob.encrypt(b"ok") else {
         panic!("reply")
     };
-    alice
-        .decrypt(&reply, &mut keylink::os_rng())
+    let _ = alice
+        .decrypt(&reply, None, &mut keylink::os_rng())
         .expect("reply decrypts");
     (alice, bob)
 }

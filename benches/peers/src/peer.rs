@@ -52,7 +52,11 @@ pub fn decrypt() -> Vec<Op> {
                 .collect();
             time_each(messages, |bytes: Vec<u8>| {
                 let message = RatchetMessage::try_from(bytes.as_slice()).expect("parses");
-                black_box(bob.decrypt(&message, &mut rng).expect("decrypts"));
+                black_box(
+                    bob.decrypt(&message, None, &mut rng)
+                        .expect("decrypts")
+                        .plaintext,
+                );
             })
         }),
         Op::new("olm.decrypt100", "decrypt 100 B", "vodozemac", move |n| {
@@ -159,11 +163,16 @@ pub fn ping_pong() -> Vec<Op> {
                     let Ok(Message::Ratchet(ping)) = alice.encrypt(&PLAINTEXT) else {
                         panic!("ping")
                     };
-                    bob.decrypt(&ping, &mut rng).expect("ping decrypts");
+                    let _ = bob.decrypt(&ping, None, &mut rng).expect("ping decrypts");
                     let Ok(Message::Ratchet(pong)) = bob.encrypt(&PLAINTEXT) else {
                         panic!("pong")
                     };
-                    black_box(alice.decrypt(&pong, &mut rng).expect("pong decrypts"));
+                    black_box(
+                        alice
+                            .decrypt(&pong, None, &mut rng)
+                            .expect("pong decrypts")
+                            .plaintext,
+                    );
                 })
             },
         ),
@@ -188,7 +197,7 @@ pub fn ping_pong() -> Vec<Op> {
 /// encrypted; the criterion bench also times its encrypted pickle).
 pub fn serialization() -> Vec<Op> {
     let (alice, _) = kl::confirmed_pair();
-    let record = kl::record_of(alice);
+    let record = alice;
     let bytes = record.to_bytes().to_vec();
     let peer = record.current().map(|s| *s.remote_identity());
     let (olm_alice, _) = olm::confirmed_pair();
@@ -276,7 +285,7 @@ pub fn serialization() -> Vec<Op> {
 
 /// One 100 B message encrypted to each of [`FAN_OUT`] confirmed sessions, to wire bytes.
 pub fn fan_out() -> Vec<Op> {
-    let mut sessions: Vec<Session> = (0..FAN_OUT).map(|_| kl::confirmed_pair().0).collect();
+    let mut sessions: Vec<SessionRecord> = (0..FAN_OUT).map(|_| kl::confirmed_pair().0).collect();
     let mut olm_sessions: Vec<_> = (0..FAN_OUT).map(|_| olm::confirmed_pair().0).collect();
     vec![
         Op::new(
