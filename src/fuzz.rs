@@ -224,7 +224,9 @@ fn deliver_once(f: &Fixture, receiver: &[u8], data: &[u8]) {
         return;
     };
     let rng = &mut FuzzRng::new(1);
-    match crate::decrypt(&mut store, &alice_addr(), data, rng) {
+    let result = crate::decrypt(&mut store, &alice_addr(), data, rng);
+    same_in_place(receiver, data, &result, &store);
+    match result {
         Err(_) => assert!(*store.to_bytes() == receiver, "a failure changed the store"),
         Ok(_) => {
             let mut authentic = f.alice_messages.iter().chain(&f.prekey_messages);
@@ -234,6 +236,30 @@ fn deliver_once(f: &Fixture, receiver: &[u8], data: &[u8]) {
             let again = crate::decrypt(&mut store, &alice_addr(), data, rng);
             assert!(again.is_err(), "a message decrypted twice");
             assert!(store.to_bytes() == before, "a failure changed the store");
+        }
+    }
+}
+
+/// `decrypt_in_place` of `data` on another copy of `receiver` does what `decrypt` did: the
+/// same plaintext and the same store afterwards, or a failure with the buffer and the store
+/// unchanged.
+fn same_in_place(receiver: &[u8], data: &[u8], copying: &Result<Vec<u8>>, after: &MemoryStore) {
+    let Ok(mut store) = MemoryStore::from_bytes(receiver) else {
+        return;
+    };
+    let mut buffer = data.to_vec();
+    let rng = &mut FuzzRng::new(1);
+    let in_place = crate::decrypt_in_place(&mut store, &alice_addr(), &mut buffer, rng);
+    let agree = in_place.is_ok() == copying.is_ok();
+    assert!(agree, "decrypt and decrypt_in_place disagree");
+    match (in_place, copying) {
+        (Ok(plaintext), Ok(expected)) => {
+            assert!(plaintext == expected.as_slice(), "in place, another plaintext");
+            assert!(store.to_bytes() == after.to_bytes(), "in place, another store");
+        }
+        _ => {
+            assert!(buffer == data, "a failure in place changed the buffer");
+            assert!(*store.to_bytes() == receiver, "a failure in place changed the store");
         }
     }
 }
