@@ -254,12 +254,21 @@ fn same_in_place(receiver: &[u8], data: &[u8], copying: &Result<Vec<u8>>, after:
     assert!(agree, "decrypt and decrypt_in_place disagree");
     match (in_place, copying) {
         (Ok(plaintext), Ok(expected)) => {
-            assert!(plaintext == expected.as_slice(), "in place, another plaintext");
-            assert!(store.to_bytes() == after.to_bytes(), "in place, another store");
+            assert!(
+                plaintext == expected.as_slice(),
+                "in place, another plaintext"
+            );
+            assert!(
+                store.to_bytes() == after.to_bytes(),
+                "in place, another store"
+            );
         }
         _ => {
             assert!(buffer == data, "a failure in place changed the buffer");
-            assert!(*store.to_bytes() == receiver, "a failure in place changed the store");
+            assert!(
+                *store.to_bytes() == receiver,
+                "a failure in place changed the store"
+            );
         }
     }
 }
