@@ -18,8 +18,25 @@ use crate::primitives;
 /// small order is caught when it is used, because the Diffie-Hellman result would be all zeros
 /// ([`Error::NonContributoryKey`]); so is a key on the twist of curve25519, which keylink's
 /// X25519 (on Edwards arithmetic) has no point for ([`Error::InvalidKey`]).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Keys compare and hash as their 32 bytes (a public value needs no constant-time comparison;
+/// comparing the inner Montgomery points would decode two field elements first).
+#[derive(Clone, Copy)]
 pub struct PublicKey(x25519_dalek::PublicKey);
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl core::hash::Hash for PublicKey {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
 
 impl PublicKey {
     /// Length of the encoding in bytes.
