@@ -213,6 +213,11 @@ impl MemoryStore {
         self.sessions.get(address)?.record(peer).ok()
     }
 
+    /// The addresses this store holds sessions with, in ascending order.
+    pub fn session_addresses(&self) -> impl Iterator<Item = &Address> {
+        self.sessions.keys()
+    }
+
     /// How many rows hold the sessions of `address`: (sessions, skipped message keys).
     pub fn session_rows(&self, address: &Address) -> (usize, usize) {
         let rows = self.sessions.get(address);
@@ -257,7 +262,9 @@ impl MemoryStore {
             })
             .collect();
         for (address, rows) in &self.sessions {
-            // Only rows this store wrote: they assemble (else a keylink bug; skipped).
+            // The store holds only rows keylink wrote, which always assemble into a record
+            // (the tests check it after every operation); rows that did not would be a bug in
+            // keylink, and would be left out rather than written half.
             if let Ok(record) = rows.record(self.peers.get(address)) {
                 snapshot.sessions.push(proto::StoredSession {
                     user: address.user().to_owned(),

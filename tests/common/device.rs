@@ -142,8 +142,14 @@ impl Device {
         assert_eq!(plaintext, expected);
     }
 
-    /// The whole store, serialized.
+    /// The whole store, serialized, after checking that the session rows of every address
+    /// assemble into a whole record (its sessions, and exactly the skipped keys their chains
+    /// count).
     pub fn snapshot(&self) -> Vec<u8> {
+        for address in self.store.session_addresses() {
+            let record = self.store.session_record(address);
+            assert!(record.is_some(), "the rows of {address} do not assemble");
+        }
         self.store.to_bytes().to_vec()
     }
 
