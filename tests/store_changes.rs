@@ -340,3 +340,92 @@ fn evictions_and_dropped_sessions_are_row_deletes() {
     assert!(commit.contains(&"session index"), "{commit:?}");
     assert_eq!(bob.inner.session_rows(&alice.addr).0, 41);
 }
+
+mod rows_property {
+    use super::*;
+    use keylink::constants::MAX_ARCHIVED_SESSIONS;
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Alice sends a message to Bob (put in flight).
+        AliceSends,
+        /// Bob replies.
+        BobSends,
+        /// One message in flight to Bob is delivered (any order; a few are never delivered).
+        Deliver(Index),
+        /// Alice starts a new session: Bob's current one will be archived when it arrives.
+        AliceRestarts,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => Just(Step::AliceSends),
+            2 => Just(Step::BobSends),
+            4 => any::<Index>().prop_map(Step::Deliver),
+            1 => Just(Step::AliceRestarts),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(if cfg!(debug_assertions) { 16 } else { 200 }))]
+
+        /// Whatever the history, an encrypt reads one index and one session row and no key;
+        /// a decrypt reads at most one skipped key, and an archived session only when the
+        /// message is not for the current one; and the rows always assemble into a record.
+        #[test]
+        fn reads_are_bounded_by_the_message_not_the_history(
+            steps in prop::collection::vec(step(), 1..60)
+        ) {
+            let mut alice = Device::new("alice", 1);
+            let mut bob_device = Device::new("bob", 1);
+            alice.start(&bob_device, None);
+            let bob_addr = bob_device.addr.clone();
+            let mut bob = Recording::new(&mut bob_device);
+            let mut in_flight: Vec<Vec<u8>> = Vec::new();
+            for step in &steps {
+                match step {
+                    Step::AliceSends => in_flight.push(alice.send_bytes(&bob_addr, b"a")),
+                    Step::BobSends => {
+                        bob.take_reads();
+                        if let Ok(m) = keylink::encrypt(&mut bob, &alice.addr, b"b") {
+                            let reads = bob.take_reads();
+                            prop_assert_eq!((reads.indexes, reads.sessions), (1, 1));
+                            prop_assert_eq!(reads.skipped_keys, 0);
+                            let _ = alice.recv(&bob_addr, &m.to_bytes());
+                        }
+                    }
+                    Step::Deliver(i) if !in_flight.is_empty() => {
+                        let bytes = in_flight.swap_remove(i.index(in_flight.len()));
+                        let archived = bob
+                            .inner
+                            .session_record(&alice.addr)
+                            .map_or(0, |r| r.archived().count());
+                        bob.take_reads();
+                        let _ = keylink::decrypt(&mut bob, &alice.addr, &bytes, &mut rng());
+                        let reads = bob.take_reads();
+                        prop_assert!(reads.indexes <= 1);
+                        prop_assert!(reads.sessions <= 1 + archived.min(MAX_ARCHIVED_SESSIONS));
+                        prop_assert!(reads.skipped_keys <= 1);
+                    }
+                    Step::Deliver(_) => {}
+                    Step::AliceRestarts => {
+                        let mut bob_view = Device::new("bob", 1);
+                        bob_view.store = std::mem::take(&mut bob.inner);
+                        alice.start(&bob_view, None);
+                        bob.inner = std::mem::take(&mut bob_view.store);
+                    }
+                }
+                if let Some(record) = bob.inner.session_record(&alice.addr) {
+                    let rows = bob.inner.session_rows(&alice.addr);
+                    let sessions = usize::from(record.current().is_some())
+                        + record.archived().count();
+                    prop_assert_eq!(rows, (sessions, record.skipped_keys()));
+                } else {
+                    prop_assert_eq!(bob.inner.session_rows(&alice.addr), (0, 0));
+                }
+            }
+        }
+    }
+}
