@@ -293,6 +293,15 @@ impl Session {
         Self::from_fields(&fields, &mut IdentityCache::knowing(peer))
     }
 
+    /// [`Session::from_bytes`] as it was before the hand codec: prost's strict decoding, then
+    /// the same checks. The reference that the codec's tests and the `records` fuzz target
+    /// hold it to.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn from_bytes_via_prost(bytes: &[u8]) -> Result<Self> {
+        let session: proto::Session = wire::decode(wire::Kind::Session, bytes)?;
+        Self::from_proto(&session, &mut IdentityCache::default())
+    }
+
     /// This session as a message nested in a whole record.
     pub(crate) fn to_proto(&self) -> proto::Session {
         self.with_fields(|fields| fields.to_proto())

@@ -441,3 +441,306 @@ impl Encode for PendingFields<'_> {
         bytes_field(out, key::B4, self.kem_ciphertext);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, SignedPreKey};
+    use crate::session::Session;
+    use crate::store::{Address, MemoryStore};
+    use crate::wire;
+
+    // ---- Real sessions, through the public API ----
+
+    fn device(seed: u8) -> MemoryStore {
+        let rng = &mut crate::os_rng();
+        let identity = IdentityKeyPair::from_seed(&[seed; 32]);
+        let mut store = MemoryStore::new(identity.clone());
+        store.add_signed_prekey(SignedPreKey::generate(1, &identity, rng));
+        store.add_one_time_prekeys(OneTimePreKey::generate_batch(0, 3, rng));
+        store.add_kem_prekeys([KemPreKey::generate(1, &identity, rng)]);
+        store
+    }
+
+    fn addr(name: &str) -> Address {
+        Address::new(name, 1)
+    }
+
+    /// `from` starts a session with `to`, with one-time prekey `one_time` if given.
+    fn start(from: &mut MemoryStore, to: &MemoryStore, to_name: &str, one_time: Option<u32>) {
+        let one_time = one_time.map(crate::keys::OneTimePreKeyId::new);
+        let bundle = to.bundle(1, 1, one_time, 1).unwrap().verify().unwrap();
+        crate::start_session(from, &addr(to_name), &bundle, &mut crate::os_rng()).unwrap();
+    }
+
+    fn send(from: &mut MemoryStore, to_name: &str) -> Vec<u8> {
+        crate::encrypt(from, &addr(to_name), b"row")
+            .unwrap()
+            .to_bytes()
+    }
+
+    fn receive(to: &mut MemoryStore, from_name: &str, message: &[u8]) {
+        crate::decrypt(to, &addr(from_name), message, &mut crate::os_rng()).unwrap();
+    }
+
+    /// The rows of every session `store` holds with `peer`.
+    fn rows(store: &MemoryStore, peer: &str, out: &mut Vec<Vec<u8>>) {
+        let record = store.session_record(&addr(peer)).unwrap();
+        let sessions = record.current().into_iter().chain(record.archived());
+        out.extend(sessions.map(|s| s.to_bytes().to_vec()));
+    }
+
+    /// Rows of sessions in many states: initiators before and after the reply (pending PreKey
+    /// with one-time prekey 0, 2 or none), responders, 1 to 5 chains of skipped keys, and
+    /// sessions marked simultaneous.
+    fn sample_rows() -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for one_time in [Some(0), Some(2), None] {
+            let (mut alice, mut bob) = (device(0xA1), device(0xB0));
+            start(&mut alice, &bob, "bob", one_time);
+            rows(&alice, "bob", &mut out);
+            let first = send(&mut alice, "bob");
+            rows(&alice, "bob", &mut out);
+            receive(&mut bob, "alice", &first);
+            rows(&bob, "alice", &mut out);
+            let reply = send(&mut bob, "alice");
+            receive(&mut alice, "bob", &reply);
+            rows(&alice, "bob", &mut out);
+            rows(&bob, "alice", &mut out);
+        }
+        // Bob skips one message on each of Alice's chains: 1 to 5 chains of skipped keys
+        // (and Alice's sending chains far from message 0).
+        let (mut alice, mut bob) = (device(0xA1), device(0xB0));
+        start(&mut alice, &bob, "bob", Some(1));
+        for _ in 0..5 {
+            let _skipped = send(&mut alice, "bob");
+            let next = send(&mut alice, "bob");
+            receive(&mut bob, "alice", &next);
+            rows(&bob, "alice", &mut out);
+            let reply = send(&mut bob, "alice");
+            receive(&mut alice, "bob", &reply);
+            rows(&alice, "bob", &mut out);
+        }
+        // Both start at once: each ends with two sessions, marked simultaneous.
+        let (mut alice, mut bob) = (device(0xA1), device(0xB0));
+        start(&mut alice, &bob, "bob", Some(1));
+        start(&mut bob, &alice, "alice", Some(1));
+        let (from_alice, from_bob) = (send(&mut alice, "bob"), send(&mut bob, "alice"));
+        receive(&mut bob, "alice", &from_alice);
+        receive(&mut alice, "bob", &from_bob);
+        rows(&alice, "bob", &mut out);
+        rows(&bob, "alice", &mut out);
+        out
+    }
+
+    // ---- The two paths ----
+
+    /// The old path: prost's strict decoding, then the session's checks.
+    fn via_prost(bytes: &[u8]) -> Result<Session> {
+        Session::from_bytes_via_prost(bytes)
+    }
+
+    /// Both paths accept `bytes` and agree on what it holds, or both reject it alike.
+    fn assert_paths_agree(bytes: &[u8]) {
+        match (Session::from_bytes(bytes), via_prost(bytes)) {
+            (Ok(ours), Ok(prost)) => {
+                assert_eq!(*ours.to_bytes(), *prost.to_bytes(), "{bytes:02x?}");
+                assert_eq!(*ours.to_bytes(), bytes);
+            }
+            (Err(ours), Err(prost)) => {
+                assert_eq!(format!("{ours:?}"), format!("{prost:?}"), "{bytes:02x?}");
+            }
+            (ours, prost) => panic!("{:?} vs {:?}: {bytes:02x?}", ours.err(), prost.err()),
+        }
+    }
+
+    /// Only the encoding: the hand reader's fields, in prost's message, against prost's.
+    fn assert_codecs_agree(bytes: &[u8]) {
+        let ours = read(bytes).map(|f| f.to_proto());
+        let prost = wire::decode::<proto::Session>(Kind::Session, bytes);
+        match (ours, prost) {
+            (Ok(ours), Ok(prost)) => assert!(ours == prost, "{bytes:02x?}"),
+            (Err(ours), Err(prost)) => {
+                assert_eq!(format!("{ours:?}"), format!("{prost:?}"), "{bytes:02x?}");
+            }
+            (ours, prost) => panic!("{:?} vs {:?}: {bytes:02x?}", ours.err(), prost.err()),
+        }
+    }
+
+    /// Every truncation, a few appended fields and every single-byte xor of `row` with each
+    /// of `xors`.
+    fn variants(row: &[u8], xors: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = vec![row.to_vec()];
+        out.extend((0..row.len()).map(|len| row[..len].to_vec()));
+        let tails: [&[u8]; 10] = [
+            &[0x00],
+            &[0x08],
+            &[0x0A, 0x00],
+            &[0x18, 0x01],
+            &[0x4A, 0x00],
+            &[0x52, 0x00],
+            &[0x7A, 0x01, 0x00],
+            &[0x80, 0x01, 0x01],
+            &[0x88, 0x01, 0x01],
+            &[0x80],
+        ];
+        for tail in tails {
+            out.push([row, tail].concat());
+        }
+        for i in 0..row.len() {
+            for &x in xors {
+                let mut v = row.to_vec();
+                v[i] ^= x;
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    // ---- Proofs ----
+
+    #[test]
+    fn writer_writes_what_prost_writes() {
+        let rows = sample_rows();
+        assert!(rows.len() > 20, "{}", rows.len());
+        for row in &rows {
+            let session = Session::from_bytes(row).unwrap();
+            let prost = wire::encode_secret(Kind::Session, &session.to_proto());
+            assert_eq!(*session.to_bytes(), *prost);
+            assert_eq!(*session.to_bytes(), *row);
+            let fields = read(row).unwrap();
+            assert_eq!(write(&fields).capacity(), row.len(), "one exact allocation");
+        }
+        let pending = rows.iter().filter_map(|r| read(r).unwrap().pending_prekey);
+        let one_time: Vec<_> = pending.map(|p| p.one_time_prekey_id).collect();
+        assert!(
+            [Some(0), Some(2), None]
+                .iter()
+                .all(|id| one_time.contains(id))
+        );
+        let chains = rows
+            .iter()
+            .map(|r| read(r).unwrap().ratchet.skipped_chains.len());
+        assert_eq!(chains.max(), Some(5));
+        assert!(
+            rows.iter()
+                .any(|r| !read(r).unwrap().simultaneous_with.is_empty())
+        );
+    }
+
+    /// Every single-byte change, truncation and extension of real rows is accepted by both
+    /// paths with the same session, or rejected by both with the same error.
+    #[test]
+    fn reader_agrees_with_prost_on_mutated_rows() {
+        let rows = sample_rows();
+        // A pending initiator (with the KEM ciphertext), a responder with skipped keys, an
+        // initiator after the reply, and one marked simultaneous.
+        let picks = [
+            rows.iter()
+                .find(|r| read(r).unwrap().pending_prekey.is_some()),
+            rows.iter()
+                .find(|r| !read(r).unwrap().ratchet.skipped_chains.is_empty()),
+            rows.iter().find(|r| {
+                let f = read(r).unwrap();
+                f.initiator && f.pending_prekey.is_none() && f.ratchet.receiving_chain.is_some()
+            }),
+            rows.iter()
+                .find(|r| !read(r).unwrap().simultaneous_with.is_empty()),
+        ];
+        let mut checked = 0;
+        for row in picks.into_iter().map(Option::unwrap) {
+            for v in variants(row, &[0x01, 0x80, 0xFF, 0x7F]) {
+                assert_codecs_agree(&v);
+                assert_paths_agree(&v);
+                checked += 1;
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
+    }
+
+    /// Rows no session writes: every field at its edge (the widest varints, optional
+    /// messages present but empty, a one-time prekey id of 0), mutated at the encoding level.
+    #[test]
+    fn reader_agrees_with_prost_on_edge_encodings() {
+        let chain = |index| proto::Chain {
+            ratchet_key: vec![1; 3],
+            chain_key: vec![2; 130],
+            index,
+            ratchet_private: vec![3],
+            header_key: vec![4; 2],
+        };
+        let skipped = |number, count| proto::SkippedChain {
+            header_key: vec![5; 2],
+            ratchet_key: vec![6],
+            number,
+            count,
+        };
+        let mut full = proto::Session::default();
+        full.local_identity = vec![7; 127];
+        full.remote_identity = vec![8; 128];
+        full.initiator = true;
+        full.base_key = vec![9];
+        full.root_key = vec![10];
+        full.sending_chain = Some(chain(u32::MAX));
+        full.previous_counter = 1 << 28;
+        full.receiving_chain = Some(chain(127));
+        full.skipped_chains = vec![skipped(u64::MAX, u32::MAX), skipped(0, 0), skipped(128, 1)];
+        full.pending_prekey = Some(proto::PendingPreKey {
+            signed_prekey_id: u32::MAX,
+            one_time_prekey_id: Some(0),
+            kem_prekey_id: 1,
+            kem_ciphertext: vec![11; 16_384],
+        });
+        full.setup_digest = vec![12];
+        full.simultaneous_with = vec![13];
+        full.send_header_key = vec![14];
+        full.next_send_header_key = vec![15];
+        full.next_receive_header_key = vec![16];
+        full.next_skipped_chain = u64::MAX;
+        let mut empty_parts = proto::Session::default();
+        empty_parts.sending_chain = Some(proto::Chain::default());
+        empty_parts.receiving_chain = Some(proto::Chain::default());
+        empty_parts.skipped_chains = vec![proto::SkippedChain::default()];
+        empty_parts.pending_prekey = Some(proto::PendingPreKey::default());
+        empty_parts.next_skipped_chain = 1 << 35;
+        let mut small = full.clone();
+        small.pending_prekey = None;
+        small.next_skipped_chain = 1 << 63;
+        small.skipped_chains.truncate(1);
+        let mut checked = 0;
+        for message in [full, empty_parts, small, proto::Session::default()] {
+            let row = wire::encode_secret(Kind::Session, &message);
+            let fields = read(&row).unwrap();
+            assert!(fields.to_proto() == message);
+            assert_eq!(*write(&fields), *row);
+            // 0x02 and 0x40 also reach the top bits of a varint's last byte.
+            let variants = variants(&row, &[0x01, 0x02, 0x40, 0x80, 0xFF, 0x7F]);
+            // The long ciphertext's middle is the same at every byte.
+            let step = if row.len() > 1000 { 7 } else { 1 };
+            for v in variants.into_iter().step_by(step) {
+                assert_codecs_agree(&v);
+                checked += 1;
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
+    }
+
+    #[test]
+    fn framing_errors_are_the_generic_decoders() {
+        let row = sample_rows().swap_remove(0);
+        for lead in [0x2E, 0x1B, 0x11] {
+            let mut v = row.clone();
+            v[0] = lead;
+            assert_paths_agree(&v);
+        }
+        assert_paths_agree(&[]);
+        assert!(matches!(
+            read(&[0x1E, 0x00]),
+            Err(Error::Malformed("session"))
+        ));
+        assert!(matches!(
+            read(&[0x3E]),
+            Err(Error::UnknownVersion { found: 3, .. })
+        ));
+    }
+}
