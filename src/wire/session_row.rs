@@ -314,6 +314,9 @@ trait Sink {
     fn put(&mut self, bytes: &[u8]);
 
     fn varint(&mut self, mut value: u64) {
+        if let Ok(byte @ 0..0x80) = u8::try_from(value) {
+            return self.put(&[byte]);
+        }
         let mut buf = [0u8; 10];
         let mut len = 0;
         for slot in &mut buf {
@@ -334,7 +337,11 @@ trait Sink {
 
 impl Sink for Vec<u8> {
     fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
+        match bytes {
+            // Keys and short varints: a push, not a call to `memcpy`.
+            [byte] => self.push(*byte),
+            _ => self.extend_from_slice(bytes),
+        }
     }
 }
 

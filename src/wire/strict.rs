@@ -49,13 +49,12 @@ impl<'a> Reader<'a> {
     /// Whether the next field has `key` (its tag and wire type, as encoded); if so, the key
     /// is consumed.
     fn field(&mut self, key: &[u8]) -> bool {
-        match self.0.strip_prefix(key) {
-            Some(rest) => {
-                self.0 = rest;
-                true
-            }
-            None => false,
+        // Keys are one or two bytes: compared in place rather than by a call to `bcmp`.
+        let found = self.0.len() >= key.len() && self.0.iter().zip(key).all(|(a, b)| a == b);
+        if found {
+            self.0 = self.0.get(key.len()..).unwrap_or_default();
         }
+        found
     }
 
     /// A minimal varint of at most 5 bytes (35 bits): enough for every uint32 and for any
@@ -67,6 +66,13 @@ impl<'a> Reader<'a> {
 
     /// A minimal varint of at most `max_len` bytes; at 10 bytes, one that fits 64 bits.
     fn varint_within(&mut self, max_len: usize) -> Option<u64> {
+        // Most varints here (lengths of keys, small counters) are one byte.
+        if let Some((&byte, rest)) = self.0.split_first()
+            && byte < 0x80
+        {
+            self.0 = rest;
+            return Some(byte.into());
+        }
         let mut value = 0u64;
         for (i, &byte) in self.0.iter().enumerate().take(max_len) {
             let bits = u64::from(byte & 0x7F);
