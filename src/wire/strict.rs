@@ -2,6 +2,9 @@
 //! whose body can be large. It accepts exactly the canonical encodings that [`super::decode`]
 //! accepts (checked against it in the tests below), but borrows the ciphertext instead of
 //! decoding it into a copy and re-encoding it for the canonicity check.
+//!
+//! Its [`Reader`] of canonical protobuf fields also reads the session row
+//! ([`super::session_row`]).
 
 use crate::constants::ENC_HEADER_LEN;
 
