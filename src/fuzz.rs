@@ -15,7 +15,7 @@ use rand_core::{TryCryptoRng, TryRng};
 
 use crate::error::Result;
 use crate::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
-use crate::session::{Message, SessionRecord};
+use crate::session::{Message, Session, SessionRecord};
 use crate::store::{Address, MemoryStore};
 
 /// Most operations one `two_party` input runs, so that each input stays fast.
@@ -187,6 +187,7 @@ pub fn fuzz_wire_bundle(data: &[u8]) {
 /// a parsed record must serialize back to the same bytes.
 #[doc(hidden)]
 pub fn fuzz_records(data: &[u8]) {
+    session_codecs_agree(data);
     if let Ok(record) = SessionRecord::from_bytes(data) {
         assert!(
             *record.to_bytes() == data,
@@ -213,6 +214,31 @@ pub fn fuzz_records(data: &[u8]) {
             *store.to_bytes() == data,
             "memory store does not round-trip"
         );
+    }
+}
+
+/// Parses the input as a session row with the hand codec and with prost's strict decoding
+/// (differential): both accept exactly the same rows, which round-trip, and reject the rest
+/// with the same error.
+fn session_codecs_agree(data: &[u8]) {
+    let (ours, prost) = (
+        Session::from_bytes(data),
+        Session::from_bytes_via_prost(data),
+    );
+    assert!(ours.is_ok() == prost.is_ok(), "the session codecs disagree");
+    match (ours, prost) {
+        (Ok(ours), Ok(prost)) => {
+            assert!(*ours.to_bytes() == data, "session row does not round-trip");
+            assert!(
+                prost.to_bytes() == ours.to_bytes(),
+                "the session codecs differ"
+            );
+        }
+        (Err(ours), Err(prost)) => assert!(
+            format!("{ours:?}") == format!("{prost:?}"),
+            "the session codecs reject differently"
+        ),
+        _ => {}
     }
 }
 
@@ -576,6 +602,13 @@ mod tests {
             (
                 "session-record",
                 bob.session_record(&alice_addr())
+                    .unwrap()
+                    .to_bytes()
+                    .to_vec(),
+            ),
+            (
+                "session-row",
+                (bob.session_record(&alice_addr()).unwrap().current())
                     .unwrap()
                     .to_bytes()
                     .to_vec(),

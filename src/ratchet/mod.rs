@@ -27,7 +27,7 @@ use crate::constants::{
 use crate::error::{Error, Result};
 use crate::keys::{KeyPair, PublicKey};
 use crate::primitives;
-use crate::wire::{self, proto};
+use crate::wire;
 
 pub(crate) use chain_key::ChainKey;
 pub(crate) use header::Header;
@@ -464,38 +464,74 @@ impl Ratchet {
 
 // ---- Serialization ------------------------------------------------------------------------
 
+#[cfg(test)]
+use crate::wire::proto;
+use crate::wire::session_row::{ChainFields, RatchetState, SkippedChainFields};
+
 const WHAT: &str = "session record";
 
 impl Ratchet {
-    /// Write the ratchet fields of a stored session.
-    pub(crate) fn write(&self, out: &mut proto::Session) {
+    /// Hand `f` the ratchet fields of a stored session, borrowed from this ratchet. Header
+    /// keys are copied into their stored form here, and zeroized when `f` returns.
+    pub(crate) fn with_fields<T>(&self, f: impl FnOnce(RatchetState<'_>) -> T) -> T {
         let keys = &*self.keys;
-        out.root_key = keys.root.as_bytes().to_vec();
-        out.sending_chain = Some(proto::Chain {
-            ratchet_key: keys.sending_key.public().to_bytes().to_vec(),
-            chain_key: keys
-                .sending_chain
-                .as_ref()
-                .map_or_else(Vec::new, |c| c.as_bytes().to_vec()),
-            index: keys.sending_chain.as_ref().map_or(0, ChainKey::index),
-            ratchet_private: keys.sending_key.secret_bytes().to_vec(),
-            header_key: Vec::new(),
-        });
-        out.previous_counter = self.previous_counter;
-        out.receiving_chain = self.receiving.as_ref().map(write_receiving);
-        out.skipped_chains = self.skipped.chains().map(write_skipped).collect();
-        out.next_skipped_chain = self.skipped.next_number();
-        out.send_header_key = keys
-            .send_header
-            .as_ref()
-            .map_or_else(Vec::new, |k| k.to_stored().to_vec());
-        out.next_send_header_key = keys.next_send_header.to_stored().to_vec();
-        out.next_receive_header_key = keys.next_receive_header.to_stored().to_vec();
+        let send_header = keys.send_header.as_ref().map(|k| k.to_stored());
+        let next_send_header = keys.next_send_header.to_stored();
+        let next_receive_header = keys.next_receive_header.to_stored();
+        let receiving_header = self.receiving.as_ref().map(|c| c.header_key.to_stored());
+        let skipped_headers: Vec<_> = self
+            .skipped
+            .chains()
+            .map(|c| c.header_key.to_stored())
+            .collect();
+        let sending_chain = keys.sending_chain.as_ref();
+        f(RatchetState {
+            root_key: keys.root.as_bytes(),
+            sending_chain: Some(ChainFields {
+                ratchet_key: keys.sending_key.public().as_bytes(),
+                chain_key: sending_chain.map_or(&[], |c| c.as_bytes()),
+                index: sending_chain.map_or(0, ChainKey::index),
+                ratchet_private: keys.sending_key.secret_bytes(),
+                header_key: &[],
+            }),
+            previous_counter: self.previous_counter,
+            receiving_chain: self.receiving.as_ref().map(|chain| ChainFields {
+                ratchet_key: chain.ratchet_key.as_bytes(),
+                chain_key: chain.chain.as_bytes(),
+                index: chain.chain.index(),
+                ratchet_private: &[],
+                header_key: receiving_header.as_deref().map_or(&[], |k| k.as_slice()),
+            }),
+            skipped_chains: (self.skipped.chains().zip(&skipped_headers))
+                .map(|(chain, header_key)| SkippedChainFields {
+                    header_key: header_key.as_slice(),
+                    ratchet_key: chain.ratchet_key.as_bytes(),
+                    number: chain.number,
+                    count: chain.count,
+                })
+                .collect(),
+            send_header_key: send_header.as_deref().map_or(&[], |k| k.as_slice()),
+            next_send_header_key: next_send_header.as_slice(),
+            next_receive_header_key: next_receive_header.as_slice(),
+            next_skipped_chain: self.skipped.next_number(),
+        })
     }
 
-    /// Read the ratchet fields of a stored session. Keys are borrowed from the decoded
-    /// message (which zeroizes its fields on drop) and copied once, to where they stay.
+    /// Write the ratchet fields of a stored session (the unit tests' shortcut).
+    #[cfg(test)]
+    pub(crate) fn write(&self, out: &mut proto::Session) {
+        self.with_fields(|fields| fields.write_proto(out));
+    }
+
+    /// Read the ratchet fields of a session decoded by prost (the unit tests' shortcut).
+    #[cfg(test)]
     pub(crate) fn read(session: &proto::Session) -> Result<Self> {
+        Self::from_fields(&RatchetState::from_proto(session))
+    }
+
+    /// Read the ratchet fields of a stored session, whichever codec read them. Keys are
+    /// borrowed from the stored bytes and copied once, to where they stay.
+    pub(crate) fn from_fields(session: &RatchetState<'_>) -> Result<Self> {
         let sending = session
             .sending_chain
             .as_ref()
@@ -504,16 +540,16 @@ impl Ratchet {
             return Err(Error::Malformed(WHAT));
         }
         let sending_key = KeyPair::from_stored(
-            key(&sending.ratchet_private)?,
-            PublicKey::from_canonical(wire::array(&sending.ratchet_key, WHAT)?)?,
+            key(sending.ratchet_private)?,
+            PublicKey::from_canonical(wire::array(sending.ratchet_key, WHAT)?)?,
         );
         let sending_chain = match sending.chain_key.is_empty() {
             true => None,
-            false => Some(ChainKey::new(key(&sending.chain_key)?, sending.index)),
+            false => Some(ChainKey::new(key(sending.chain_key)?, sending.index)),
         };
         let send_header = match session.send_header_key.is_empty() {
             true => None,
-            false => Some(Box::new(header_key(&session.send_header_key)?)),
+            false => Some(Box::new(header_key(session.send_header_key)?)),
         };
         if send_header.is_some() != sending_chain.is_some() {
             return Err(Error::Malformed(WHAT));
@@ -525,12 +561,12 @@ impl Ratchet {
             .transpose()?;
         Ok(Ratchet {
             keys: Box::new(Keys {
-                root: RootKey::new(key(&session.root_key)?),
+                root: RootKey::new(key(session.root_key)?),
                 sending_key,
                 sending_chain,
                 send_header,
-                next_send_header: Box::new(header_key(&session.next_send_header_key)?),
-                next_receive_header: Box::new(header_key(&session.next_receive_header_key)?),
+                next_send_header: Box::new(header_key(session.next_send_header_key)?),
+                next_receive_header: Box::new(header_key(session.next_receive_header_key)?),
             }),
             previous_counter: session.previous_counter,
             receiving,
@@ -549,40 +585,21 @@ fn header_key(field: &[u8]) -> Result<HeaderKey> {
     HeaderKey::from_stored(field.try_into().map_err(|_| Error::Malformed(WHAT))?)
 }
 
-fn write_receiving(chain: &ReceivingChain) -> proto::Chain {
-    proto::Chain {
-        ratchet_key: chain.ratchet_key.to_bytes().to_vec(),
-        chain_key: chain.chain.as_bytes().to_vec(),
-        index: chain.chain.index(),
-        ratchet_private: Vec::new(),
-        header_key: chain.header_key.to_stored().to_vec(),
-    }
-}
-
-fn read_receiving(chain: &proto::Chain) -> Result<ReceivingChain> {
+fn read_receiving(chain: &ChainFields<'_>) -> Result<ReceivingChain> {
     if !chain.ratchet_private.is_empty() {
         return Err(Error::Malformed(WHAT));
     }
     Ok(ReceivingChain {
-        ratchet_key: PublicKey::from_canonical(wire::array(&chain.ratchet_key, WHAT)?)?,
-        chain: ChainKey::boxed(key(&chain.chain_key)?, chain.index),
-        header_key: Box::new(header_key(&chain.header_key)?),
+        ratchet_key: PublicKey::from_canonical(wire::array(chain.ratchet_key, WHAT)?)?,
+        chain: ChainKey::boxed(key(chain.chain_key)?, chain.index),
+        header_key: Box::new(header_key(chain.header_key)?),
     })
-}
-
-fn write_skipped(chain: &SkippedChain) -> proto::SkippedChain {
-    proto::SkippedChain {
-        header_key: chain.header_key.to_stored().to_vec(),
-        ratchet_key: chain.ratchet_key.to_bytes().to_vec(),
-        number: chain.number,
-        count: chain.count,
-    }
 }
 
 /// A stored ledger: within the limits, each chain holding at least one key under a number
 /// below `next_number`, no number twice, and no two chains under the same header key and
 /// ratchet key.
-fn read_skipped(chains: &[proto::SkippedChain], next_number: u64) -> Result<SkippedKeys> {
+fn read_skipped(chains: &[SkippedChainFields<'_>], next_number: u64) -> Result<SkippedKeys> {
     let total: u64 = chains.iter().map(|c| u64::from(c.count)).sum();
     if chains.len() > MAX_SKIPPED_HEADER_KEYS || total > MAX_STORED_SKIPPED_KEYS as u64 {
         return Err(Error::Malformed(WHAT));
@@ -591,8 +608,8 @@ fn read_skipped(chains: &[proto::SkippedChain], next_number: u64) -> Result<Skip
     for stored in chains {
         let chain = SkippedChain {
             number: stored.number,
-            header_key: Box::new(header_key(&stored.header_key)?),
-            ratchet_key: PublicKey::from_canonical(wire::array(&stored.ratchet_key, WHAT)?)?,
+            header_key: Box::new(header_key(stored.header_key)?),
+            ratchet_key: PublicKey::from_canonical(wire::array(stored.ratchet_key, WHAT)?)?,
             count: stored.count,
         };
         let clash = read.iter().any(|c| {

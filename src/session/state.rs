@@ -19,7 +19,7 @@ use crate::ratchet::{
 };
 use crate::session::message::{Message, PreKeyMessage, RatchetMessage};
 use crate::session::rows::SessionId;
-use crate::wire::{self, Kind, proto};
+use crate::wire::{self, proto};
 
 const WHAT: &str = "session record";
 
@@ -308,12 +308,14 @@ impl fmt::Debug for Session {
 
 // ---- Serialization ------------------------------------------------------------------------
 
+use crate::wire::session_row::{self, PendingFields, SessionFields};
+
 impl Session {
     /// Serialize this session alone, as a store keeps it in a row of its own (versioned;
     /// holds secrets). Its skipped message keys are not in it: they are rows of their own
     /// ([`SkippedMessageKey`](crate::session::SkippedMessageKey)).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        wire::encode_secret(Kind::Session, &self.to_proto())
+        self.with_fields(session_row::write)
     }
 
     /// Parse what [`Session::to_bytes`] produced.
@@ -325,38 +327,61 @@ impl Session {
     /// remembers for the session's address: if the session's peer identity has exactly those
     /// bytes, that already validated key is taken instead of decoding the point again.
     pub fn from_bytes_for_peer(bytes: &[u8], peer: Option<&IdentityKey>) -> Result<Self> {
-        let session: proto::Session = wire::decode(Kind::Session, bytes)?;
-        Self::from_proto(&session, &mut IdentityCache::knowing(peer))
+        let fields = session_row::read(bytes)?;
+        Self::from_fields(&fields, &mut IdentityCache::knowing(peer))
     }
 
+    /// [`Session::from_bytes`] as it was before the hand codec: prost's strict decoding, then
+    /// the same checks. The reference that the codec's tests and the `records` fuzz target
+    /// hold it to.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn from_bytes_via_prost(bytes: &[u8]) -> Result<Self> {
+        let session: proto::Session = wire::decode(wire::Kind::Session, bytes)?;
+        Self::from_proto(&session, &mut IdentityCache::default())
+    }
+
+    /// This session as a message nested in a whole record.
     pub(crate) fn to_proto(&self) -> proto::Session {
-        let mut out = proto::Session::default();
-        out.local_identity = self.local_identity.to_vec();
-        out.remote_identity = self.remote_identity.to_bytes().to_vec();
-        out.initiator = self.initiator;
-        out.base_key = self.base_key.to_bytes().to_vec();
-        out.setup_digest = self.setup_digest.map_or_else(Vec::new, |d| d.to_vec());
-        out.simultaneous_with = self
-            .simultaneous_with
-            .map_or_else(Vec::new, |k| k.to_bytes().to_vec());
-        out.pending_prekey = self.pending.as_ref().map(|p| proto::PendingPreKey {
-            signed_prekey_id: p.signed_prekey_id.get(),
-            one_time_prekey_id: p.one_time_prekey_id.map(OneTimePreKeyId::get),
-            kem_prekey_id: p.kem_prekey_id.get(),
-            kem_ciphertext: p.kem_ciphertext.as_bytes().to_vec(),
-        });
-        self.ratchet.write(&mut out);
-        out
+        self.with_fields(|fields| fields.to_proto())
     }
 
-    /// Parse a stored session. `identities` parses identity keys, so that a record whose
-    /// sessions share an identity decodes it once.
+    /// Parse a session nested in a whole record. `identities` parses identity keys, so that
+    /// a record whose sessions share an identity decodes it once.
     pub(crate) fn from_proto(
         session: &proto::Session,
         identities: &mut IdentityCache,
     ) -> Result<Session> {
-        let local = wire::array::<32>(&session.local_identity, WHAT)?;
-        let remote = identities.parse(&session.remote_identity)?;
+        Self::from_fields(&SessionFields::from_proto(session), identities)
+    }
+
+    /// Hand `f` this session's stored fields, borrowed from it.
+    fn with_fields<T>(&self, f: impl FnOnce(&SessionFields<'_>) -> T) -> T {
+        let pending = self.pending.as_ref().map(|p| PendingFields {
+            signed_prekey_id: p.signed_prekey_id.get(),
+            one_time_prekey_id: p.one_time_prekey_id.map(OneTimePreKeyId::get),
+            kem_prekey_id: p.kem_prekey_id.get(),
+            kem_ciphertext: p.kem_ciphertext.as_bytes(),
+        });
+        self.ratchet.with_fields(|ratchet| {
+            f(&SessionFields {
+                local_identity: &self.local_identity,
+                remote_identity: self.remote_identity.as_bytes(),
+                initiator: self.initiator,
+                base_key: self.base_key.as_bytes(),
+                ratchet,
+                pending_prekey: pending,
+                setup_digest: self.setup_digest.as_ref().map_or(&[], |d| d.as_slice()),
+                simultaneous_with: (self.simultaneous_with.as_ref())
+                    .map_or(&[], |k| k.as_bytes().as_slice()),
+            })
+        })
+    }
+
+    /// Build a stored session from its fields, whichever codec read them: every check of a
+    /// stored session's fields is made here (and in the ratchet's `from_fields`).
+    fn from_fields(session: &SessionFields<'_>, identities: &mut IdentityCache) -> Result<Session> {
+        let local = wire::array::<32>(session.local_identity, WHAT)?;
+        let remote = identities.parse(session.remote_identity)?;
         let pending = match &session.pending_prekey {
             None => None,
             Some(p) => Some(PendingPreKey {
@@ -364,13 +389,13 @@ impl Session {
                 signed_prekey_id: SignedPreKeyId::new(p.signed_prekey_id),
                 one_time_prekey_id: p.one_time_prekey_id.map(OneTimePreKeyId::new),
                 kem_prekey_id: KemPreKeyId::new(p.kem_prekey_id),
-                kem_ciphertext: KemCiphertext::try_from(p.kem_ciphertext.as_slice())?,
+                kem_ciphertext: KemCiphertext::try_from(p.kem_ciphertext)?,
             }),
         };
-        let ratchet = Ratchet::read(session)?;
+        let ratchet = Ratchet::from_fields(&session.ratchet)?;
         let setup_digest = match session.setup_digest.is_empty() {
             true => None,
-            false => Some(wire::array(&session.setup_digest, WHAT)?),
+            false => Some(wire::array(session.setup_digest, WHAT)?),
         };
         if session.initiator != setup_digest.is_none() || (!session.initiator && pending.is_some())
         {
@@ -379,7 +404,7 @@ impl Session {
         let simultaneous_with = match session.simultaneous_with.is_empty() {
             true => None,
             false => Some(PublicKey::from_canonical(wire::array(
-                &session.simultaneous_with,
+                session.simultaneous_with,
                 WHAT,
             )?)?),
         };
@@ -387,7 +412,7 @@ impl Session {
             local_identity: local,
             remote_identity: remote,
             initiator: session.initiator,
-            base_key: PublicKey::from_canonical(wire::array(&session.base_key, WHAT)?)?,
+            base_key: PublicKey::from_canonical(wire::array(session.base_key, WHAT)?)?,
             ratchet,
             pending,
             setup_digest,

@@ -8,6 +8,7 @@
 //! one byte representation and no byte of it can change unnoticed.
 
 pub(crate) mod proto;
+pub(crate) mod session_row;
 pub(crate) mod strict;
 
 use prost::Message;
@@ -33,7 +34,7 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::RatchetMessage => "ratchet message",
             Kind::PreKeyMessage => "PreKey message",

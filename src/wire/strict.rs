@@ -2,6 +2,9 @@
 //! whose body can be large. It accepts exactly the canonical encodings that [`super::decode`]
 //! accepts (checked against it in the tests below), but borrows the ciphertext instead of
 //! decoding it into a copy and re-encoding it for the canonicity check.
+//!
+//! Its [`Reader`] of canonical protobuf fields also reads the session row
+//! ([`super::session_row`]).
 
 use crate::constants::ENC_HEADER_LEN;
 
@@ -27,21 +30,60 @@ pub(crate) fn ratchet_message(body: &[u8]) -> Option<RatchetFields<'_>> {
     })
 }
 
-struct Reader<'a>(&'a [u8]);
+/// A strict reader of canonical protobuf: each field is asked for by its key, in ascending
+/// order, and read only in its canonical form (minimal varints, no default value written out).
+pub(crate) struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
+    pub(crate) fn new(body: &'a [u8]) -> Self {
+        Reader(body)
+    }
+
+    /// Whether everything was read.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     fn tag(&mut self, tag: u8) -> Option<()> {
         let (&first, rest) = self.0.split_first()?;
         (first == tag).then(|| self.0 = rest)
+    }
+
+    /// Whether the next field has `key` (its tag and wire type, as encoded); if so, the key
+    /// is consumed.
+    fn field(&mut self, key: &[u8]) -> bool {
+        // Keys are one or two bytes: compared in place rather than by a call to `bcmp`.
+        let found = self.0.len() >= key.len() && self.0.iter().zip(key).all(|(a, b)| a == b);
+        if found {
+            self.0 = self.0.get(key.len()..).unwrap_or_default();
+        }
+        found
     }
 
     /// A minimal varint of at most 5 bytes (35 bits): enough for every uint32 and for any
     /// length this reader could be given; a longer minimal varint would be a value that the
     /// generic decoder rejects too (over `u32::MAX`, or a length beyond the input).
     fn varint(&mut self) -> Option<u64> {
+        self.varint_within(5)
+    }
+
+    /// A minimal varint of at most `max_len` bytes; at 10 bytes, one that fits 64 bits.
+    fn varint_within(&mut self, max_len: usize) -> Option<u64> {
+        // Most varints here (lengths of keys, small counters) are one byte.
+        if let Some((&byte, rest)) = self.0.split_first()
+            && byte < 0x80
+        {
+            self.0 = rest;
+            return Some(byte.into());
+        }
         let mut value = 0u64;
-        for (i, &byte) in self.0.iter().enumerate().take(5) {
-            value |= u64::from(byte & 0x7F) << (7 * i);
+        for (i, &byte) in self.0.iter().enumerate().take(max_len) {
+            let bits = u64::from(byte & 0x7F);
+            // The tenth byte holds bit 63 only.
+            if i == 9 && bits > 1 {
+                return None;
+            }
+            value |= bits << (7 * i);
             if byte & 0x80 == 0 {
                 // A final 0x00 after a continuation would be a longer encoding of the value.
                 if i > 0 && byte == 0 {
@@ -60,6 +102,58 @@ impl<'a> Reader<'a> {
         let (field, rest) = (self.0.get(..len)?, self.0.get(len..)?);
         self.0 = rest;
         Some(field)
+    }
+
+    /// A `bytes` field: empty if absent, never written empty.
+    pub(crate) fn bytes_field(&mut self, key: &[u8]) -> Option<&'a [u8]> {
+        match self.field(key) {
+            true => self.bytes().filter(|b| !b.is_empty()),
+            false => Some(&[]),
+        }
+    }
+
+    /// A `bool` field: `false` if absent, written only as `true` (1).
+    pub(crate) fn bool_field(&mut self, key: &[u8]) -> Option<bool> {
+        match self.field(key) {
+            true => (self.varint()? == 1).then_some(true),
+            false => Some(false),
+        }
+    }
+
+    /// A `uint32` field: 0 if absent, never written as 0.
+    pub(crate) fn u32_field(&mut self, key: &[u8]) -> Option<u32> {
+        match self.optional_u32_field(key)? {
+            Some(0) => None,
+            value => Some(value.unwrap_or(0)),
+        }
+    }
+
+    /// A proto3 `optional uint32` field: written whenever present, even as 0.
+    pub(crate) fn optional_u32_field(&mut self, key: &[u8]) -> Option<Option<u32>> {
+        match self.field(key) {
+            true => u32::try_from(self.varint()?).ok().map(Some),
+            false => Some(None),
+        }
+    }
+
+    /// A `uint64` field: 0 if absent, never written as 0.
+    pub(crate) fn u64_field(&mut self, key: &[u8]) -> Option<u64> {
+        match self.field(key) {
+            true => self.varint_within(10).filter(|&v| v != 0),
+            false => Some(0),
+        }
+    }
+
+    /// A message field, parsed from its contents by `parse`: `Some(None)` if absent.
+    pub(crate) fn message_field<T>(
+        &mut self,
+        key: &[u8],
+        parse: impl FnOnce(&'a [u8]) -> Option<T>,
+    ) -> Option<Option<T>> {
+        match self.field(key) {
+            true => parse(self.bytes()?).map(Some),
+            false => Some(None),
+        }
     }
 }
 
