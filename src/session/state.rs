@@ -47,7 +47,8 @@ pub struct Session {
     initiator: bool,
     base_key: PublicKey,
     ratchet: Ratchet,
-    pending: Option<PendingPreKey>,
+    /// Boxed: rare (only until the first reply), and large beside the rest of a session.
+    pending: Option<Box<PendingPreKey>>,
     /// Responder only: [`PreKeyMessage::setup_digest`] of the message that set it up.
     setup_digest: Option<[u8; 32]>,
     /// The base key of the session this one was started simultaneously with, if both sides
@@ -76,13 +77,13 @@ impl Session {
             ratchet,
             setup_digest: None,
             simultaneous_with: None,
-            pending: Some(PendingPreKey {
+            pending: Some(Box::new(PendingPreKey {
                 local_identity: *ours.public(),
                 signed_prekey_id,
                 one_time_prekey_id: bundle.one_time_prekey().map(|(id, _)| id),
                 kem_prekey_id: bundle.kem_prekey().0,
                 kem_ciphertext: secret.kem_ciphertext,
-            }),
+            })),
         })
     }
 
@@ -384,13 +385,13 @@ impl Session {
         let remote = identities.parse(session.remote_identity)?;
         let pending = match &session.pending_prekey {
             None => None,
-            Some(p) => Some(PendingPreKey {
+            Some(p) => Some(Box::new(PendingPreKey {
                 local_identity: identities.parse(&local)?,
                 signed_prekey_id: SignedPreKeyId::new(p.signed_prekey_id),
                 one_time_prekey_id: p.one_time_prekey_id.map(OneTimePreKeyId::new),
                 kem_prekey_id: KemPreKeyId::new(p.kem_prekey_id),
                 kem_ciphertext: KemCiphertext::try_from(p.kem_ciphertext)?,
-            }),
+            })),
         };
         let ratchet = Ratchet::from_fields(&session.ratchet)?;
         let setup_digest = match session.setup_digest.is_empty() {

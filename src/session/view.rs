@@ -47,23 +47,24 @@ impl SkippedKeySource for SessionKeys<'_> {
     }
 }
 
-/// A session read into the view, and whether it changed.
+/// A session read into the view (boxed: a session is moved between slots and into the
+/// store's changes, and a box moves as a pointer), and whether it changed.
 pub(crate) struct Loaded {
-    pub(crate) session: Session,
+    pub(crate) session: Box<Session>,
     pub(crate) dirty: bool,
 }
 
 impl Loaded {
     fn new(session: Session) -> Self {
         Loaded {
-            session,
+            session: Box::new(session),
             dirty: true,
         }
     }
 
     fn stored(session: Session) -> Self {
         Loaded {
-            session,
+            session: Box::new(session),
             dirty: false,
         }
     }
@@ -120,7 +121,7 @@ impl RecordView {
     }
 
     pub(crate) fn current(&self) -> Option<&Session> {
-        self.current.as_ref().map(|l| &l.session)
+        self.current.as_ref().map(|l| &*l.session)
     }
 
     /// The index as it is now.
@@ -140,7 +141,7 @@ impl RecordView {
 
     fn loaded_session(&self, id: &SessionId) -> Option<&Session> {
         let loaded = self.loaded.iter().find(|l| l.session.id() == *id);
-        loaded.map(|l| &l.session)
+        loaded.map(|l| &*l.session)
     }
 
     /// Make `session` current, archiving the previous current session (dropping the oldest
@@ -446,7 +447,7 @@ impl RecordView {
     }
 
     /// Every session that changed, taken out of the view (for a store to write).
-    pub(crate) fn into_dirty_sessions(self) -> impl Iterator<Item = Session> {
+    pub(crate) fn into_dirty_sessions(self) -> impl Iterator<Item = Box<Session>> {
         let loaded = self.current.into_iter().chain(self.loaded);
         loaded.filter(|l| l.dirty).map(|l| l.session)
     }
@@ -463,10 +464,10 @@ impl RecordView {
         let mut ordered = Vec::with_capacity(loaded.len());
         for id in &archived {
             if let Some(p) = loaded.iter().position(|l| l.session.id() == *id) {
-                ordered.push(loaded.swap_remove(p).session);
+                ordered.push(*loaded.swap_remove(p).session);
             }
         }
-        current.map(|l| l.session).into_iter().chain(ordered)
+        current.map(|l| *l.session).into_iter().chain(ordered)
     }
 
     /// Mark every session clean (a whole record applied its writes).

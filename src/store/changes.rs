@@ -173,7 +173,6 @@ impl Changes {
         }
         for session in view.into_dirty_sessions() {
             let address = address.clone();
-            let session = Box::new(session);
             self.push(Change::Session { address, session });
         }
     }
