@@ -58,6 +58,9 @@
 //!   [`commit`](store::ProtocolStore::commit), and [`MemoryStore`](store::MemoryStore).
 //! - [`start_session`], [`encrypt`], [`decrypt`], [`accept_identity`]: the operations over a
 //!   store. Each commits all its changes in one call, and only then returns.
+//!   [`encrypt_in_place`] and [`decrypt_in_place`] do the same for large messages without
+//!   copying them. A peer's sessions are kept as small rows (an index, one row per session,
+//!   one per skipped message key), so a message costs the same however long the history.
 #![cfg_attr(
     feature = "backup",
     doc = " - [`backup`] (feature `backup`, on by default): encrypted backups under a recovery code or\n   a password. Nothing outside it depends on it."
