@@ -57,12 +57,8 @@ impl RecordSource for SkippedKeys {
 impl SkippedKeys {
     /// The ids of chain `chain` of session `session`, ascending.
     fn chain(&self, session: SessionId, chain: u64) -> impl Iterator<Item = &SkippedKeyId> {
-        let id = |counter| SkippedKeyId {
-            session,
-            chain,
-            counter,
-        };
-        self.0.range(id(0)..=id(u32::MAX)).map(|(id, _)| id)
+        let ids = SkippedKeyId::chain(session, chain);
+        self.0.range(ids).map(|(id, _)| id)
     }
 
     fn apply(&mut self, session: SessionId, delta: SkippedDelta) {

@@ -49,6 +49,20 @@ pub struct SkippedKeyId {
     pub counter: u32,
 }
 
+impl SkippedKeyId {
+    /// The ids of every key of chain `chain` of session `session`, as one range of the
+    /// ordering: what [`Change::EvictSkippedMessageKeys`](crate::store::Change) takes the
+    /// lowest of.
+    pub fn chain(session: SessionId, chain: u64) -> core::ops::RangeInclusive<SkippedKeyId> {
+        let id = |counter| SkippedKeyId {
+            session,
+            chain,
+            counter,
+        };
+        id(0)..=id(u32::MAX)
+    }
+}
+
 /// A stored message key for a message that has not arrived yet (a secret: persist it
 /// sealed, see PROTOCOL.md).
 pub struct SkippedMessageKey {

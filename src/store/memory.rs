@@ -77,14 +77,9 @@ impl PeerSessions {
 
     /// Delete the `count` keys of one chain with the lowest counters.
     fn evict(&mut self, session: SessionId, chain: u64, count: u32) {
-        let id = |counter| SkippedKeyId {
-            session,
-            chain,
-            counter,
-        };
         let oldest: Vec<SkippedKeyId> = self
             .skipped
-            .range(id(0)..=id(u32::MAX))
+            .range(SkippedKeyId::chain(session, chain))
             .take(count as usize)
             .map(|(id, _)| *id)
             .collect();
