@@ -319,6 +319,12 @@ impl Session {
         self.with_fields(session_row::write)
     }
 
+    /// [`Session::to_bytes`] into `out`, replacing (and first zeroizing) what it held, and
+    /// reusing its buffer when it is large enough.
+    pub(crate) fn write_into(&self, out: &mut Vec<u8>) {
+        self.with_fields(|fields| session_row::write_into(fields, out));
+    }
+
     /// Parse what [`Session::to_bytes`] produced.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         Self::from_bytes_for_peer(bytes, None)

@@ -1,13 +1,17 @@
 //! Peer addresses: a user and one of their devices.
 
 use core::fmt;
+use std::sync::Arc;
 
 use crate::keys::DeviceId;
 
 /// One device of one user: the unit a session is kept for.
+///
+/// Cloning is cheap (the user id is shared, not copied): every change an operation hands to
+/// the store names its address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Address {
-    user: String,
+    user: Arc<str>,
     device: DeviceId,
 }
 
@@ -15,7 +19,7 @@ impl Address {
     /// The address of `user`'s device `device`.
     pub fn new(user: impl Into<String>, device: impl Into<DeviceId>) -> Self {
         Address {
-            user: user.into(),
+            user: Arc::from(user.into()),
             device: device.into(),
         }
     }

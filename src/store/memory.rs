@@ -425,7 +425,11 @@ impl MemoryStore {
             }
             Change::Session { address, session } => {
                 let rows = self.sessions.entry(address).or_default();
-                rows.sessions.insert(session.id(), session.to_bytes());
+                match rows.sessions.get_mut(&session.id()) {
+                    // The row is rewritten in its own buffer.
+                    Some(row) => session.write_into(row),
+                    None => drop(rows.sessions.insert(session.id(), session.to_bytes())),
+                }
             }
             Change::RemoveSession { address, id } => {
                 if let Some(rows) = self.sessions.get_mut(&address) {

@@ -13,7 +13,7 @@
 //! session). The session and the ratchet build themselves from it, and describe themselves
 //! as one, so every field check is made in one place whichever codec read the bytes.
 
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::strict::Reader;
 use super::{Kind, proto};
@@ -301,12 +301,20 @@ fn pending(body: &[u8]) -> Option<PendingFields<'_>> {
 
 /// The session row of `fields` (leading byte included), in one buffer of exactly its length.
 pub(crate) fn write(fields: &SessionFields<'_>) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::new());
+    write_into(fields, &mut out);
+    out
+}
+
+/// [`write`] into `out`, replacing what it held: its old contents are zeroized first, and
+/// its buffer is reused when it is large enough (a store rewriting a session's row).
+pub(crate) fn write_into(fields: &SessionFields<'_>, out: &mut Vec<u8>) {
     let mut len = Count(1);
     fields.encode(&mut len);
-    let mut out = Zeroizing::new(Vec::with_capacity(len.0));
+    out.zeroize();
+    out.reserve_exact(len.0);
     out.push(Kind::Session.leading_byte());
-    fields.encode(&mut *out);
-    out
+    fields.encode(out);
 }
 
 /// Where an encoding goes: a buffer, or a count of its length.
