@@ -56,6 +56,20 @@ pub const MAX_SKIPPED_HEADER_KEYS: usize = 5;
 /// Most archived (previous) sessions kept per peer address.
 pub const MAX_ARCHIVED_SESSIONS: usize = 40;
 
+// ---- Storage at rest ----------------------------------------------------------------------
+
+/// HKDF info deriving the key that seals stored values from the app's storage key.
+pub const STORAGE_SEAL_INFO: &[u8] = b"keylink v1 storage seal";
+/// HKDF info deriving the key of the keyed hashes that replace contact names in row keys.
+pub const STORAGE_NAME_INFO: &[u8] = b"keylink v1 storage name";
+/// HKDF info deriving the key check value a store keeps to recognize its storage key.
+pub const STORAGE_CHECK_INFO: &[u8] = b"keylink v1 storage check";
+/// HKDF info prefix (followed by the row binding) deriving the one-time key of one sealed
+/// value.
+pub const STORAGE_ROW_INFO: &[u8] = b"keylink v1 storage row";
+/// Leading byte of a sealed value (its format version).
+pub const SEALED_VALUE_VERSION: u8 = 0x01;
+
 // ---- Backups ------------------------------------------------------------------------------
 
 /// HKDF info deriving the `BackupKey` from recovery-key entropy.

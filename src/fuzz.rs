@@ -188,6 +188,7 @@ pub fn fuzz_wire_bundle(data: &[u8]) {
 #[doc(hidden)]
 pub fn fuzz_records(data: &[u8]) {
     session_codecs_agree(data);
+    sealed_value_round_trips(data);
     if let Ok(record) = SessionRecord::from_bytes(data) {
         assert!(
             *record.to_bytes() == data,
@@ -239,6 +240,27 @@ fn session_codecs_agree(data: &[u8]) {
             "the session codecs reject differently"
         ),
         _ => {}
+    }
+}
+
+/// A sealed value opens only to what sealing it again with its own salt gives back.
+fn sealed_value_round_trips(data: &[u8]) {
+    use crate::store::at_rest::{Row, SALT_LEN, Sealer, StorageKey};
+    let sealer = Sealer::new(&StorageKey::from_bytes([0x5E; 32]));
+    let row = Row {
+        table: "fuzz",
+        row_key: b"row",
+        schema_version: 1,
+    };
+    if let Ok(plaintext) = sealer.open(&row, data) {
+        let salt = data
+            .get(1..=SALT_LEN)
+            .and_then(|s| <[u8; SALT_LEN]>::try_from(s).ok());
+        let again = salt.and_then(|salt| sealer.seal_with_salt(&row, &plaintext, &salt).ok());
+        assert!(
+            again.as_deref() == Some(data),
+            "a sealed value does not round-trip"
+        );
     }
 }
 
@@ -615,6 +637,16 @@ mod tests {
             ),
             ("store-fresh", f.bob_fresh.clone()),
             ("store-established", f.bob_established.clone()),
+            ("sealed-value", {
+                use crate::store::at_rest::{Row, Sealer, StorageKey};
+                let sealer = Sealer::new(&StorageKey::from_bytes([0x5E; 32]));
+                let row = Row {
+                    table: "fuzz",
+                    row_key: b"row",
+                    schema_version: 1,
+                };
+                sealer.seal_with_salt(&row, b"value", &[7; 32]).unwrap()
+            }),
         ];
         let m = &f.alice_messages;
         let p = &f.prekey_messages;

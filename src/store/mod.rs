@@ -10,6 +10,7 @@
 //! decrypted again later.
 
 mod address;
+pub mod at_rest;
 mod changes;
 mod memory;
 mod ops;
