@@ -15,6 +15,8 @@ mod changes;
 mod memory;
 mod ops;
 mod prekeys;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use address::Address;
 pub use changes::{Change, Changes};
@@ -22,6 +24,8 @@ pub use memory::{MemoryStore, MemoryStoreError};
 pub use ops::{
     accept_identity, decrypt, decrypt_in_place, encrypt, encrypt_in_place, start_session,
 };
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SCHEMA_VERSION, SqliteStore, SqliteStoreError};
 
 use crate::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,

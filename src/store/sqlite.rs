@@ -1,0 +1,625 @@
+//! [`SqliteStore`]: a [`ProtocolStore`] in one SQLite file (feature `sqlite`; SQLite is
+//! bundled, so nothing needs installing), every secret sealed at rest under the app's
+//! [`StorageKey`] (PROTOCOL.md §8.1), one `BEGIN IMMEDIATE` transaction per commit.
+//!
+//! **Work in progress (issue 11):** one process at a time. Detecting that another process
+//! changed what an operation read, the retries on that conflict, the async wrapper and the
+//! crash and two-process tests come next; until then, open a database from one process only.
+
+use core::fmt;
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::error::{Error, Result};
+use crate::keys::{
+    DeviceId, IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
+    PreKeyBundle, PublicKey, SignedPreKey, SignedPreKeyId,
+};
+use crate::session::{
+    PreKeyIds, Session, SessionId, SessionIndex, SkippedKeyId, SkippedMessageKey,
+};
+use crate::store::at_rest::{AtRestError, Row, Sealer, StorageKey};
+use crate::store::prekeys::lookup;
+use crate::store::{Address, Change, Changes, ProtocolStore};
+
+/// The schema this version of keylink writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE identity (id INTEGER PRIMARY KEY CHECK (id = 0), value BLOB NOT NULL);
+CREATE TABLE peers (address BLOB PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE signed_prekeys (id INTEGER PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE one_time_prekeys (id INTEGER PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE kem_prekeys (id INTEGER PRIMARY KEY, last_resort INTEGER NOT NULL, value BLOB NOT NULL);
+CREATE TABLE used_base_keys (signed_prekey INTEGER NOT NULL, base_key BLOB NOT NULL,
+    PRIMARY KEY (signed_prekey, base_key));
+CREATE TABLE session_index (address BLOB PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE sessions (address BLOB NOT NULL, session BLOB NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY (address, session));
+CREATE TABLE skipped_keys (address BLOB NOT NULL, session BLOB NOT NULL, chain INTEGER NOT NULL,
+    counter INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (address, session, chain, counter));
+";
+
+/// Why a [`SqliteStore`] failed. It reaches callers of the store-backed operations inside
+/// [`Error::Store`], where it can be downcast.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SqliteStoreError {
+    /// SQLite itself failed (I/O, a locked or corrupt file).
+    Sqlite(rusqlite::Error),
+    /// A wrong storage key, or a sealed value that does not open for its row.
+    AtRest(AtRestError),
+    /// A value opened but is not a record this version of keylink reads.
+    Record(Error),
+    /// The file was written by a newer keylink (schema `found`, this one writes `supported`).
+    NewerSchema {
+        /// The file's schema version.
+        found: u32,
+        /// The newest schema this version reads.
+        supported: u32,
+    },
+    /// The file is an SQLite database, but not one of keylink's.
+    NotKeylink,
+}
+
+impl fmt::Display for SqliteStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SqliteStoreError::Sqlite(e) => write!(f, "SQLite failed: {e}"),
+            SqliteStoreError::AtRest(e) => write!(f, "{e}"),
+            SqliteStoreError::Record(e) => write!(f, "a stored record does not parse: {e}"),
+            SqliteStoreError::NewerSchema { found, supported } => write!(
+                f,
+                "the database has schema {found}, written by a newer keylink (this one reads up to {supported}); update keylink"
+            ),
+            SqliteStoreError::NotKeylink => f.write_str(
+                "the file is an SQLite database but not a keylink store; open another path",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SqliteStoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SqliteStoreError::Sqlite(e) => Some(e),
+            SqliteStoreError::AtRest(e) => Some(e),
+            SqliteStoreError::Record(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for SqliteStoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        SqliteStoreError::Sqlite(e)
+    }
+}
+
+impl From<AtRestError> for SqliteStoreError {
+    fn from(e: AtRestError) -> Self {
+        SqliteStoreError::AtRest(e)
+    }
+}
+
+type StoreResult<T> = core::result::Result<T, SqliteStoreError>;
+
+/// A [`ProtocolStore`] in one SQLite file, sealed at rest.
+pub struct SqliteStore {
+    conn: Connection,
+    sealer: Sealer,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Open the store at `path` (created if there is no file), sealed under `key`. A file of
+    /// another storage key is refused here ([`AtRestError::WrongStorageKey`]), as are a file
+    /// from a newer keylink and one that is not a keylink store. WAL journal, `synchronous =
+    /// FULL` (a committed operation survives a power cut), 5 s busy timeout.
+    pub fn open(path: impl AsRef<Path>, key: &StorageKey) -> StoreResult<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = SqliteStore {
+            conn,
+            sealer: Sealer::new(key),
+        };
+        // Checked before any pragma that writes, so a foreign file is left as it was.
+        store.prepare()?;
+        store.conn.pragma_update(None, "journal_mode", "WAL")?;
+        store.conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(store)
+    }
+
+    /// Create the schema in a new file, or check an existing one's version and key.
+    fn prepare(&mut self) -> StoreResult<()> {
+        let version: u32 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        match version {
+            0 => self.create(),
+            SCHEMA_VERSION => self.check_key(),
+            found if found > SCHEMA_VERSION => Err(SqliteStoreError::NewerSchema {
+                found,
+                supported: SCHEMA_VERSION,
+            }),
+            _ => Err(SqliteStoreError::NotKeylink),
+        }
+    }
+
+    fn create(&mut self) -> StoreResult<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tables: u32 = tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if tables != 0 {
+            return Err(SqliteStoreError::NotKeylink);
+        }
+        tx.execute_batch(SCHEMA)?;
+        let check = self.sealer.key_check();
+        tx.execute(
+            "INSERT INTO meta (name, value) VALUES ('key_check', ?1)",
+            params![check.as_slice()],
+        )?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn check_key(&self) -> StoreResult<()> {
+        let stored: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE name = 'key_check'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let stored = stored.ok_or(SqliteStoreError::NotKeylink)?;
+        Ok(self.sealer.verify_key_check(&stored)?)
+    }
+
+    fn address(&self, address: &Address) -> [u8; 32] {
+        address_hash(&self.sealer, address)
+    }
+
+    fn seal(&self, table: &str, row_key: &[u8], value: &[u8]) -> StoreResult<Vec<u8>> {
+        seal_value(&self.sealer, table, row_key, value)
+    }
+
+    /// Read the sealed value of `sql` (one `?1` parameter) and open it for (`table`,
+    /// `row_key`).
+    fn read(
+        &self,
+        sql: &str,
+        param: &[u8],
+        table: &str,
+        row_key: &[u8],
+    ) -> StoreResult<Option<zeroize::Zeroizing<Vec<u8>>>> {
+        let mut statement = self.conn.prepare_cached(sql)?;
+        let sealed: Option<Vec<u8>> = statement.query_row([param], |r| r.get(0)).optional()?;
+        let row = Row {
+            table,
+            row_key,
+            schema_version: SCHEMA_VERSION,
+        };
+        sealed
+            .map(|sealed| self.sealer.open(&row, &sealed).map_err(Into::into))
+            .transpose()
+    }
+
+    fn read_by_id(
+        &self,
+        table: &'static str,
+        id: u32,
+    ) -> StoreResult<Option<zeroize::Zeroizing<Vec<u8>>>> {
+        let sql = match table {
+            "signed_prekeys" => "SELECT value FROM signed_prekeys WHERE id = ?1",
+            "one_time_prekeys" => "SELECT value FROM one_time_prekeys WHERE id = ?1",
+            _ => "SELECT value FROM kem_prekeys WHERE id = ?1",
+        };
+        let mut statement = self.conn.prepare_cached(sql)?;
+        let sealed: Option<Vec<u8>> = statement.query_row([id], |r| r.get(0)).optional()?;
+        let key = id.to_be_bytes();
+        let row = Row {
+            table,
+            row_key: &key,
+            schema_version: SCHEMA_VERSION,
+        };
+        sealed
+            .map(|sealed| self.sealer.open(&row, &sealed).map_err(Into::into))
+            .transpose()
+    }
+
+    /// Keep this device's identity (replacing one kept before).
+    pub fn set_local_identity(&mut self, identity: &IdentityKeyPair) -> StoreResult<()> {
+        let value = self.seal("identity", b"", &identity.to_bytes())?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO identity (id, value) VALUES (0, ?1)",
+            params![value],
+        )?;
+        Ok(())
+    }
+
+    /// Keep a signed prekey.
+    pub fn add_signed_prekey(&mut self, key: &SignedPreKey) -> StoreResult<()> {
+        let id = key.id().get();
+        let value = self.seal("signed_prekeys", &id.to_be_bytes(), &key.to_bytes())?;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO signed_prekeys (id, value) VALUES (?1, ?2)",
+            params![id, value],
+        )?;
+        Ok(())
+    }
+
+    /// Keep a batch of one-time prekeys, in one transaction.
+    pub fn add_one_time_prekeys(&mut self, keys: &[OneTimePreKey]) -> StoreResult<()> {
+        let rows = keys
+            .iter()
+            .map(|k| {
+                let id = k.id().get();
+                Ok((
+                    id,
+                    self.seal("one_time_prekeys", &id.to_be_bytes(), &k.to_bytes())?,
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (id, value) in rows {
+            tx.execute(
+                "INSERT OR REPLACE INTO one_time_prekeys (id, value) VALUES (?1, ?2)",
+                params![id, value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Keep KEM prekeys (one-time ones and the last-resort one), in one transaction.
+    pub fn add_kem_prekeys(&mut self, keys: &[KemPreKey]) -> StoreResult<()> {
+        let rows = keys
+            .iter()
+            .map(|k| {
+                let id = k.id().get();
+                let value = self.seal("kem_prekeys", &id.to_be_bytes(), &k.to_bytes())?;
+                Ok((id, k.is_last_resort(), value))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (id, last_resort, value) in rows {
+            tx.execute(
+                "INSERT OR REPLACE INTO kem_prekeys (id, last_resort, value) VALUES (?1, ?2, ?3)",
+                params![id, last_resort, value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Assemble a bundle for publication, as [`MemoryStore::bundle`](crate::store::MemoryStore::bundle).
+    pub fn bundle(
+        &self,
+        device: impl Into<DeviceId>,
+        signed_prekey: impl Into<SignedPreKeyId>,
+        one_time_prekey: Option<OneTimePreKeyId>,
+        kem_prekey: impl Into<KemPreKeyId>,
+    ) -> Result<PreKeyBundle> {
+        let identity = self
+            .local_identity()
+            .map_err(|e| Error::Store(Box::new(e)))?
+            .ok_or(Error::NoLocalIdentity)?;
+        let ids = PreKeyIds {
+            signed: signed_prekey.into(),
+            one_time: one_time_prekey,
+            kem: kem_prekey.into(),
+        };
+        let keys = lookup(self, ids)?.require(ids)?;
+        Ok(PreKeyBundle::new(
+            device,
+            &identity,
+            &keys.signed,
+            keys.one_time.as_ref(),
+            &keys.kem,
+        ))
+    }
+}
+
+/// Apply one change inside the commit's transaction.
+fn apply_in(sealer: &Sealer, tx: &rusqlite::Transaction<'_>, change: Change) -> StoreResult<()> {
+    match change {
+        Change::SessionIndex { address, index } => {
+            let a = address_hash(sealer, &address);
+            let value = seal_value(sealer, "session_index", &a, &index.to_bytes())?;
+            tx.execute(
+                "INSERT OR REPLACE INTO session_index (address, value) VALUES (?1, ?2)",
+                params![a.as_slice(), value],
+            )?;
+        }
+        Change::Session { address, session } => {
+            let a = address_hash(sealer, &address);
+            let id = session.id();
+            let key = [a.as_slice(), id.as_bytes()].concat();
+            let value = seal_value(sealer, "sessions", &key, &session.to_bytes())?;
+            tx.execute(
+                "INSERT OR REPLACE INTO sessions (address, session, value) VALUES (?1, ?2, ?3)",
+                params![a.as_slice(), id.as_bytes().as_slice(), value],
+            )?;
+        }
+        Change::RemoveSession { address, id } => {
+            let a = address_hash(sealer, &address);
+            let p = params![a.as_slice(), id.as_bytes().as_slice()];
+            tx.execute(
+                "DELETE FROM sessions WHERE address = ?1 AND session = ?2",
+                p,
+            )?;
+            tx.execute(
+                "DELETE FROM skipped_keys WHERE address = ?1 AND session = ?2",
+                p,
+            )?;
+        }
+        Change::SkippedMessageKeys { address, keys } => {
+            let a = address_hash(sealer, &address);
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO skipped_keys (address, session, chain, counter, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for key in keys {
+                let id = key.id();
+                let row_key = skipped_row_key(&a, id);
+                let value =
+                    seal_value(sealer, "skipped_keys", &row_key, key.to_bytes().as_slice())?;
+                let chain = i64::try_from(id.chain).unwrap_or(i64::MAX);
+                insert.execute(params![
+                    a.as_slice(),
+                    id.session.as_bytes().as_slice(),
+                    chain,
+                    id.counter,
+                    value
+                ])?;
+            }
+        }
+        Change::RemoveSkippedMessageKey { address, id } => {
+            let a = address_hash(sealer, &address);
+            let chain = i64::try_from(id.chain).unwrap_or(i64::MAX);
+            tx.execute(
+                "DELETE FROM skipped_keys WHERE address = ?1 AND session = ?2 AND chain = ?3 AND counter = ?4",
+                params![a.as_slice(), id.session.as_bytes().as_slice(), chain, id.counter],
+            )?;
+        }
+        Change::EvictSkippedMessageKeys {
+            address,
+            session,
+            chain,
+            count,
+        } => {
+            let a = address_hash(sealer, &address);
+            let chain = i64::try_from(chain).unwrap_or(i64::MAX);
+            tx.execute(
+                "DELETE FROM skipped_keys WHERE address = ?1 AND session = ?2 AND chain = ?3 AND counter IN
+                   (SELECT counter FROM skipped_keys WHERE address = ?1 AND session = ?2 AND chain = ?3
+                    ORDER BY counter LIMIT ?4)",
+                params![a.as_slice(), session.as_bytes().as_slice(), chain, count],
+            )?;
+        }
+        Change::PeerIdentity { address, identity } => {
+            let a = address_hash(sealer, &address);
+            let value = seal_value(sealer, "peers", &a, &identity.to_bytes())?;
+            tx.execute(
+                "INSERT OR REPLACE INTO peers (address, value) VALUES (?1, ?2)",
+                params![a.as_slice(), value],
+            )?;
+        }
+        Change::RemoveOneTimePreKey(id) => {
+            tx.execute("DELETE FROM one_time_prekeys WHERE id = ?1", [id.get()])?;
+        }
+        Change::RemoveKemPreKey(id) => {
+            tx.execute(
+                "DELETE FROM kem_prekeys WHERE id = ?1 AND last_resort = 0",
+                [id.get()],
+            )?;
+        }
+        Change::UsedBaseKey {
+            signed_prekey,
+            base_key,
+        } => {
+            tx.execute(
+                "INSERT OR IGNORE INTO used_base_keys (signed_prekey, base_key) VALUES (?1, ?2)",
+                params![signed_prekey.get(), base_key.as_bytes().as_slice()],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The keyed hash standing for `address` in row keys:
+/// `name("address", u32be(len user) || user || u32be(device))`.
+fn address_hash(sealer: &Sealer, address: &Address) -> [u8; 32] {
+    let user = address.user().as_bytes();
+    let mut name = Vec::with_capacity(4 + user.len() + 4);
+    name.extend_from_slice(&u32::try_from(user.len()).unwrap_or(u32::MAX).to_be_bytes());
+    name.extend_from_slice(user);
+    name.extend_from_slice(&address.device().get().to_be_bytes());
+    sealer.name("address", &name)
+}
+
+/// `value` sealed for (`table`, `row_key`) under this schema version.
+fn seal_value(sealer: &Sealer, table: &str, row_key: &[u8], value: &[u8]) -> StoreResult<Vec<u8>> {
+    let row = Row {
+        table,
+        row_key,
+        schema_version: SCHEMA_VERSION,
+    };
+    Ok(sealer.seal(&row, value, &mut crate::os_rng())?)
+}
+
+/// `address hash || session id || u64be(chain) || u32be(counter)`.
+fn skipped_row_key(address: &[u8; 32], id: &SkippedKeyId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(32 + 32 + 8 + 4);
+    key.extend_from_slice(address);
+    key.extend_from_slice(id.session.as_bytes());
+    key.extend_from_slice(&id.chain.to_be_bytes());
+    key.extend_from_slice(&id.counter.to_be_bytes());
+    key
+}
+
+fn record<T>(parsed: Result<T>) -> StoreResult<T> {
+    parsed.map_err(SqliteStoreError::Record)
+}
+
+impl ProtocolStore for SqliteStore {
+    type Error = SqliteStoreError;
+
+    fn local_identity(&self) -> StoreResult<Option<IdentityKeyPair>> {
+        let sealed: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT value FROM identity WHERE id = 0", [], |r| r.get(0))
+            .optional()?;
+        let row = Row {
+            table: "identity",
+            row_key: b"",
+            schema_version: SCHEMA_VERSION,
+        };
+        let value = sealed.map(|s| self.sealer.open(&row, &s)).transpose()?;
+        value
+            .map(|v| record(IdentityKeyPair::from_bytes(&v)))
+            .transpose()
+    }
+
+    fn peer_identity(&self, address: &Address) -> StoreResult<Option<IdentityKey>> {
+        let a = self.address(address);
+        let value = self.read(
+            "SELECT value FROM peers WHERE address = ?1",
+            &a,
+            "peers",
+            &a,
+        )?;
+        value
+            .map(|v| record(IdentityKey::try_from(v.as_slice())))
+            .transpose()
+    }
+
+    fn signed_prekey(&self, id: SignedPreKeyId) -> StoreResult<Option<SignedPreKey>> {
+        let value = self.read_by_id("signed_prekeys", id.get())?;
+        value
+            .map(|v| record(SignedPreKey::from_bytes(&v)))
+            .transpose()
+    }
+
+    fn one_time_prekey(&self, id: OneTimePreKeyId) -> StoreResult<Option<OneTimePreKey>> {
+        let value = self.read_by_id("one_time_prekeys", id.get())?;
+        value
+            .map(|v| record(OneTimePreKey::from_bytes(&v)))
+            .transpose()
+    }
+
+    fn kem_prekey(&self, id: KemPreKeyId) -> StoreResult<Option<KemPreKey>> {
+        let value = self.read_by_id("kem_prekeys", id.get())?;
+        value.map(|v| record(KemPreKey::from_bytes(&v))).transpose()
+    }
+
+    fn base_key_used(
+        &self,
+        signed_prekey: SignedPreKeyId,
+        base_key: &PublicKey,
+    ) -> StoreResult<bool> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT 1 FROM used_base_keys WHERE signed_prekey = ?1 AND base_key = ?2",
+        )?;
+        let found = statement
+            .query_row(
+                params![signed_prekey.get(), base_key.as_bytes().as_slice()],
+                |_| Ok(()),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    fn session_index(&self, address: &Address) -> StoreResult<Option<SessionIndex>> {
+        let a = self.address(address);
+        let value = self.read(
+            "SELECT value FROM session_index WHERE address = ?1",
+            &a,
+            "session_index",
+            &a,
+        )?;
+        value
+            .map(|v| record(SessionIndex::from_bytes(&v)))
+            .transpose()
+    }
+
+    fn session(&self, address: &Address, id: &SessionId) -> StoreResult<Option<Session>> {
+        let a = self.address(address);
+        let key = [a.as_slice(), id.as_bytes()].concat();
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT value FROM sessions WHERE address = ?1 AND session = ?2")?;
+        let sealed: Option<Vec<u8>> = statement
+            .query_row(params![a.as_slice(), id.as_bytes().as_slice()], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let row = Row {
+            table: "sessions",
+            row_key: &key,
+            schema_version: SCHEMA_VERSION,
+        };
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let value = self.sealer.open(&row, &sealed)?;
+        let peer = self.peer_identity(address)?;
+        record(Session::from_bytes_for_peer(&value, peer.as_ref())).map(Some)
+    }
+
+    fn skipped_message_key(
+        &self,
+        address: &Address,
+        id: &SkippedKeyId,
+    ) -> StoreResult<Option<SkippedMessageKey>> {
+        let a = self.address(address);
+        let key = skipped_row_key(&a, id);
+        let chain = i64::try_from(id.chain).unwrap_or(i64::MAX);
+        let mut statement = self.conn.prepare_cached(
+            "SELECT value FROM skipped_keys WHERE address = ?1 AND session = ?2 AND chain = ?3 AND counter = ?4",
+        )?;
+        let sealed: Option<Vec<u8>> = statement
+            .query_row(
+                params![
+                    a.as_slice(),
+                    id.session.as_bytes().as_slice(),
+                    chain,
+                    id.counter
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let row = Row {
+            table: "skipped_keys",
+            row_key: &key,
+            schema_version: SCHEMA_VERSION,
+        };
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let value = self.sealer.open(&row, &sealed)?;
+        record(SkippedMessageKey::from_bytes(*id, &value)).map(Some)
+    }
+
+    fn commit(&mut self, changes: Changes) -> StoreResult<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for change in changes {
+            apply_in(&self.sealer, &tx, change)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
