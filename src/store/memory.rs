@@ -13,7 +13,7 @@ use crate::keys::{
 use crate::session::{
     PreKeyIds, Session, SessionId, SessionIndex, SessionRecord, SkippedKeyId, SkippedMessageKey,
 };
-use crate::store::prekeys::lookup;
+use crate::store::prekeys;
 use crate::store::{Address, Change, Changes, ProtocolStore};
 use crate::wire::{self, Kind, proto};
 
@@ -192,14 +192,7 @@ impl MemoryStore {
             one_time: one_time_prekey,
             kem: kem_prekey.into(),
         };
-        let keys = lookup(self, ids)?.require(ids)?;
-        Ok(PreKeyBundle::new(
-            device,
-            identity,
-            &keys.signed,
-            keys.one_time.as_ref(),
-            &keys.kem,
-        ))
+        prekeys::bundle(self, identity, device.into(), ids)
     }
 
     /// The whole session record of `address`, assembled from its rows, if there is one.

@@ -1,6 +1,7 @@
 //! The one prekey lookup: the keys a PreKey message or a bundle names, read from a store.
 
 use crate::error::{Error, Result};
+use crate::keys::{DeviceId, IdentityKeyPair, PreKeyBundle};
 use crate::session::{PreKeyIds, ResponderPreKeys};
 use crate::store::ProtocolStore;
 
@@ -16,6 +17,24 @@ pub(crate) fn lookup<S: ProtocolStore>(store: &S, ids: PreKeyIds) -> Result<Resp
         kem_prekey: store.kem_prekey(ids.kem).map_err(store_err)?,
         base_key_used: false,
     })
+}
+
+/// The bundle of `device` for publication: `identity` and the prekeys `ids` names, read from
+/// `store` (each must be there).
+pub(crate) fn bundle<S: ProtocolStore>(
+    store: &S,
+    identity: &IdentityKeyPair,
+    device: DeviceId,
+    ids: PreKeyIds,
+) -> Result<PreKeyBundle> {
+    let keys = lookup(store, ids)?.require(ids)?;
+    Ok(PreKeyBundle::new(
+        device,
+        identity,
+        &keys.signed,
+        keys.one_time.as_ref(),
+        &keys.kem,
+    ))
 }
 
 /// A store's error, boxed into [`Error::Store`].

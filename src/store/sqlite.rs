@@ -20,7 +20,7 @@ use crate::session::{
     PreKeyIds, Session, SessionId, SessionIndex, SkippedKeyId, SkippedMessageKey,
 };
 use crate::store::at_rest::{AtRestError, Row, Sealer, StorageKey};
-use crate::store::prekeys::lookup;
+use crate::store::prekeys;
 use crate::store::{Address, Change, Changes, ProtocolStore};
 
 /// The schema this version of keylink writes (`PRAGMA user_version`).
@@ -321,14 +321,7 @@ impl SqliteStore {
             one_time: one_time_prekey,
             kem: kem_prekey.into(),
         };
-        let keys = lookup(self, ids)?.require(ids)?;
-        Ok(PreKeyBundle::new(
-            device,
-            &identity,
-            &keys.signed,
-            keys.one_time.as_ref(),
-            &keys.kem,
-        ))
+        prekeys::bundle(self, &identity, device.into(), ids)
     }
 }
 
