@@ -261,3 +261,60 @@ fn a_value_moved_to_another_row_is_rejected() {
     );
     assert!(store.one_time_prekey(2.into()).unwrap().is_some());
 }
+
+/// A database written by schema 1 (`tests/sqlite/schema-1.db`, made by the generator below)
+/// and a message from Alice that arrived late (`tests/sqlite/schema-1-late.bin`).
+const SCHEMA_1_DB: &[u8] = include_bytes!("sqlite/schema-1.db");
+const SCHEMA_1_LATE: &[u8] = include_bytes!("sqlite/schema-1-late.bin");
+/// The storage key of that database (a test key, nothing else uses it).
+const SCHEMA_1_KEY: [u8; 32] = [0x42; 32];
+
+#[test]
+fn a_schema_1_database_opens_and_works() {
+    let db = TempDb::new("schema-1");
+    std::fs::write(&db.0, SCHEMA_1_DB).unwrap();
+    let key = StorageKey::from_bytes(SCHEMA_1_KEY);
+    let mut bob = SqliteStore::open(&db.0, &key).unwrap();
+    let alice = Address::new("alice", 1);
+    let late = keylink::decrypt(&mut bob, &alice, SCHEMA_1_LATE, &mut rng()).unwrap();
+    assert_eq!(late, b"late, from schema 1");
+    let again = keylink::decrypt(&mut bob, &alice, SCHEMA_1_LATE, &mut rng()).unwrap_err();
+    assert!(matches!(again, Error::DuplicateMessage));
+    keylink::encrypt(&mut bob, &alice, b"reply").unwrap();
+    assert!(bob.signed_prekey(1.into()).unwrap().is_some());
+}
+
+#[test]
+#[ignore = "writes tests/sqlite/schema-1.db and schema-1-late.bin"]
+fn generate_schema_1_database() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sqlite");
+    std::fs::create_dir_all(dir).unwrap();
+    let (a_db, b_db) = (TempDb::new("gen-alice"), TempDb::new("gen-bob"));
+    let key = StorageKey::from_bytes(SCHEMA_1_KEY);
+    let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
+    let (mut alice, _) = device(&a_db.0, &StorageKey::generate(&mut rng()));
+    let (mut bob, _) = device(&b_db.0, &key);
+    let bundle = bob
+        .bundle(1, 1, Some(1.into()), 1)
+        .unwrap()
+        .verify()
+        .unwrap();
+    keylink::start_session(&mut alice, &bob_addr, &bundle, &mut rng()).unwrap();
+    let first = keylink::encrypt(&mut alice, &bob_addr, b"first")
+        .unwrap()
+        .to_bytes();
+    let late = keylink::encrypt(&mut alice, &bob_addr, b"late, from schema 1");
+    let late = late.unwrap().to_bytes();
+    let third = keylink::encrypt(&mut alice, &bob_addr, b"third")
+        .unwrap()
+        .to_bytes();
+    keylink::decrypt(&mut bob, &alice_addr, &first, &mut rng()).unwrap();
+    keylink::decrypt(&mut bob, &alice_addr, &third, &mut rng()).unwrap();
+    drop(bob);
+    // One file, no journal left: VACUUM INTO writes a compact copy.
+    let out = format!("{dir}/schema-1.db");
+    let _ = std::fs::remove_file(&out);
+    let conn = rusqlite::Connection::open(&b_db.0).unwrap();
+    conn.execute("VACUUM INTO ?1", [&out]).unwrap();
+    std::fs::write(format!("{dir}/schema-1-late.bin"), late).unwrap();
+}
