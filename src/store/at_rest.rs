@@ -195,7 +195,8 @@ impl Sealer {
     ) -> Result<Vec<u8>, AtRestError> {
         let binding = row.binding()?;
         let cipher = self.value_cipher(salt, &binding)?;
-        let mut out = Vec::with_capacity(SEAL_OVERHEAD + plaintext.len());
+        // Holds the plaintext until it is sealed in place: wiped if sealing fails.
+        let mut out = Zeroizing::new(Vec::with_capacity(SEAL_OVERHEAD + plaintext.len()));
         out.push(SEALED_VALUE_VERSION);
         out.extend_from_slice(salt);
         out.extend_from_slice(plaintext);
@@ -204,7 +205,7 @@ impl Sealer {
             .seal_in_place(&[0; 12], &binding, body)
             .map_err(|_| AtRestError::Malformed)?;
         out.extend_from_slice(&tag);
-        Ok(out)
+        Ok(core::mem::take(&mut *out))
     }
 
     /// Open a value sealed for `row`.
