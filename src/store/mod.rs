@@ -25,7 +25,7 @@ pub use ops::{
     accept_identity, decrypt, decrypt_in_place, encrypt, encrypt_in_place, start_session,
 };
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SCHEMA_VERSION, SqliteStore, SqliteStoreError};
+pub use sqlite::{SCHEMA_VERSION, SqliteConfig, SqliteStore, SqliteStoreError, Synchronous};
 
 use crate::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,

@@ -8,6 +8,7 @@
 
 use core::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -62,6 +63,14 @@ pub enum SqliteStoreError {
     },
     /// The file is an SQLite database, but not one of keylink's.
     NotKeylink,
+    /// Another connection (another process, or another `SqliteStore` on the same file) kept
+    /// the database locked for longer than [`SqliteConfig::busy_timeout`]. Nothing changed.
+    Busy,
+    /// Another connection changed rows that the operation had read before it could commit
+    /// them. Nothing changed; the store-backed operations run again once (under the lock, so
+    /// the second run cannot conflict), so a caller sees this only from its own
+    /// [`commit`](ProtocolStore::commit) calls.
+    Conflict,
 }
 
 impl fmt::Display for SqliteStoreError {
@@ -76,6 +85,12 @@ impl fmt::Display for SqliteStoreError {
             ),
             SqliteStoreError::NotKeylink => f.write_str(
                 "the file is an SQLite database but not a keylink store; open another path",
+            ),
+            SqliteStoreError::Busy => f.write_str(
+                "another connection kept the database locked for longer than the busy timeout (SqliteConfig::busy_timeout); nothing was changed, try again",
+            ),
+            SqliteStoreError::Conflict => f.write_str(
+                "another connection changed what this operation read before it could commit; nothing was changed, run it again",
             ),
         }
     }
@@ -94,7 +109,12 @@ impl std::error::Error for SqliteStoreError {
 
 impl From<rusqlite::Error> for SqliteStoreError {
     fn from(e: rusqlite::Error) -> Self {
-        SqliteStoreError::Sqlite(e)
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                SqliteStoreError::Busy
+            }
+            _ => SqliteStoreError::Sqlite(e),
+        }
     }
 }
 
@@ -105,6 +125,66 @@ impl From<AtRestError> for SqliteStoreError {
 }
 
 type StoreResult<T> = core::result::Result<T, SqliteStoreError>;
+
+/// How SQLite makes a commit durable (`PRAGMA synchronous`, in WAL mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// `FULL`, the default: a commit is on disk when it returns, so an operation that
+    /// returned survives a power cut or an OS crash. Each commit waits for an `fsync`.
+    #[default]
+    Full,
+    /// `NORMAL`: a commit survives the app being killed, but a power cut or an OS crash may
+    /// undo the last commits. Then a message already sent may have its message key used again
+    /// for the next message, and a message already shown may be decrypted again. Choose it
+    /// only where that is acceptable; `benches/README.md` has what it saves.
+    Normal,
+}
+
+/// Options for [`SqliteStore::open_with`]; [`SqliteStore::open`] uses the defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// use keylink::store::{SqliteConfig, Synchronous};
+///
+/// let config = SqliteConfig::default()
+///     .synchronous(Synchronous::Full)
+///     .busy_timeout(Duration::from_secs(2));
+/// # let _ = config;
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SqliteConfig {
+    /// How a commit is made durable. Default [`Synchronous::Full`].
+    pub synchronous: Synchronous,
+    /// How long an operation waits for another connection (another process, or another
+    /// `SqliteStore` on the same file) to release the database before it fails with
+    /// [`SqliteStoreError::Busy`]. Default 5 s.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SqliteConfig {
+    /// These options with `synchronous`.
+    pub fn synchronous(mut self, synchronous: Synchronous) -> Self {
+        self.synchronous = synchronous;
+        self
+    }
+
+    /// These options with `busy_timeout`.
+    pub fn busy_timeout(mut self, busy_timeout: Duration) -> Self {
+        self.busy_timeout = busy_timeout;
+        self
+    }
+}
 
 /// A [`ProtocolStore`] in one SQLite file, sealed at rest.
 pub struct SqliteStore {
@@ -121,11 +201,20 @@ impl fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Open the store at `path` (created if there is no file), sealed under `key`. A file of
     /// another storage key is refused here ([`AtRestError::WrongStorageKey`]), as are a file
-    /// from a newer keylink and one that is not a keylink store. WAL journal, `synchronous =
-    /// FULL` (a committed operation survives a power cut), 5 s busy timeout.
+    /// from a newer keylink and one that is not a keylink store. WAL journal and the
+    /// [default options](SqliteConfig::default): durable commits, 5 s busy timeout.
     pub fn open(path: impl AsRef<Path>, key: &StorageKey) -> StoreResult<Self> {
+        Self::open_with(path, key, SqliteConfig::default())
+    }
+
+    /// [`open`](Self::open) with `config`.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        key: &StorageKey,
+        config: SqliteConfig,
+    ) -> StoreResult<Self> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(config.busy_timeout)?;
         let mut store = SqliteStore {
             conn,
             sealer: Sealer::new(key),
@@ -133,7 +222,11 @@ impl SqliteStore {
         // Checked before any pragma that writes, so a foreign file is left as it was.
         store.prepare()?;
         store.conn.pragma_update(None, "journal_mode", "WAL")?;
-        store.conn.pragma_update(None, "synchronous", "FULL")?;
+        let synchronous = match config.synchronous {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        };
+        store.conn.pragma_update(None, "synchronous", synchronous)?;
         Ok(store)
     }
 
