@@ -1,10 +1,8 @@
 //! [`SqliteStore`]: a [`ProtocolStore`] in one SQLite file (feature `sqlite`; SQLite is
 //! bundled, so nothing needs installing), every secret sealed at rest under the app's
 //! [`StorageKey`] (PROTOCOL.md §8.1), one `BEGIN IMMEDIATE` transaction per commit.
-//!
-//! **Work in progress (issue 11):** one process at a time. Detecting that another process
-//! changed what an operation read, the retries on that conflict, the async wrapper and the
-//! crash and two-process tests come next; until then, open a database from one process only.
+//! Several processes may share the file: each operation's commit checks what it read
+//! (PROTOCOL.md §8.3).
 
 use core::cell::RefCell;
 use core::fmt;
@@ -188,6 +186,46 @@ impl SqliteConfig {
 }
 
 /// A [`ProtocolStore`] in one SQLite file, sealed at rest.
+///
+/// Open it with the app's [`StorageKey`], which the app keeps outside the database (in the
+/// OS keystore: Keychain, Android Keystore, a Secret Service): the file alone reveals no
+/// secret and no contact name. A new device stores its identity and prekeys once; from then
+/// on the store-backed operations keep everything up to date, one transaction per operation.
+///
+/// ```
+/// use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, SignedPreKey};
+/// use keylink::store::at_rest::StorageKey;
+/// use keylink::store::{Address, SqliteStore};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("keylink.db");
+/// let mut rng = keylink::os_rng();
+/// // Made once per installation and kept in the OS keystore; read from there at each start.
+/// let storage_key = StorageKey::generate(&mut rng);
+///
+/// // Registration: a new file, this device's identity and prekeys.
+/// let mut store = SqliteStore::open(&path, &storage_key)?;
+/// let identity = IdentityKeyPair::generate(&mut rng);
+/// store.add_signed_prekey(&SignedPreKey::generate(1, &identity, &mut rng))?;
+/// store.add_one_time_prekeys(&OneTimePreKey::generate_batch(1, 100, &mut rng))?;
+/// store.add_kem_prekeys(&[KemPreKey::generate_last_resort(1, &identity, &mut rng)])?;
+/// store.set_local_identity(&identity)?;
+/// let bundle = store.bundle(1, 1, Some(1.into()), 1)?; // to publish
+/// drop(store);
+///
+/// # let _ = bundle;
+/// // Every later start: open the same file with the same key, and pass the store to every
+/// // operation.
+/// let mut store = SqliteStore::open(&path, &storage_key)?;
+/// let bob = Address::new("bob", 1);
+/// match keylink::encrypt(&mut store, &bob, b"hello") {
+///     Err(keylink::Error::NoSession) => { /* fetch Bob's bundle, start_session */ }
+///     sent => drop(sent?), // send it
+/// }
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// **Several processes may use one file** (an app and its notification extension), each
 /// with its own `SqliteStore`, as may several `SqliteStore`s in one process. Each
