@@ -4,6 +4,9 @@
 //! and for every contact's name. Bad files (truncated, corrupted, not
 //! keylink's, from a newer keylink, empty, a directory) give a clear error, never a panic,
 //! and are left byte for byte as they were, with no journal left beside them.
+//!
+//! The ignored tests are library problems found here (reported, not fixed yet): each asserts
+//! what should happen, and fails today.
 #![cfg(test)]
 #![cfg(feature = "sqlite")]
 
@@ -678,6 +681,8 @@ fn a_file_cut_inside_its_last_page_is_not_read_as_good() {
     // The last page holds the last-resort KEM prekey (a 3.3 kB row at the page's end).
     let file = keylink_file();
     let whole = file.bytes();
+    let (page_size, leaves) = file.leaf_pages("kem_prekeys");
+    assert!(leaves.contains(&(whole.len() / page_size)), "{leaves:?}");
     for cut in [100, 1000, 3000] {
         // The sealed value lost its end: it does not authenticate.
         let e = cut_short(&file, &whole, cut).unwrap_err();
@@ -724,6 +729,43 @@ fn a_corrupted_header_is_refused_and_left_alone() {
         let e = refused(file.dir.path(), &file.path, &file.key);
         assert!(is_corrupt(&e), "byte {at}: {e:?}");
     }
+}
+
+#[test]
+fn a_header_that_forbids_writing_opens_read_only() {
+    // Byte 18, SQLite's "file format write version", above 2: SQLite opens the file read-only
+    // and the store opens with it; reading works, the first write fails (as Error::Store,
+    // "retry later"), and the file is left alone. (Reported; see the ignored test below.)
+    let file = keylink_file();
+    let mut bytes = file.bytes();
+    bytes[18] = 3;
+    file.write(&bytes);
+    let before = listing(file.dir.path());
+    let mut store = file.open().unwrap();
+    assert_eq!(read_everything(&store, &file).unwrap(), ROWS);
+    let e = keylink::encrypt(&mut store, &file.bob, b"x").unwrap_err();
+    let keylink::Error::Store(inner) = &e else {
+        panic!("{e:?}")
+    };
+    let inner = inner.downcast_ref::<SqliteStoreError>().unwrap();
+    assert_eq!(
+        sqlite_code(inner),
+        Some(rusqlite::ErrorCode::ReadOnly),
+        "{e}"
+    );
+    assert!(e.to_string().contains("readonly database"), "{e}");
+    drop(store);
+    assert!(listing(file.dir.path()) == before, "the directory changed");
+}
+
+#[test]
+#[ignore = "library problem (reported): a store SQLite can only read opens without an error"]
+fn a_header_that_forbids_writing_is_refused_at_open() {
+    let file = keylink_file();
+    let mut bytes = file.bytes();
+    bytes[18] = 3;
+    file.write(&bytes);
+    refused(file.dir.path(), &file.path, &file.key);
 }
 
 #[test]
@@ -831,6 +873,20 @@ fn a_foreign_database_is_refused_and_left_alone() {
             ),
         }
     }
+}
+
+#[test]
+#[ignore = "library problem (reported): another app's database with user_version 1 gives \"no such table: meta\""]
+fn a_foreign_database_of_user_version_1_is_not_keylink() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE notes (text TEXT); PRAGMA user_version = 1")
+            .unwrap();
+    }
+    let e = refused(dir.path(), &path, &StorageKey::generate(&mut rng()));
+    assert!(matches!(e, SqliteStoreError::NotKeylink), "{e:?}");
 }
 
 #[test]
