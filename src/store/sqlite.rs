@@ -26,6 +26,9 @@ use crate::store::{Address, Change, Changes, ProtocolStore};
 /// The schema this version of keylink writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// `PRAGMA application_id` of a keylink store: "klk1".
+const APPLICATION_ID: i32 = 0x6B6C_6B31;
+
 const SCHEMA: &str = "
 CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE identity (id INTEGER PRIMARY KEY CHECK (id = 0), value BLOB NOT NULL);
@@ -62,6 +65,13 @@ pub enum SqliteStoreError {
     },
     /// The file is an SQLite database, but not one of keylink's.
     NotKeylink,
+    /// The file is damaged (cut short or corrupt): SQLite cannot read it, or it is not a
+    /// whole number of pages. keylink never repairs a file: restore it from a backup, or
+    /// remove it and set the device up again.
+    Damaged(String),
+    /// SQLite can only read the file (file or directory permissions, a read-only file
+    /// system, or a file format newer than this SQLite), and every operation writes.
+    ReadOnly,
     /// Another connection (another process, or another `SqliteStore` on the same file) kept
     /// the database locked for longer than [`SqliteConfig::busy_timeout`]. Nothing changed.
     Busy,
@@ -84,6 +94,13 @@ impl fmt::Display for SqliteStoreError {
             ),
             SqliteStoreError::NotKeylink => f.write_str(
                 "the file is an SQLite database but not a keylink store; open another path",
+            ),
+            SqliteStoreError::Damaged(detail) => write!(
+                f,
+                "the database file is damaged ({detail}); restore it from a backup, or remove it and set the device up again"
+            ),
+            SqliteStoreError::ReadOnly => f.write_str(
+                "SQLite can only read the database file (permissions, a read-only file system, or a newer file format), and keylink writes at every operation; make it writable",
             ),
             SqliteStoreError::Busy => f.write_str(
                 "another connection kept the database locked for longer than the busy timeout (SqliteConfig::busy_timeout); nothing was changed, try again",
@@ -112,6 +129,10 @@ impl From<rusqlite::Error> for SqliteStoreError {
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
                 SqliteStoreError::Busy
             }
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                SqliteStoreError::Damaged(e.to_string())
+            }
+            Some(rusqlite::ErrorCode::ReadOnly) => SqliteStoreError::ReadOnly,
             _ => SqliteStoreError::Sqlite(e),
         }
     }
@@ -318,6 +339,7 @@ impl SqliteStore {
         key: &StorageKey,
         config: SqliteConfig,
     ) -> StoreResult<Self> {
+        let path = path.as_ref();
         let conn = Connection::open(path)?;
         conn.busy_timeout(config.busy_timeout)?;
         let mut store = SqliteStore {
@@ -327,7 +349,8 @@ impl SqliteStore {
             locked: false,
             conflicts: 0,
         };
-        // Checked before any pragma that writes, so a foreign file is left as it was.
+        // Checked before anything is written, so a foreign or damaged file is left as it was.
+        store.check_whole_pages(path)?;
         store.prepare()?;
         store.conn.pragma_update(None, "journal_mode", "WAL")?;
         let synchronous = match config.synchronous {
@@ -338,15 +361,53 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// A database file is whole pages; one that is not was cut short, and SQLite would read
+    /// its missing end as zeros (a row could vanish without an error).
+    fn check_whole_pages(&self, path: &Path) -> StoreResult<()> {
+        let Ok(metadata) = std::fs::metadata(path) else {
+            return Ok(()); // not created yet
+        };
+        let page_size: i64 = self
+            .conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))?;
+        let page_size = u64::try_from(page_size).unwrap_or(0);
+        if page_size != 0 && metadata.len() % page_size != 0 {
+            return Err(SqliteStoreError::Damaged(format!(
+                "the file is {} bytes, not a whole number of its {page_size}-byte pages: it was cut short",
+                metadata.len()
+            )));
+        }
+        Ok(())
+    }
+
     /// Create the schema in a new file, or check an existing one's version and key.
     fn prepare(&mut self) -> StoreResult<()> {
         let version: u32 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let application_id: i32 = self
+            .conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))?;
+        // SQLite decides this when it reads the header, as it just did.
+        if self.conn.is_readonly(c"main")? {
+            return Err(SqliteStoreError::ReadOnly);
+        }
+        let ours = application_id == APPLICATION_ID;
+        if application_id != 0 && !ours {
+            return Err(SqliteStoreError::NotKeylink);
+        }
         match version {
             0 => self.create(),
-            SCHEMA_VERSION => self.check_key(),
-            found if found > SCHEMA_VERSION => Err(SqliteStoreError::NewerSchema {
+            SCHEMA_VERSION => {
+                self.check_key()?;
+                if !ours {
+                    // A file from before keylink set its application id (same schema).
+                    self.conn
+                        .pragma_update(None, "application_id", APPLICATION_ID)?;
+                }
+                Ok(())
+            }
+            found if found > SCHEMA_VERSION && ours => Err(SqliteStoreError::NewerSchema {
                 found,
                 supported: SCHEMA_VERSION,
             }),
@@ -369,11 +430,20 @@ impl SqliteStore {
             params![check.as_slice()],
         )?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.commit()?;
         Ok(())
     }
 
     fn check_key(&self) -> StoreResult<()> {
+        let tables: u32 = self.conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables == 0 {
+            return Err(SqliteStoreError::NotKeylink);
+        }
         let stored: Option<Vec<u8>> = self
             .conn
             .query_row("SELECT value FROM meta WHERE name = 'key_check'", [], |r| {
