@@ -24,7 +24,15 @@
 //!   and messages for a batch are made off the clock (`iter_custom`).
 //! - `sqlite/open/*`: `SqliteStore::open` of a file no connection has open, with 1 session
 //!   and with 10,000. The file size for 10,000 sessions (main database + WAL after a
-//!   checkpoint) is printed (`sqlite: 10,000 sessions ...`).
+//!   checkpoint) is printed (`sqlite: 10000 sessions ...`).
+//!
+//! A FULL commit is mostly its fsync, whose latency on a shared VM moves tenfold from one
+//! second to the next, so two criterion medians taken seconds apart make a poor ratio. After
+//! the criterion rows of each setting, the bench also alternates the operation and its bare
+//! transaction, 10 calls each, for 15 rounds, and prints the ratio per round
+//! (`sqlite: interleaved ...`): the ratios of record. Before measuring, the WAL of every
+//! database is grown past its checkpoint size (`fill_wal`), so commits reuse WAL frames, as
+//! in a connection that has been writing for a while, instead of appending to the file.
 
 #![allow(clippy::expect_used, clippy::panic)]
 
