@@ -392,45 +392,6 @@ impl Bare {
     }
 }
 
-impl Bare {
-    /// The same reads and write as SqliteStore makes them at this commit: each read its own
-    /// autocommit statement before the transaction, the write a statement prepared afresh
-    /// (`Transaction::execute`) inside `BEGIN IMMEDIATE` ... `COMMIT`.
-    fn as_the_store_does(&mut self) -> usize {
-        let a = self.address.as_slice();
-        let conn = &self.conn;
-        let read = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Vec<u8> {
-            let mut statement = conn.prepare_cached(sql).expect("prepare");
-            statement.query_row(p, |r| r.get(0)).expect("read")
-        };
-        let mut read_len = read(
-            "SELECT value FROM session_index WHERE address = ?1",
-            params![a],
-        )
-        .len();
-        read_len += read(
-            "SELECT value FROM sessions WHERE address = ?1 AND session = ?2",
-            params![a, self.session],
-        )
-        .len();
-        read_len += read("SELECT value FROM peers WHERE address = ?1", params![a]).len();
-        if let Some(byte) = self.value.first_mut() {
-            *byte ^= 1;
-        }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .expect("begin");
-        tx.execute(
-            "INSERT OR REPLACE INTO sessions (address, session, value) VALUES (?1, ?2, ?3)",
-            params![self.address, self.session, self.value],
-        )
-        .expect("write");
-        tx.commit().expect("commit");
-        read_len
-    }
-}
-
 /// Collects what `start_session` commits instead of writing it: the sans-IO path to many
 /// sessions in one transaction. It knows nothing but the local identity.
 struct Collector {
@@ -738,25 +699,6 @@ fn messages(c: &mut Criterion, dir: &Path, key: &StorageKey, large: &Large) {
                 black_box(bare.transaction());
             },
         );
-        let mut bare_like_store = Bare::create(
-            &dir.join(format!("bare-like-store-{name}.db")),
-            synchronous,
-            sizes,
-        );
-        fill_wal(&dir.join(format!("bare-like-store-{name}.db")));
-        interleaved(
-            &format!(
-                "bare SQL as SqliteStore issues it (reads before BEGIN, INSERT prepared each time) over bare_transaction/{name}"
-            ),
-            (rounds, k),
-            || {
-                black_box(bare_like_store.as_the_store_does());
-            },
-            || {
-                black_box(bare.transaction());
-            },
-        );
-        drop(bare_like_store);
         interleaved(
             &format!("encrypt_100B_10000_sessions/{name} over encrypt_100B/{name}"),
             (rounds, k),

@@ -515,6 +515,48 @@ pub fn fuzz_two_party(data: &[u8]) {
     }
 }
 
+/// The storage key of the `sqlite_file` target's seed (the schema-1 database under
+/// `tests/sqlite/`).
+#[cfg(feature = "sqlite")]
+const SQLITE_SEED_KEY: [u8; 32] = [0x42; 32];
+
+/// Open `data` as a `SqliteStore` file and use it: never a panic, whatever the file. A file
+/// refused at open is left byte for byte as it was.
+#[cfg(feature = "sqlite")]
+pub fn fuzz_sqlite_file(data: &[u8]) {
+    use crate::store::at_rest::StorageKey;
+    use crate::store::{ProtocolStore, SqliteStore};
+
+    let path = std::env::temp_dir().join(format!("keylink-fuzz-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    let key = StorageKey::from_bytes(SQLITE_SEED_KEY);
+    match SqliteStore::open(&path, &key) {
+        Err(_) => {
+            let after = std::fs::read(&path).unwrap_or_default();
+            assert!(after == data, "a refused file was changed");
+        }
+        Ok(mut store) => {
+            let alice = Address::new("alice", 1);
+            let _ = store.local_identity();
+            for id in 0..4u32 {
+                let _ = store.signed_prekey(id.into());
+                let _ = store.one_time_prekey(id.into());
+                let _ = store.kem_prekey(id.into());
+            }
+            let _ = store.peer_identity(&alice);
+            // Reads the index and the current session, seals and commits.
+            let _ = crate::encrypt(&mut store, &alice, b"fuzz");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -700,48 +742,6 @@ mod tests {
         for (target, name, bytes) in seeds {
             std::fs::create_dir_all(corpus(target)).unwrap();
             std::fs::write(corpus(target).join(name), bytes).unwrap();
-        }
-    }
-}
-
-/// The storage key of the `sqlite_file` target's seed (the schema-1 database under
-/// `tests/sqlite/`).
-#[cfg(feature = "sqlite")]
-const SQLITE_SEED_KEY: [u8; 32] = [0x42; 32];
-
-/// Open `data` as a `SqliteStore` file and use it: never a panic, whatever the file. A file
-/// refused at open is left byte for byte as it was.
-#[cfg(feature = "sqlite")]
-pub fn fuzz_sqlite_file(data: &[u8]) {
-    use crate::store::at_rest::StorageKey;
-    use crate::store::{ProtocolStore, SqliteStore};
-
-    let path = std::env::temp_dir().join(format!("keylink-fuzz-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut file = path.clone().into_os_string();
-        file.push(suffix);
-        let _ = std::fs::remove_file(file);
-    }
-    if std::fs::write(&path, data).is_err() {
-        return;
-    }
-    let key = StorageKey::from_bytes(SQLITE_SEED_KEY);
-    match SqliteStore::open(&path, &key) {
-        Err(_) => {
-            let after = std::fs::read(&path).unwrap_or_default();
-            assert!(after == data, "a refused file was changed");
-        }
-        Ok(mut store) => {
-            let alice = Address::new("alice", 1);
-            let _ = store.local_identity();
-            for id in 0..4u32 {
-                let _ = store.signed_prekey(id.into());
-                let _ = store.one_time_prekey(id.into());
-                let _ = store.kem_prekey(id.into());
-            }
-            let _ = store.peer_identity(&alice);
-            // Reads the index and the current session, seals and commits.
-            let _ = crate::encrypt(&mut store, &alice, b"fuzz");
         }
     }
 }

@@ -4,7 +4,7 @@
 //! Several processes may share the file: each operation's commit checks what it read
 //! (PROTOCOL.md §8.3).
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -260,18 +260,29 @@ impl SqliteConfig {
 pub struct SqliteStore {
     conn: Connection,
     sealer: Sealer,
-    /// The rows read by the running operation and the sealed bytes read, `None` outside an
-    /// operation.
-    reads: RefCell<Option<Vec<ReadRow>>>,
-    /// Whether this connection holds a write transaction opened by
-    /// [`begin_operation`](ProtocolStore::begin_operation).
-    locked: bool,
+    /// The transaction the running operation opened.
+    transaction: Transaction,
     /// How many operation runs ended in a conflict.
     conflicts: u64,
+    /// The last address hashed, and its hash.
+    last_address: RefCell<Option<(Address, [u8; 32])>>,
+    /// The last peer identity decoded: an operation reads it from the peer's row and from
+    /// its session row, and decoding the point costs more than the rest of the read.
+    last_identity: Cell<Option<IdentityKey>>,
 }
 
-/// A row an operation read, and the sealed bytes it held (`None`: no such row).
-type ReadRow = (RowRef, Option<Vec<u8>>);
+/// The transaction a store-backed operation runs in (PROTOCOL.md §8.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transaction {
+    /// None open (outside an operation, or after its commit).
+    None,
+    /// `BEGIN`: the operation reads one snapshot; its commit's first write turns it into a
+    /// write transaction, which SQLite refuses if another connection wrote since the
+    /// snapshot (or is writing): a conflict.
+    Snapshot,
+    /// `BEGIN IMMEDIATE`: the write lock from the first read, so no conflict is possible.
+    Locked,
+}
 
 /// A row that an operation reads, by its key: what [`SqliteStore::fetch`] reads and what a
 /// sealed value is bound to.
@@ -345,9 +356,10 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             sealer: Sealer::new(key),
-            reads: RefCell::new(None),
-            locked: false,
+            transaction: Transaction::None,
             conflicts: 0,
+            last_address: RefCell::new(None),
+            last_identity: Cell::new(None),
         };
         // Checked before anything is written, so a foreign or damaged file is left as it was.
         store.check_whole_pages(path)?;
@@ -454,19 +466,32 @@ impl SqliteStore {
         Ok(self.sealer.verify_key_check(&stored)?)
     }
 
+    /// The keyed hash of `address`; an operation names one address several times, so the
+    /// last one is kept.
     fn address(&self, address: &Address) -> [u8; 32] {
-        address_hash(&self.sealer, address)
+        let mut last = self.last_address.borrow_mut();
+        match &*last {
+            Some((cached, hash)) if cached == address => *hash,
+            _ => {
+                let hash = address_hash(&self.sealer, address);
+                *last = Some((address.clone(), hash));
+                hash
+            }
+        }
+    }
+
+    /// Run `sql` (a statement without parameters), prepared once per connection.
+    fn execute(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([]).map(drop)
     }
 
     fn seal(&self, table: &str, row_key: &[u8], value: &[u8]) -> StoreResult<Vec<u8>> {
         seal_value(&self.sealer, table, row_key, value)
     }
 
-    /// Read `row`'s sealed value and open it. Within an operation the sealed bytes are kept
-    /// in its read set, for [`commit`](ProtocolStore::commit) to check.
+    /// Read `row`'s sealed value and open it.
     fn read_sealed(&self, row: RowRef) -> StoreResult<Option<zeroize::Zeroizing<Vec<u8>>>> {
         let Some(sealed) = self.fetch(&row)? else {
-            self.note_read(row, None);
             return Ok(None);
         };
         let key = row.key();
@@ -475,9 +500,7 @@ impl SqliteStore {
             row_key: &key,
             schema_version: SCHEMA_VERSION,
         };
-        let value = self.sealer.open(&binding, &sealed)?;
-        self.note_read(row, Some(sealed));
-        Ok(Some(value))
+        Ok(Some(self.sealer.open(&binding, &sealed)?))
     }
 
     /// The stored bytes of `row` (for a used base key, empty bytes if it is stored).
@@ -545,28 +568,9 @@ impl SqliteStore {
         Ok(found)
     }
 
-    /// Within an operation, remember that `row` held `stored`.
-    fn note_read(&self, row: RowRef, stored: Option<Vec<u8>>) {
-        if let Some(reads) = self.reads.borrow_mut().as_mut() {
-            reads.push((row, stored));
-        }
-    }
-
-    /// Whether every row the operation read still holds what it read. Run inside the
-    /// commit's transaction, which holds the write lock, so nothing changes after the check.
-    fn reads_unchanged(&self) -> StoreResult<bool> {
-        let reads = self.reads.borrow();
-        for (row, stored) in reads.iter().flatten() {
-            if self.fetch(row)? != *stored {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
     /// How many times an operation through this store found, at its commit, that another
-    /// writer had changed what it read, and ran again (a figure for the app's metrics: a
-    /// high rate means two processes often work on the same peer at once).
+    /// writer had changed the database since its first read, and ran again (a figure for
+    /// the app's metrics: a high rate means two processes often write at once).
     pub fn conflicts(&self) -> u64 {
         self.conflicts
     }
@@ -662,48 +666,44 @@ impl SqliteStore {
 }
 
 /// Apply one change inside the commit's transaction.
-fn apply_in(sealer: &Sealer, tx: &Connection, change: Change) -> StoreResult<()> {
+fn apply_in(store: &SqliteStore, change: Change) -> StoreResult<()> {
+    let tx = &store.conn;
     match change {
         Change::SessionIndex { address, index } => {
-            let a = address_hash(sealer, &address);
-            let value = seal_value(sealer, "session_index", &a, &index.to_bytes())?;
-            tx.execute(
+            let a = store.address(&address);
+            let value = store.seal("session_index", &a, &index.to_bytes())?;
+            tx.prepare_cached(
                 "INSERT OR REPLACE INTO session_index (address, value) VALUES (?1, ?2)",
-                params![a.as_slice(), value],
-            )?;
+            )?
+            .execute(params![a.as_slice(), value])?;
         }
         Change::Session { address, session } => {
-            let a = address_hash(sealer, &address);
+            let a = store.address(&address);
             let id = session.id();
             let key = [a.as_slice(), id.as_bytes()].concat();
-            let value = seal_value(sealer, "sessions", &key, &session.to_bytes())?;
-            tx.execute(
+            let value = store.seal("sessions", &key, &session.to_bytes())?;
+            tx.prepare_cached(
                 "INSERT OR REPLACE INTO sessions (address, session, value) VALUES (?1, ?2, ?3)",
-                params![a.as_slice(), id.as_bytes().as_slice(), value],
-            )?;
+            )?
+            .execute(params![a.as_slice(), id.as_bytes().as_slice(), value])?;
         }
         Change::RemoveSession { address, id } => {
-            let a = address_hash(sealer, &address);
+            let a = store.address(&address);
             let p = params![a.as_slice(), id.as_bytes().as_slice()];
-            tx.execute(
-                "DELETE FROM sessions WHERE address = ?1 AND session = ?2",
-                p,
-            )?;
-            tx.execute(
-                "DELETE FROM skipped_keys WHERE address = ?1 AND session = ?2",
-                p,
-            )?;
+            tx.prepare_cached("DELETE FROM sessions WHERE address = ?1 AND session = ?2")?
+                .execute(p)?;
+            tx.prepare_cached("DELETE FROM skipped_keys WHERE address = ?1 AND session = ?2")?
+                .execute(p)?;
         }
         Change::SkippedMessageKeys { address, keys } => {
-            let a = address_hash(sealer, &address);
+            let a = store.address(&address);
             let mut insert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO skipped_keys (address, session, chain, counter, value) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for key in keys {
                 let id = key.id();
                 let row_key = skipped_row_key(&a, id);
-                let value =
-                    seal_value(sealer, "skipped_keys", &row_key, key.to_bytes().as_slice())?;
+                let value = store.seal("skipped_keys", &row_key, key.to_bytes().as_slice())?;
                 let chain = i64::try_from(id.chain).unwrap_or(i64::MAX);
                 insert.execute(params![
                     a.as_slice(),
@@ -715,10 +715,12 @@ fn apply_in(sealer: &Sealer, tx: &Connection, change: Change) -> StoreResult<()>
             }
         }
         Change::RemoveSkippedMessageKey { address, id } => {
-            let a = address_hash(sealer, &address);
+            let a = store.address(&address);
             let chain = i64::try_from(id.chain).unwrap_or(i64::MAX);
-            tx.execute(
+            tx.prepare_cached(
                 "DELETE FROM skipped_keys WHERE address = ?1 AND session = ?2 AND chain = ?3 AND counter = ?4",
+            )?
+            .execute(
                 params![a.as_slice(), id.session.as_bytes().as_slice(), chain, id.counter],
             )?;
         }
@@ -728,40 +730,39 @@ fn apply_in(sealer: &Sealer, tx: &Connection, change: Change) -> StoreResult<()>
             chain,
             count,
         } => {
-            let a = address_hash(sealer, &address);
+            let a = store.address(&address);
             let chain = i64::try_from(chain).unwrap_or(i64::MAX);
-            tx.execute(
+            tx.prepare_cached(
                 "DELETE FROM skipped_keys WHERE address = ?1 AND session = ?2 AND chain = ?3 AND counter IN
                    (SELECT counter FROM skipped_keys WHERE address = ?1 AND session = ?2 AND chain = ?3
                     ORDER BY counter LIMIT ?4)",
+            )?
+            .execute(
                 params![a.as_slice(), session.as_bytes().as_slice(), chain, count],
             )?;
         }
         Change::PeerIdentity { address, identity } => {
-            let a = address_hash(sealer, &address);
-            let value = seal_value(sealer, "peers", &a, &identity.to_bytes())?;
-            tx.execute(
-                "INSERT OR REPLACE INTO peers (address, value) VALUES (?1, ?2)",
-                params![a.as_slice(), value],
-            )?;
+            let a = store.address(&address);
+            let value = store.seal("peers", &a, &identity.to_bytes())?;
+            tx.prepare_cached("INSERT OR REPLACE INTO peers (address, value) VALUES (?1, ?2)")?
+                .execute(params![a.as_slice(), value])?;
         }
         Change::RemoveOneTimePreKey(id) => {
-            tx.execute("DELETE FROM one_time_prekeys WHERE id = ?1", [id.get()])?;
+            tx.prepare_cached("DELETE FROM one_time_prekeys WHERE id = ?1")?
+                .execute([id.get()])?;
         }
         Change::RemoveKemPreKey(id) => {
-            tx.execute(
-                "DELETE FROM kem_prekeys WHERE id = ?1 AND last_resort = 0",
-                [id.get()],
-            )?;
+            tx.prepare_cached("DELETE FROM kem_prekeys WHERE id = ?1 AND last_resort = 0")?
+                .execute([id.get()])?;
         }
         Change::UsedBaseKey {
             signed_prekey,
             base_key,
         } => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR IGNORE INTO used_base_keys (signed_prekey, base_key) VALUES (?1, ?2)",
-                params![signed_prekey.get(), base_key.as_bytes().as_slice()],
-            )?;
+            )?
+            .execute(params![signed_prekey.get(), base_key.as_bytes().as_slice()])?;
         }
     }
     Ok(())
@@ -814,9 +815,17 @@ impl ProtocolStore for SqliteStore {
 
     fn peer_identity(&self, address: &Address) -> StoreResult<Option<IdentityKey>> {
         let value = self.read_sealed(RowRef::Peer(self.address(address)))?;
-        value
-            .map(|v| record(IdentityKey::try_from(v.as_slice())))
-            .transpose()
+        let Some(bytes) = value else {
+            return Ok(None);
+        };
+        match self.last_identity.get() {
+            Some(known) if known.as_bytes().as_slice() == bytes.as_slice() => Ok(Some(known)),
+            _ => {
+                let identity = record(IdentityKey::try_from(bytes.as_slice()))?;
+                self.last_identity.set(Some(identity));
+                Ok(Some(identity))
+            }
+        }
     }
 
     fn signed_prekey(&self, id: SignedPreKeyId) -> StoreResult<Option<SignedPreKey>> {
@@ -844,10 +853,7 @@ impl ProtocolStore for SqliteStore {
         base_key: &PublicKey,
     ) -> StoreResult<bool> {
         let row = RowRef::UsedBaseKey(signed_prekey.get(), *base_key.as_bytes());
-        let found = self.fetch(&row)?;
-        let used = found.is_some();
-        self.note_read(row, found);
-        Ok(used)
+        Ok(self.fetch(&row)?.is_some())
     }
 
     fn session_index(&self, address: &Address) -> StoreResult<Option<SessionIndex>> {
@@ -859,10 +865,13 @@ impl ProtocolStore for SqliteStore {
 
     fn session(&self, address: &Address, id: &SessionId) -> StoreResult<Option<Session>> {
         let row = RowRef::Session(self.address(address), *id.as_bytes());
-        // Reading and opening the peer's row only to skip decoding its key would cost more
-        // than the decoding it saves.
-        let value = self.read_sealed(row)?;
-        value.map(|v| record(Session::from_bytes(&v))).transpose()
+        let Some(bytes) = self.read_sealed(row)? else {
+            return Ok(None);
+        };
+        let known = self.last_identity.get();
+        let session = record(Session::from_bytes_for_peer(&bytes, known.as_ref()))?;
+        self.last_identity.set(Some(*session.remote_identity()));
+        Ok(Some(session))
     }
 
     fn skipped_message_key(
@@ -877,43 +886,47 @@ impl ProtocolStore for SqliteStore {
     }
 
     fn commit(&mut self, changes: Changes) -> StoreResult<()> {
-        // A run that held the lock from its first read cannot have a stale read.
-        let check_reads = !self.locked;
-        if check_reads {
-            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let transaction = core::mem::replace(&mut self.transaction, Transaction::None);
+        if transaction == Transaction::None {
+            self.execute("BEGIN IMMEDIATE")?;
         }
-        // Whatever happens next, the transaction ends here.
-        self.locked = false;
-        let applied = self.apply_checked(changes, check_reads);
-        let ended = match &applied {
-            Ok(()) => self.conn.execute_batch("COMMIT"),
-            Err(_) => Ok(()),
-        };
+        let applied = changes
+            .into_iter()
+            .try_for_each(|change| apply_in(self, change));
+        let committed = applied.and_then(|()| Ok(self.execute("COMMIT")?));
         if !self.conn.is_autocommit() {
             // A failed change or COMMIT: undo what was applied.
-            let _ = self.conn.execute_batch("ROLLBACK");
+            let _ = self.execute("ROLLBACK");
         }
-        applied?;
-        Ok(ended?)
+        match committed {
+            // The snapshot could not become a write transaction: another connection wrote
+            // since the operation's first read, or is writing.
+            Err(SqliteStoreError::Busy) if transaction == Transaction::Snapshot => {
+                Err(SqliteStoreError::Conflict)
+            }
+            other => other,
+        }
     }
 
     fn begin_operation(&mut self, attempt: u32) -> StoreResult<()> {
-        *self.reads.get_mut() = Some(Vec::new());
-        if attempt > 1 {
-            // After a conflict: hold the write lock from the first read, so this run cannot
-            // conflict again.
-            self.conn.execute_batch("BEGIN IMMEDIATE")?;
-            self.locked = true;
-        }
+        self.end_operation();
+        // After a conflict, hold the write lock from the first read, so this run cannot
+        // conflict again.
+        let (sql, transaction) = match attempt {
+            1 => ("BEGIN", Transaction::Snapshot),
+            _ => ("BEGIN IMMEDIATE", Transaction::Locked),
+        };
+        self.execute(sql)?;
+        self.transaction = transaction;
         Ok(())
     }
 
     fn end_operation(&mut self) {
-        *self.reads.get_mut() = None;
-        if self.locked {
-            // The operation failed before its commit.
-            self.locked = false;
-            let _ = self.conn.execute_batch("ROLLBACK");
+        // Still open only if the operation failed before its commit.
+        if core::mem::replace(&mut self.transaction, Transaction::None) != Transaction::None
+            && !self.conn.is_autocommit()
+        {
+            let _ = self.execute("ROLLBACK");
         }
     }
 
@@ -921,19 +934,5 @@ impl ProtocolStore for SqliteStore {
         let conflict = matches!(error, SqliteStoreError::Conflict);
         self.conflicts += u64::from(conflict);
         conflict
-    }
-}
-
-impl SqliteStore {
-    /// Inside the commit's transaction: check the operation's read set (if `check_reads`),
-    /// then apply `changes`.
-    fn apply_checked(&self, changes: Changes, check_reads: bool) -> StoreResult<()> {
-        if check_reads && !self.reads_unchanged()? {
-            return Err(SqliteStoreError::Conflict);
-        }
-        for change in changes {
-            apply_in(&self.sealer, &self.conn, change)?;
-        }
-        Ok(())
     }
 }
