@@ -119,6 +119,35 @@ fn a_failed_commit_restores_the_ciphertext_byte_for_byte() {
 }
 
 #[test]
+fn a_failed_commit_gives_the_plaintext_back_to_the_encrypting_buffer() {
+    // A PreKey message (no reply yet) and ratchet messages, short and long.
+    let mut alice = Device::new("alice", 1);
+    let mut bob = Device::new("bob", 1);
+    alice.start(&bob, Some(FIRST_OTPK));
+    for (round, len) in [0, 100, 70_000].into_iter().enumerate() {
+        let pt = plaintext(len);
+        let mut store = failing(&mut alice);
+        let mut buffer = pt.clone();
+        store.fail_next = true;
+        let e = keylink::encrypt_in_place(&mut store, &bob.addr, &mut buffer).unwrap_err();
+        assert!(matches!(e, Error::Store(_)), "{e:?}");
+        assert_eq!(buffer, pt, "the plaintext is back ({len} bytes)");
+        keylink::encrypt_in_place(&mut store, &bob.addr, &mut buffer).unwrap();
+        let prekey = matches!(
+            Message::try_from(buffer.as_slice()).unwrap(),
+            Message::PreKey(_)
+        );
+        assert_eq!(prekey, round == 0);
+        alice.store = store.inner;
+        assert_eq!(bob.recv(&alice.addr, &buffer).unwrap(), pt);
+        if round == 0 {
+            let reply = bob.send_bytes(&alice.addr, b"ok");
+            alice.recv_ok(&bob.addr, &reply, b"ok");
+        }
+    }
+}
+
+#[test]
 fn the_sans_io_record_encrypts_and_decrypts_in_place() {
     let (alice, bob) = established();
     let mut a = alice.record(&bob.addr);

@@ -6,56 +6,11 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::rng;
+use common::sqlite::{TempDb, device};
 use keylink::Error;
-use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, SignedPreKey};
 use keylink::store::at_rest::{AtRestError, StorageKey};
 use keylink::store::{Address, ProtocolStore, SqliteStore, SqliteStoreError};
-
-/// A fresh path in the temp directory, removed (with its WAL files) when dropped.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new(name: &str) -> Self {
-        let unique = format!(
-            "keylink-{name}-{}-{:x}",
-            std::process::id(),
-            rand_core::Rng::next_u64(&mut rng())
-        );
-        TempDb(std::env::temp_dir().join(unique))
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// A device in a file: identity, signed prekey 1, one-time prekeys 1..=5, KEM prekeys 1..=5
-/// and last-resort KEM prekey 100. Returns the store and the identity's seed record bytes.
-fn device(path: &PathBuf, key: &StorageKey) -> (SqliteStore, IdentityKeyPair) {
-    let mut r = rng();
-    let identity = IdentityKeyPair::generate(&mut r);
-    let mut store = SqliteStore::open(path, key).unwrap();
-    store.set_local_identity(&identity).unwrap();
-    store
-        .add_signed_prekey(&SignedPreKey::generate(1, &identity, &mut r))
-        .unwrap();
-    store
-        .add_one_time_prekeys(&OneTimePreKey::generate_batch(1, 5, &mut r))
-        .unwrap();
-    let mut kem = KemPreKey::generate_batch(1, 5, &identity, &mut r);
-    kem.push(KemPreKey::generate_last_resort(100, &identity, &mut r));
-    store.add_kem_prekeys(&kem).unwrap();
-    (store, identity)
-}
 
 #[test]
 fn a_conversation_survives_reopening_both_stores() {

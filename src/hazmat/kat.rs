@@ -345,7 +345,7 @@ pub fn seal(
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
     let mut sealed = plaintext.to_vec();
-    let tag = MessageKey::new(mk, 0).seal_in_place(ad, enc_header, &mut sealed)?;
+    let (tag, _) = MessageKey::new(mk, 0).seal_in_place(ad, enc_header, &mut sealed)?;
     sealed.extend_from_slice(&tag);
     Ok(sealed)
 }

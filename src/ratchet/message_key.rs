@@ -56,15 +56,24 @@ impl MessageKey {
     }
 
     /// Encrypt one message in place; the key is consumed so it can never seal a second one.
-    /// Returns the tag.
+    /// Returns the tag, and the [`Reseal`] that can turn the ciphertext back into the
+    /// plaintext if the message must not be sent after all.
     pub(crate) fn seal_in_place(
         self,
         ad: &[u8; 64],
         enc_header: &[u8; ENC_HEADER_LEN],
         buf: &mut [u8],
-    ) -> Result<[u8; TAG_LEN]> {
+    ) -> Result<([u8; TAG_LEN], Reseal)> {
         let aad = aad(ad, enc_header);
-        self.with_expanded(|key, nonce| Gcm::new(key).seal_in_place(nonce, &aad, buf))
+        self.with_expanded(|key, nonce| {
+            let tag = Gcm::new(key).seal_in_place(nonce, &aad, buf)?;
+            let reseal = Reseal {
+                key: Zeroizing::new(*key),
+                nonce: *nonce,
+                aad,
+            };
+            Ok((tag, reseal))
+        })
     }
 
     /// Decrypt and authenticate one message body, `ciphertext || tag`, into `body`'s
@@ -158,10 +167,11 @@ impl Opened {
     }
 }
 
-/// What restores an in-place body's ciphertext: sealing the plaintext again under the same
-/// key and nonce gives back exactly the bytes that were there (AES-GCM's keystream is a
-/// function of key and nonce), so a decryption whose state could not be committed leaves the
-/// caller's buffer as it found it.
+/// The AES-256-GCM key, nonce and AAD of one message body, kept to undo an in-place operation
+/// whose state could not be committed. Sealing a decrypted body again under them gives back
+/// exactly the bytes that were there (AES-GCM's keystream is a function of key and nonce), so
+/// a failed decryption leaves the caller's buffer as it found it; opening an encrypted body
+/// gives the caller its plaintext back.
 pub(crate) struct Reseal {
     key: Zeroizing<[u8; 32]>,
     nonce: [u8; 12],
@@ -173,5 +183,12 @@ impl Reseal {
     pub(crate) fn restore(&self, buf: &mut [u8]) -> Result<()> {
         let cipher = Gcm::new(&self.key);
         cipher.seal_in_place(&self.nonce, &self.aad, buf).map(drop)
+    }
+
+    /// Turn the ciphertext in `buf` (without its `tag`) back into the plaintext it was
+    /// encrypted from.
+    pub(crate) fn unseal(&self, buf: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<()> {
+        let cipher = Gcm::new(&self.key);
+        cipher.open_in_place(&self.nonce, &self.aad, buf, tag)
     }
 }

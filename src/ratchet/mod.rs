@@ -32,7 +32,7 @@ use crate::wire;
 pub(crate) use chain_key::ChainKey;
 pub(crate) use header::Header;
 pub(crate) use header_key::HeaderKey;
-pub(crate) use message_key::{Body, MessageKey, Opened};
+pub(crate) use message_key::{Body, MessageKey, Opened, Reseal};
 use receiving_chain::{PendingSkip, ReceivingChain, advance_to, check_skip, skip_to};
 pub(crate) use root_key::RootKey;
 pub(crate) use skipped_keys::{NoSkippedKeys, SkippedDelta, SkippedKeySource};
@@ -180,18 +180,23 @@ impl Ratchet {
     ) -> Result<([u8; ENC_HEADER_LEN], Vec<u8>)> {
         let mut sealed = Vec::with_capacity(plaintext.len() + crate::primitives::TAG_LEN);
         sealed.extend_from_slice(plaintext);
-        let (enc_header, tag) = self.encrypt_in_place(ad, &mut sealed)?;
+        let (enc_header, tag, _) = self.encrypt_in_place(ad, &mut sealed)?;
         sealed.extend_from_slice(&tag);
         Ok((enc_header, sealed))
     }
 
     /// Encrypt `buf` in place: the encrypted header and the tag of the body, whose AAD is
-    /// `AD || enc_header`. The sending chain has advanced when this returns.
+    /// `AD || enc_header`, and what turns the body back into the plaintext. The sending chain
+    /// has advanced when this returns.
     pub(crate) fn encrypt_in_place(
         &mut self,
         ad: &[u8; 64],
         buf: &mut [u8],
-    ) -> Result<([u8; ENC_HEADER_LEN], [u8; crate::primitives::TAG_LEN])> {
+    ) -> Result<(
+        [u8; ENC_HEADER_LEN],
+        [u8; crate::primitives::TAG_LEN],
+        Reseal,
+    )> {
         let keys = &mut *self.keys;
         let chain = keys.sending_chain.as_ref().ok_or(Error::NoSession)?;
         let header_key = keys.send_header.as_ref().ok_or(Error::NoSession)?;
@@ -203,9 +208,9 @@ impl Ratchet {
             counter: chain.index(),
         };
         let enc_header = header_key.seal(ad, &header.to_bytes())?;
-        let tag = message_key.seal_in_place(ad, &enc_header, buf)?;
+        let (tag, reseal) = message_key.seal_in_place(ad, &enc_header, buf)?;
         keys.sending_chain = Some(next);
-        Ok((enc_header, tag))
+        Ok((enc_header, tag, reseal))
     }
 
     /// Decrypt without changing anything.

@@ -166,7 +166,7 @@ impl SessionRecord {
     /// [`SessionRecord::encrypt`] in place: `buffer` holds the plaintext and, on success, the
     /// serialized message (see [`Session::encrypt_in_place`]).
     pub fn encrypt_in_place(&mut self, buffer: &mut Vec<u8>) -> Result<()> {
-        self.view.encrypt_in_place(buffer)?;
+        drop(self.view.encrypt_in_place(buffer)?);
         self.applied();
         Ok(())
     }

@@ -3,7 +3,7 @@
 use core::fmt;
 
 use rand_core::CryptoRng;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::constants::ENC_HEADER_LEN;
 use crate::primitives::TAG_LEN;
@@ -15,13 +15,55 @@ use crate::keys::{
 };
 use crate::pqxdh::{self, ResponderKeys};
 use crate::ratchet::{
-    Body, NoSkippedKeys, Opened, PendingUpdate, Ratchet, SkippedDelta, SkippedKeySource,
+    Body, NoSkippedKeys, Opened, PendingUpdate, Ratchet, Reseal, SkippedDelta, SkippedKeySource,
 };
 use crate::session::message::{Message, PreKeyMessage, RatchetMessage};
 use crate::session::rows::SessionId;
 use crate::wire::{self, proto};
 
 const WHAT: &str = "session record";
+
+/// What turns a message encrypted in place back into its plaintext, for when the session that
+/// sealed it could not be persisted: that message must never be sent, and the caller gets
+/// its plaintext back to try again. Dropping it wipes what it holds.
+pub(crate) enum Unsend {
+    /// A ratchet message: `head` leading bytes, the body encrypted in place, then its tag.
+    Ratchet {
+        /// How many bytes precede the body.
+        head: usize,
+        /// The body's key, nonce and AAD.
+        reseal: Reseal,
+    },
+    /// A PreKey message, built from a copy of the plaintext: the original buffer.
+    PreKey(Zeroizing<Vec<u8>>),
+}
+
+impl Unsend {
+    /// Put the plaintext back into `buffer`, which holds the message encrypted from it.
+    pub(crate) fn restore(self, buffer: &mut Vec<u8>) -> Result<()> {
+        match self {
+            Unsend::Ratchet { head, reseal } => {
+                let body = buffer
+                    .len()
+                    .checked_sub(head + TAG_LEN)
+                    .ok_or(Error::Internal(
+                        "an encrypted message shorter than its head",
+                    ))?;
+                let tag: [u8; TAG_LEN] = buffer
+                    .get(head + body..)
+                    .and_then(|tag| tag.try_into().ok())
+                    .ok_or(Error::Internal("an encrypted message's tag"))?;
+                buffer.truncate(head + body);
+                buffer.drain(..head);
+                reseal.unseal(buffer, &tag)
+            }
+            Unsend::PreKey(mut plaintext) => {
+                core::mem::swap(buffer, &mut *plaintext);
+                Ok(())
+            }
+        }
+    }
+}
 
 /// What the initiator repeats in each PreKey message until the responder replies.
 #[derive(Clone, Debug)]
@@ -164,7 +206,7 @@ impl Session {
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Message> {
         let mut ciphertext = Vec::with_capacity(plaintext.len() + TAG_LEN);
         ciphertext.extend_from_slice(plaintext);
-        let (enc_header, tag) = self.ratchet.encrypt_in_place(&self.ad(), &mut ciphertext)?;
+        let (enc_header, tag, _) = self.ratchet.encrypt_in_place(&self.ad(), &mut ciphertext)?;
         ciphertext.extend_from_slice(&tag);
         let message = RatchetMessage {
             enc_header,
@@ -181,18 +223,25 @@ impl Session {
     ///
     /// Persist the session before sending, as for [`Session::encrypt`].
     pub fn encrypt_in_place(&mut self, buffer: &mut Vec<u8>) -> Result<()> {
+        self.encrypt_in_place_undoable(buffer).map(drop)
+    }
+
+    /// [`Session::encrypt_in_place`], and what gives the plaintext back if the advanced
+    /// session cannot be persisted (the message must then not be sent).
+    pub(crate) fn encrypt_in_place_undoable(&mut self, buffer: &mut Vec<u8>) -> Result<Unsend> {
         if self.pending.is_some() {
             let message = self.encrypt(buffer)?.to_bytes();
-            buffer.zeroize();
-            buffer.clear();
-            buffer.extend_from_slice(&message);
-            return Ok(());
+            let plaintext = Zeroizing::new(core::mem::replace(buffer, message));
+            return Ok(Unsend::PreKey(plaintext));
         }
-        let (enc_header, tag) = self.ratchet.encrypt_in_place(&self.ad(), buffer)?;
+        let (enc_header, tag, reseal) = self.ratchet.encrypt_in_place(&self.ad(), buffer)?;
         buffer.extend_from_slice(&tag);
         let head = RatchetMessage::head(&enc_header, buffer.len());
         buffer.splice(0..0, head.iter().copied());
-        Ok(())
+        Ok(Unsend::Ratchet {
+            head: head.len(),
+            reseal,
+        })
     }
 
     /// `message`, as a PreKey message while no reply has arrived.

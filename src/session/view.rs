@@ -19,7 +19,7 @@ use crate::ratchet::{Body, MessageKey, Opened, SkippedDelta, SkippedKeySource};
 use crate::session::message::{Message, PreKeyMessage};
 use crate::session::responder::{ConsumedPreKeys, Decrypted, PreKeyIds, ResponderPreKeys};
 use crate::session::rows::{SessionId, SessionIndex, SkippedKeyId};
-use crate::session::state::Session;
+use crate::session::state::{Session, Unsend};
 
 /// Where a view reads what it has not loaded.
 pub(crate) trait RecordSource {
@@ -241,11 +241,11 @@ impl RecordView {
 
     /// Encrypt the plaintext in `buffer` in place with the current session (see
     /// [`Session::encrypt_in_place`]).
-    pub(crate) fn encrypt_in_place(&mut self, buffer: &mut Vec<u8>) -> Result<()> {
+    pub(crate) fn encrypt_in_place(&mut self, buffer: &mut Vec<u8>) -> Result<Unsend> {
         let current = self.current.as_mut().ok_or(Error::NoSession)?;
-        current.session.encrypt_in_place(buffer)?;
+        let unsend = current.session.encrypt_in_place_undoable(buffer)?;
         current.dirty = true;
-        Ok(())
+        Ok(unsend)
     }
 
     /// Decrypt a ratchet message, its encrypted header and `body`: see

@@ -92,4 +92,37 @@ pub trait ProtocolStore {
     /// Apply every change in `changes`, all or nothing. Match each [`Change`] exhaustively
     /// (see there).
     fn commit(&mut self, changes: Changes) -> Result<(), Self::Error>;
+
+    /// Called by every store-backed operation before its first read; `attempt` is 1, then 2,
+    /// 3, ... when [`retry_operation`](Self::retry_operation) asked for another run.
+    ///
+    /// These three hooks are for a store that other writers share (another process on the
+    /// same database, or another connection): such a store records from here what the
+    /// operation reads, and its [`commit`](Self::commit) refuses, with an error of its own,
+    /// to apply changes computed from rows that another writer changed since (a conflict);
+    /// it may also take its write lock here on a later attempt, so that attempt cannot
+    /// conflict. An error here ends the operation with [`Error::Store`](crate::Error::Store).
+    /// The defaults do nothing, which is right for a store only one writer uses.
+    fn begin_operation(&mut self, attempt: u32) -> Result<(), Self::Error> {
+        let _ = attempt;
+        Ok(())
+    }
+
+    /// Called after each run of an operation begun with
+    /// [`begin_operation`](Self::begin_operation), whether it committed, failed before its
+    /// commit, or its commit failed: release what `begin_operation` took.
+    fn end_operation(&mut self) {}
+
+    /// Whether an operation whose run number `attempt` failed to commit with `error` should
+    /// run again, from its first read. Return `true` only for a conflict (the changes were
+    /// not applied because what the operation read changed); a store may wait before
+    /// returning (back off). keylink stops after [`MAX_OPERATION_RUNS`] runs whatever this
+    /// says, and returns the last error.
+    fn retry_operation(&mut self, error: &Self::Error, attempt: u32) -> bool {
+        let _ = (error, attempt);
+        false
+    }
 }
+
+/// The most runs of one store-backed operation (see [`ProtocolStore::retry_operation`]).
+pub const MAX_OPERATION_RUNS: u32 = 8;

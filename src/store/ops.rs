@@ -37,13 +37,15 @@ pub fn start_session<S: ProtocolStore, R: CryptoRng + ?Sized>(
             bundle: bundle.device_id(),
         });
     }
-    let known = trusted(store, address, bundle.identity_key())?;
-    let session = Session::initiate(&local_identity(store)?, bundle, rng)?;
-    let mut record = stored_record(store, address)?.unwrap_or_default();
-    record.set_current(session);
-    let mut changes = Changes::new();
-    remember(&mut changes, address, known, bundle.identity_key());
-    commit_record(store, changes, address, record)
+    run(store, |store| {
+        let known = trusted(store, address, bundle.identity_key())?;
+        let session = Session::initiate(&local_identity(store)?, bundle, rng)?;
+        let mut record = stored_record(store, address)?.unwrap_or_default();
+        record.set_current(session);
+        let mut changes = Changes::new();
+        remember(&mut changes, address, known, bundle.identity_key());
+        commit_record(store, changes, address, record)
+    })
 }
 
 /// Encrypt `plaintext` for `address` with its current session. The advanced session is
@@ -54,12 +56,14 @@ pub fn encrypt<S: ProtocolStore>(
     address: &Address,
     plaintext: &[u8],
 ) -> Result<Message> {
-    let (mut record, known, identity) = sending_record(store, address)?;
-    let message = record.encrypt(plaintext)?;
-    let mut changes = Changes::new();
-    remember(&mut changes, address, known, &identity);
-    commit_record(store, changes, address, record)?;
-    Ok(message)
+    run(store, |store| {
+        let (mut record, known, identity) = sending_record(store, address)?;
+        let message = record.encrypt(plaintext)?;
+        let mut changes = Changes::new();
+        remember(&mut changes, address, known, &identity);
+        commit_record(store, changes, address, record)?;
+        Ok(message)
+    })
 }
 
 /// [`encrypt`] in place, for large messages: `buffer` holds the plaintext and, on success,
@@ -68,19 +72,26 @@ pub fn encrypt<S: ProtocolStore>(
 /// 78 leading bytes (reserve 94 bytes of spare capacity to avoid a reallocation); a PreKey
 /// message, sent until the peer replies, is built as by [`encrypt`] and copied in.
 ///
-/// On an error `buffer` is unchanged, except after a failed commit: then it holds the
-/// encrypted message, which must not be sent (the session that produced it was not saved);
-/// the plaintext is gone from it.
+/// On any error, including a failed commit, `buffer` holds the plaintext again (a message
+/// encrypted by a session that could not be saved is decrypted back where it is).
 pub fn encrypt_in_place<S: ProtocolStore>(
     store: &mut S,
     address: &Address,
     buffer: &mut Vec<u8>,
 ) -> Result<()> {
-    let (mut record, known, identity) = sending_record(store, address)?;
-    record.encrypt_in_place(buffer)?;
-    let mut changes = Changes::new();
-    remember(&mut changes, address, known, &identity);
-    commit_record(store, changes, address, record)
+    run(store, |store| {
+        let (mut record, known, identity) = sending_record(store, address)?;
+        let unsend = record.encrypt_in_place(buffer)?;
+        let mut changes = Changes::new();
+        remember(&mut changes, address, known, &identity);
+        match commit_record(store, changes, address, record) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                unsend.restore(buffer)?;
+                Err(e)
+            }
+        }
+    })
 }
 
 /// The record of `address` with its current session, and the identity remembered for it.
@@ -103,6 +114,19 @@ pub fn decrypt<S: ProtocolStore, R: CryptoRng + ?Sized>(
     bytes: &[u8],
     rng: &mut R,
 ) -> Result<Vec<u8>> {
+    run(store, |store| {
+        let mut plaintext = decrypt_once(store, address, bytes, rng)?;
+        Ok(core::mem::take(&mut *plaintext))
+    })
+}
+
+/// One run of [`decrypt`]: the plaintext, once the state is committed.
+fn decrypt_once<S: ProtocolStore, R: CryptoRng + ?Sized>(
+    store: &mut S,
+    address: &Address,
+    bytes: &[u8],
+    rng: &mut R,
+) -> Outcome<Zeroizing<Vec<u8>>, S::Error> {
     let known = store.peer_identity(address).map_err(store_err)?;
     let (record, decrypted) = match is_prekey_message(bytes)? {
         true => {
@@ -123,7 +147,7 @@ pub fn decrypt<S: ProtocolStore, R: CryptoRng + ?Sized>(
         }
     };
     let Decrypted {
-        mut plaintext,
+        plaintext,
         sender,
         consumed,
     } = decrypted;
@@ -132,7 +156,7 @@ pub fn decrypt<S: ProtocolStore, R: CryptoRng + ?Sized>(
     changes.consumed(consumed);
     // On a failed commit the plaintext is wiped as it drops.
     commit_record(store, changes, address, record)?;
-    Ok(core::mem::take(&mut *plaintext))
+    Ok(plaintext)
 }
 
 /// [`decrypt`] in place, for large messages: `buffer` holds a serialized message and, on
@@ -149,33 +173,51 @@ pub fn decrypt_in_place<'b, S: ProtocolStore, R: CryptoRng + ?Sized>(
     buffer: &'b mut [u8],
     rng: &mut R,
 ) -> Result<&'b mut [u8]> {
+    let plaintext = run(store, |store| {
+        decrypt_in_place_once(store, address, buffer, rng)
+    })?;
+    buffer
+        .get_mut(plaintext)
+        .ok_or(Error::Internal("a plaintext outside its message"))
+}
+
+/// One run of [`decrypt_in_place`]: where in `buffer` the plaintext is, once the state is
+/// committed.
+fn decrypt_in_place_once<S: ProtocolStore, R: CryptoRng + ?Sized>(
+    store: &mut S,
+    address: &Address,
+    buffer: &mut [u8],
+    rng: &mut R,
+) -> Outcome<core::ops::Range<usize>, S::Error> {
     if is_prekey_message(buffer)? {
-        let plaintext = Zeroizing::new(decrypt(store, address, buffer, rng)?);
+        let plaintext = decrypt_once(store, address, buffer, rng)?;
         let out = buffer
             .get_mut(..plaintext.len())
             .ok_or(Error::Internal("a plaintext longer than its message"))?;
         out.copy_from_slice(&plaintext);
-        return Ok(out);
+        return Ok(0..plaintext.len());
     }
     let known = store.peer_identity(address).map_err(store_err)?;
+    let total = buffer.len();
     let (enc_header, sealed) = ratchet_parts_mut(buffer)?;
+    let start = total - sealed.len();
     let mut body = Body::InPlace(sealed);
     let (record, opened, sender) =
         decrypt_ratchet(store, address, &enc_header, &mut body, known, rng)?;
     let Body::InPlace(sealed) = body else {
-        return Err(Error::Internal("the in-place body"));
+        return Err(Error::Internal("the in-place body").into());
     };
     let Opened::InPlace(len, reseal) = opened else {
-        return Err(Error::Internal("an in-place body decrypts in place"));
+        return Err(Error::Internal("an in-place body decrypts in place").into());
     };
     let mut changes = Changes::new();
     remember(&mut changes, address, known, &sender);
-    let (plaintext, _) = sealed.split_at_mut(len.min(sealed.len()));
+    let len = len.min(sealed.len());
     if let Err(e) = commit_record(store, changes, address, record) {
-        reseal.restore(plaintext)?;
+        reseal.restore(sealed.get_mut(..len).unwrap_or_default())?;
         return Err(e);
     }
-    Ok(plaintext)
+    Ok(start..start + len)
 }
 
 fn decrypt_ratchet<S: ProtocolStore, R: CryptoRng + ?Sized>(
@@ -240,19 +282,21 @@ pub fn accept_identity<S: ProtocolStore>(
     address: &Address,
     identity: &IdentityKey,
 ) -> Result<()> {
-    let mut changes = Changes::from(Change::PeerIdentity {
-        address: address.clone(),
-        identity: *identity,
-    });
-    if let Some(mut record) = stored_record(store, address)?
-        && record
-            .current()
-            .is_some_and(|s| s.remote_identity() != identity)
-    {
-        record.archive_current();
-        changes.record(address, record);
-    }
-    store.commit(changes).map_err(store_err)
+    run(store, |store| {
+        let mut changes = Changes::from(Change::PeerIdentity {
+            address: address.clone(),
+            identity: *identity,
+        });
+        if let Some(mut record) = stored_record(store, address)?
+            && record
+                .current()
+                .is_some_and(|s| s.remote_identity() != identity)
+        {
+            record.archive_current();
+            changes.record(address, record);
+        }
+        store.commit(changes).map_err(Failure::Commit)
+    })
 }
 
 /// The identity remembered for `address`, after checking that `identity` is it. `None` if
@@ -340,7 +384,53 @@ fn commit_record<S: ProtocolStore>(
     mut changes: Changes,
     address: &Address,
     record: RecordView,
-) -> Result<()> {
+) -> Outcome<(), S::Error> {
     changes.record(address, record);
-    store.commit(changes).map_err(store_err)
+    store.commit(changes).map_err(Failure::Commit)
+}
+
+/// Why one run of an operation failed: before its commit (final), or in it (the store may
+/// ask for another run).
+enum Failure<E> {
+    Operation(Error),
+    Commit(E),
+}
+
+impl<E> From<Error> for Failure<E> {
+    fn from(e: Error) -> Self {
+        Failure::Operation(e)
+    }
+}
+
+/// The result of one run of an operation.
+type Outcome<T, E> = core::result::Result<T, Failure<E>>;
+
+/// Run `operation` between the store's [`begin_operation`](ProtocolStore::begin_operation)
+/// and [`end_operation`](ProtocolStore::end_operation), and again from its first read while
+/// its commit fails and the store asks for another run (a conflict with another writer), at
+/// most [`MAX_OPERATION_RUNS`](crate::store::MAX_OPERATION_RUNS) times.
+fn run<S: ProtocolStore, T>(
+    store: &mut S,
+    mut operation: impl FnMut(&mut S) -> Outcome<T, S::Error>,
+) -> Result<T> {
+    let mut attempt = 1;
+    loop {
+        let outcome = match store.begin_operation(attempt) {
+            Ok(()) => operation(store),
+            Err(e) => Err(Failure::Operation(store_err(e))),
+        };
+        store.end_operation();
+        match outcome {
+            Ok(value) => return Ok(value),
+            Err(Failure::Operation(e)) => return Err(e),
+            Err(Failure::Commit(e)) => {
+                let again = attempt < crate::store::MAX_OPERATION_RUNS
+                    && store.retry_operation(&e, attempt);
+                if !again {
+                    return Err(store_err(e));
+                }
+                attempt += 1;
+            }
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! changed what an operation read, the retries on that conflict, the async wrapper and the
 //! crash and two-process tests come next; until then, open a database from one process only.
 
+use core::cell::RefCell;
 use core::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -187,9 +188,73 @@ impl SqliteConfig {
 }
 
 /// A [`ProtocolStore`] in one SQLite file, sealed at rest.
+///
+/// **Several processes may use one file** (an app and its notification extension), each
+/// with its own `SqliteStore`, as may several `SqliteStore`s in one process. Each
+/// store-backed operation keeps what it read (its read set); its commit takes the write lock,
+/// checks that every row it read still holds the same sealed bytes (each write seals under a
+/// fresh salt, so any write to a row changes them), and applies its changes only then. If
+/// another writer changed a row in between, nothing is applied and the operation runs again,
+/// this time holding the write lock from its first read, so the second run cannot conflict.
+/// A message key is never used twice and no update is lost; waits for the lock are bounded
+/// by [`SqliteConfig::busy_timeout`].
 pub struct SqliteStore {
     conn: Connection,
     sealer: Sealer,
+    /// The rows read by the running operation and the sealed bytes read, `None` outside an
+    /// operation.
+    reads: RefCell<Option<Vec<ReadRow>>>,
+    /// Whether this connection holds a write transaction opened by
+    /// [`begin_operation`](ProtocolStore::begin_operation).
+    locked: bool,
+}
+
+/// A row an operation read, and the sealed bytes it held (`None`: no such row).
+type ReadRow = (RowRef, Option<Vec<u8>>);
+
+/// A row that an operation reads, by its key: what [`SqliteStore::fetch`] reads and what a
+/// sealed value is bound to.
+enum RowRef {
+    Identity,
+    Peer([u8; 32]),
+    SignedPreKey(u32),
+    OneTimePreKey(u32),
+    KemPreKey(u32),
+    UsedBaseKey(u32, [u8; 32]),
+    SessionIndex([u8; 32]),
+    Session([u8; 32], [u8; 32]),
+    Skipped([u8; 32], SkippedKeyId),
+}
+
+impl RowRef {
+    /// The table a sealed value of this row is bound to.
+    fn table(&self) -> &'static str {
+        match self {
+            RowRef::Identity => "identity",
+            RowRef::Peer(_) => "peers",
+            RowRef::SignedPreKey(_) => "signed_prekeys",
+            RowRef::OneTimePreKey(_) => "one_time_prekeys",
+            RowRef::KemPreKey(_) => "kem_prekeys",
+            RowRef::UsedBaseKey(..) => "used_base_keys",
+            RowRef::SessionIndex(_) => "session_index",
+            RowRef::Session(..) => "sessions",
+            RowRef::Skipped(..) => "skipped_keys",
+        }
+    }
+
+    /// The row key a sealed value of this row is bound to (PROTOCOL.md §8.2).
+    fn key(&self) -> Vec<u8> {
+        match self {
+            RowRef::Identity => Vec::new(),
+            RowRef::Peer(a) | RowRef::SessionIndex(a) => a.to_vec(),
+            RowRef::SignedPreKey(id) | RowRef::OneTimePreKey(id) | RowRef::KemPreKey(id) => {
+                id.to_be_bytes().to_vec()
+            }
+            RowRef::UsedBaseKey(id, base_key) => [&id.to_be_bytes()[..], base_key].concat(),
+            RowRef::Session(a, id) => [a.as_slice(), id].concat(),
+            RowRef::Skipped(a, id) => skipped_row_key(a, id),
+        }
+    }
 }
 
 impl fmt::Debug for SqliteStore {
@@ -218,6 +283,8 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             sealer: Sealer::new(key),
+            reads: RefCell::new(None),
+            locked: false,
         };
         // Checked before any pragma that writes, so a foreign file is left as it was.
         store.prepare()?;
@@ -284,48 +351,106 @@ impl SqliteStore {
         seal_value(&self.sealer, table, row_key, value)
     }
 
-    /// Read the sealed value of `sql` (one `?1` parameter) and open it for (`table`,
-    /// `row_key`).
-    fn read(
-        &self,
-        sql: &str,
-        param: &[u8],
-        table: &str,
-        row_key: &[u8],
-    ) -> StoreResult<Option<zeroize::Zeroizing<Vec<u8>>>> {
-        let mut statement = self.conn.prepare_cached(sql)?;
-        let sealed: Option<Vec<u8>> = statement.query_row([param], |r| r.get(0)).optional()?;
-        let row = Row {
-            table,
-            row_key,
-            schema_version: SCHEMA_VERSION,
+    /// Read `row`'s sealed value and open it. Within an operation the sealed bytes are kept
+    /// in its read set, for [`commit`](ProtocolStore::commit) to check.
+    fn read_sealed(&self, row: RowRef) -> StoreResult<Option<zeroize::Zeroizing<Vec<u8>>>> {
+        let Some(sealed) = self.fetch(&row)? else {
+            self.note_read(row, None);
+            return Ok(None);
         };
-        sealed
-            .map(|sealed| self.sealer.open(&row, &sealed).map_err(Into::into))
-            .transpose()
-    }
-
-    fn read_by_id(
-        &self,
-        table: &'static str,
-        id: u32,
-    ) -> StoreResult<Option<zeroize::Zeroizing<Vec<u8>>>> {
-        let sql = match table {
-            "signed_prekeys" => "SELECT value FROM signed_prekeys WHERE id = ?1",
-            "one_time_prekeys" => "SELECT value FROM one_time_prekeys WHERE id = ?1",
-            _ => "SELECT value FROM kem_prekeys WHERE id = ?1",
-        };
-        let mut statement = self.conn.prepare_cached(sql)?;
-        let sealed: Option<Vec<u8>> = statement.query_row([id], |r| r.get(0)).optional()?;
-        let key = id.to_be_bytes();
-        let row = Row {
-            table,
+        let key = row.key();
+        let binding = Row {
+            table: row.table(),
             row_key: &key,
             schema_version: SCHEMA_VERSION,
         };
-        sealed
-            .map(|sealed| self.sealer.open(&row, &sealed).map_err(Into::into))
-            .transpose()
+        let value = self.sealer.open(&binding, &sealed)?;
+        self.note_read(row, Some(sealed));
+        Ok(Some(value))
+    }
+
+    /// The stored bytes of `row` (for a used base key, empty bytes if it is stored).
+    fn fetch(&self, row: &RowRef) -> StoreResult<Option<Vec<u8>>> {
+        let conn = &self.conn;
+        let found = match row {
+            RowRef::Identity => {
+                let mut s = conn.prepare_cached("SELECT value FROM identity WHERE id = 0")?;
+                s.query_row([], |r| r.get(0)).optional()?
+            }
+            RowRef::Peer(a) => {
+                let mut s = conn.prepare_cached("SELECT value FROM peers WHERE address = ?1")?;
+                s.query_row([a.as_slice()], |r| r.get(0)).optional()?
+            }
+            RowRef::SignedPreKey(id) => {
+                let mut s =
+                    conn.prepare_cached("SELECT value FROM signed_prekeys WHERE id = ?1")?;
+                s.query_row([id], |r| r.get(0)).optional()?
+            }
+            RowRef::OneTimePreKey(id) => {
+                let mut s =
+                    conn.prepare_cached("SELECT value FROM one_time_prekeys WHERE id = ?1")?;
+                s.query_row([id], |r| r.get(0)).optional()?
+            }
+            RowRef::KemPreKey(id) => {
+                let mut s = conn.prepare_cached("SELECT value FROM kem_prekeys WHERE id = ?1")?;
+                s.query_row([id], |r| r.get(0)).optional()?
+            }
+            RowRef::UsedBaseKey(signed, base_key) => {
+                let mut s = conn.prepare_cached(
+                    "SELECT x'' FROM used_base_keys WHERE signed_prekey = ?1 AND base_key = ?2",
+                )?;
+                s.query_row(params![signed, base_key.as_slice()], |r| r.get(0))
+                    .optional()?
+            }
+            RowRef::SessionIndex(a) => {
+                let mut s =
+                    conn.prepare_cached("SELECT value FROM session_index WHERE address = ?1")?;
+                s.query_row([a.as_slice()], |r| r.get(0)).optional()?
+            }
+            RowRef::Session(a, id) => {
+                let mut s = conn.prepare_cached(
+                    "SELECT value FROM sessions WHERE address = ?1 AND session = ?2",
+                )?;
+                s.query_row(params![a.as_slice(), id.as_slice()], |r| r.get(0))
+                    .optional()?
+            }
+            RowRef::Skipped(a, id) => {
+                let mut s = conn.prepare_cached(
+                    "SELECT value FROM skipped_keys WHERE address = ?1 AND session = ?2 AND chain = ?3 AND counter = ?4",
+                )?;
+                let chain = i64::try_from(id.chain).unwrap_or(i64::MAX);
+                s.query_row(
+                    params![
+                        a.as_slice(),
+                        id.session.as_bytes().as_slice(),
+                        chain,
+                        id.counter
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?
+            }
+        };
+        Ok(found)
+    }
+
+    /// Within an operation, remember that `row` held `stored`.
+    fn note_read(&self, row: RowRef, stored: Option<Vec<u8>>) {
+        if let Some(reads) = self.reads.borrow_mut().as_mut() {
+            reads.push((row, stored));
+        }
+    }
+
+    /// Whether every row the operation read still holds what it read. Run inside the
+    /// commit's transaction, which holds the write lock, so nothing changes after the check.
+    fn reads_unchanged(&self) -> StoreResult<bool> {
+        let reads = self.reads.borrow();
+        for (row, stored) in reads.iter().flatten() {
+            if self.fetch(row)? != *stored {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Keep this device's identity (replacing one kept before).
@@ -419,7 +544,7 @@ impl SqliteStore {
 }
 
 /// Apply one change inside the commit's transaction.
-fn apply_in(sealer: &Sealer, tx: &rusqlite::Transaction<'_>, change: Change) -> StoreResult<()> {
+fn apply_in(sealer: &Sealer, tx: &Connection, change: Change) -> StoreResult<()> {
     match change {
         Change::SessionIndex { address, index } => {
             let a = address_hash(sealer, &address);
@@ -563,50 +688,35 @@ impl ProtocolStore for SqliteStore {
     type Error = SqliteStoreError;
 
     fn local_identity(&self) -> StoreResult<Option<IdentityKeyPair>> {
-        let sealed: Option<Vec<u8>> = self
-            .conn
-            .query_row("SELECT value FROM identity WHERE id = 0", [], |r| r.get(0))
-            .optional()?;
-        let row = Row {
-            table: "identity",
-            row_key: b"",
-            schema_version: SCHEMA_VERSION,
-        };
-        let value = sealed.map(|s| self.sealer.open(&row, &s)).transpose()?;
+        let value = self.read_sealed(RowRef::Identity)?;
         value
             .map(|v| record(IdentityKeyPair::from_bytes(&v)))
             .transpose()
     }
 
     fn peer_identity(&self, address: &Address) -> StoreResult<Option<IdentityKey>> {
-        let a = self.address(address);
-        let value = self.read(
-            "SELECT value FROM peers WHERE address = ?1",
-            &a,
-            "peers",
-            &a,
-        )?;
+        let value = self.read_sealed(RowRef::Peer(self.address(address)))?;
         value
             .map(|v| record(IdentityKey::try_from(v.as_slice())))
             .transpose()
     }
 
     fn signed_prekey(&self, id: SignedPreKeyId) -> StoreResult<Option<SignedPreKey>> {
-        let value = self.read_by_id("signed_prekeys", id.get())?;
+        let value = self.read_sealed(RowRef::SignedPreKey(id.get()))?;
         value
             .map(|v| record(SignedPreKey::from_bytes(&v)))
             .transpose()
     }
 
     fn one_time_prekey(&self, id: OneTimePreKeyId) -> StoreResult<Option<OneTimePreKey>> {
-        let value = self.read_by_id("one_time_prekeys", id.get())?;
+        let value = self.read_sealed(RowRef::OneTimePreKey(id.get()))?;
         value
             .map(|v| record(OneTimePreKey::from_bytes(&v)))
             .transpose()
     }
 
     fn kem_prekey(&self, id: KemPreKeyId) -> StoreResult<Option<KemPreKey>> {
-        let value = self.read_by_id("kem_prekeys", id.get())?;
+        let value = self.read_sealed(RowRef::KemPreKey(id.get()))?;
         value.map(|v| record(KemPreKey::from_bytes(&v))).transpose()
     }
 
@@ -615,54 +725,26 @@ impl ProtocolStore for SqliteStore {
         signed_prekey: SignedPreKeyId,
         base_key: &PublicKey,
     ) -> StoreResult<bool> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT 1 FROM used_base_keys WHERE signed_prekey = ?1 AND base_key = ?2",
-        )?;
-        let found = statement
-            .query_row(
-                params![signed_prekey.get(), base_key.as_bytes().as_slice()],
-                |_| Ok(()),
-            )
-            .optional()?;
-        Ok(found.is_some())
+        let row = RowRef::UsedBaseKey(signed_prekey.get(), *base_key.as_bytes());
+        let found = self.fetch(&row)?;
+        let used = found.is_some();
+        self.note_read(row, found);
+        Ok(used)
     }
 
     fn session_index(&self, address: &Address) -> StoreResult<Option<SessionIndex>> {
-        let a = self.address(address);
-        let value = self.read(
-            "SELECT value FROM session_index WHERE address = ?1",
-            &a,
-            "session_index",
-            &a,
-        )?;
+        let value = self.read_sealed(RowRef::SessionIndex(self.address(address)))?;
         value
             .map(|v| record(SessionIndex::from_bytes(&v)))
             .transpose()
     }
 
     fn session(&self, address: &Address, id: &SessionId) -> StoreResult<Option<Session>> {
-        let a = self.address(address);
-        let key = [a.as_slice(), id.as_bytes()].concat();
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT value FROM sessions WHERE address = ?1 AND session = ?2")?;
-        let sealed: Option<Vec<u8>> = statement
-            .query_row(params![a.as_slice(), id.as_bytes().as_slice()], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let row = Row {
-            table: "sessions",
-            row_key: &key,
-            schema_version: SCHEMA_VERSION,
-        };
-        let Some(sealed) = sealed else {
-            return Ok(None);
-        };
-        let value = self.sealer.open(&row, &sealed)?;
+        let row = RowRef::Session(self.address(address), *id.as_bytes());
         // Reading and opening the peer's row only to skip decoding its key would cost more
         // than the decoding it saves.
-        record(Session::from_bytes(&value)).map(Some)
+        let value = self.read_sealed(row)?;
+        value.map(|v| record(Session::from_bytes(&v))).transpose()
     }
 
     fn skipped_message_key(
@@ -670,43 +752,68 @@ impl ProtocolStore for SqliteStore {
         address: &Address,
         id: &SkippedKeyId,
     ) -> StoreResult<Option<SkippedMessageKey>> {
-        let a = self.address(address);
-        let key = skipped_row_key(&a, id);
-        let chain = i64::try_from(id.chain).unwrap_or(i64::MAX);
-        let mut statement = self.conn.prepare_cached(
-            "SELECT value FROM skipped_keys WHERE address = ?1 AND session = ?2 AND chain = ?3 AND counter = ?4",
-        )?;
-        let sealed: Option<Vec<u8>> = statement
-            .query_row(
-                params![
-                    a.as_slice(),
-                    id.session.as_bytes().as_slice(),
-                    chain,
-                    id.counter
-                ],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let row = Row {
-            table: "skipped_keys",
-            row_key: &key,
-            schema_version: SCHEMA_VERSION,
-        };
-        let Some(sealed) = sealed else {
-            return Ok(None);
-        };
-        let value = self.sealer.open(&row, &sealed)?;
-        record(SkippedMessageKey::from_bytes(*id, &value)).map(Some)
+        let value = self.read_sealed(RowRef::Skipped(self.address(address), *id))?;
+        value
+            .map(|v| record(SkippedMessageKey::from_bytes(*id, &v)))
+            .transpose()
     }
 
     fn commit(&mut self, changes: Changes) -> StoreResult<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for change in changes {
-            apply_in(&self.sealer, &tx, change)?;
+        // A run that held the lock from its first read cannot have a stale read.
+        let check_reads = !self.locked;
+        if check_reads {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
         }
-        tx.commit()?;
+        // Whatever happens next, the transaction ends here.
+        self.locked = false;
+        let applied = self.apply_checked(changes, check_reads);
+        let ended = match &applied {
+            Ok(()) => self.conn.execute_batch("COMMIT"),
+            Err(_) => Ok(()),
+        };
+        if !self.conn.is_autocommit() {
+            // A failed change or COMMIT: undo what was applied.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        applied?;
+        Ok(ended?)
+    }
+
+    fn begin_operation(&mut self, attempt: u32) -> StoreResult<()> {
+        *self.reads.get_mut() = Some(Vec::new());
+        if attempt > 1 {
+            // After a conflict: hold the write lock from the first read, so this run cannot
+            // conflict again.
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.locked = true;
+        }
+        Ok(())
+    }
+
+    fn end_operation(&mut self) {
+        *self.reads.get_mut() = None;
+        if self.locked {
+            // The operation failed before its commit.
+            self.locked = false;
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    fn retry_operation(&mut self, error: &SqliteStoreError, _attempt: u32) -> bool {
+        matches!(error, SqliteStoreError::Conflict)
+    }
+}
+
+impl SqliteStore {
+    /// Inside the commit's transaction: check the operation's read set (if `check_reads`),
+    /// then apply `changes`.
+    fn apply_checked(&self, changes: Changes, check_reads: bool) -> StoreResult<()> {
+        if check_reads && !self.reads_unchanged()? {
+            return Err(SqliteStoreError::Conflict);
+        }
+        for change in changes {
+            apply_in(&self.sealer, &self.conn, change)?;
+        }
         Ok(())
     }
 }

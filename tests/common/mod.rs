@@ -12,6 +12,8 @@ pub mod failing_store;
 pub mod proto;
 pub mod rng;
 pub mod sim;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 pub use bundles::*;
 pub use device::*;

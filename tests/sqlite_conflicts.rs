@@ -1,0 +1,312 @@
+//! `SqliteStore` shared by two writers (two processes, or two stores on one file): a commit
+//! that finds a row it read changed by the other writer applies nothing, and the operation
+//! runs again holding the write lock. Each test makes the other writer act at the worst
+//! moment, between an operation's reads and its commit.
+#![cfg(test)]
+#![cfg(feature = "sqlite")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::rng;
+use common::sqlite::{TempDb, device};
+use keylink::Error;
+use keylink::keys::{
+    IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
+    PublicKey, SignedPreKey, SignedPreKeyId,
+};
+use keylink::session::{Session, SessionId, SessionIndex, SkippedKeyId, SkippedMessageKey};
+use keylink::store::at_rest::StorageKey;
+use keylink::store::{
+    Address, Changes, ProtocolStore, SqliteConfig, SqliteStore, SqliteStoreError,
+};
+
+/// A `SqliteStore` that runs `interfere(commit number)` just before each of its commits,
+/// and counts the runs of each operation.
+struct Interfering<'a> {
+    inner: SqliteStore,
+    interfere: Box<dyn FnMut(u32) + 'a>,
+    commits: u32,
+    runs: u32,
+}
+
+impl<'a> Interfering<'a> {
+    fn new(inner: SqliteStore, interfere: impl FnMut(u32) + 'a) -> Self {
+        Interfering {
+            inner,
+            interfere: Box::new(interfere),
+            commits: 0,
+            runs: 0,
+        }
+    }
+}
+
+type R<T> = Result<T, SqliteStoreError>;
+
+impl ProtocolStore for Interfering<'_> {
+    type Error = SqliteStoreError;
+
+    fn local_identity(&self) -> R<Option<IdentityKeyPair>> {
+        self.inner.local_identity()
+    }
+    fn peer_identity(&self, address: &Address) -> R<Option<IdentityKey>> {
+        self.inner.peer_identity(address)
+    }
+    fn signed_prekey(&self, id: SignedPreKeyId) -> R<Option<SignedPreKey>> {
+        self.inner.signed_prekey(id)
+    }
+    fn one_time_prekey(&self, id: OneTimePreKeyId) -> R<Option<OneTimePreKey>> {
+        self.inner.one_time_prekey(id)
+    }
+    fn kem_prekey(&self, id: KemPreKeyId) -> R<Option<KemPreKey>> {
+        self.inner.kem_prekey(id)
+    }
+    fn base_key_used(&self, signed: SignedPreKeyId, base_key: &PublicKey) -> R<bool> {
+        self.inner.base_key_used(signed, base_key)
+    }
+    fn session_index(&self, address: &Address) -> R<Option<SessionIndex>> {
+        self.inner.session_index(address)
+    }
+    fn session(&self, address: &Address, id: &SessionId) -> R<Option<Session>> {
+        self.inner.session(address, id)
+    }
+    fn skipped_message_key(
+        &self,
+        address: &Address,
+        id: &SkippedKeyId,
+    ) -> R<Option<SkippedMessageKey>> {
+        self.inner.skipped_message_key(address, id)
+    }
+    fn commit(&mut self, changes: Changes) -> R<()> {
+        self.commits += 1;
+        (self.interfere)(self.commits);
+        self.inner.commit(changes)
+    }
+    fn begin_operation(&mut self, attempt: u32) -> R<()> {
+        self.runs += 1;
+        self.inner.begin_operation(attempt)
+    }
+    fn end_operation(&mut self) {
+        self.inner.end_operation();
+    }
+    fn retry_operation(&mut self, error: &SqliteStoreError, attempt: u32) -> bool {
+        self.inner.retry_operation(error, attempt)
+    }
+}
+
+/// Alice's database opened twice (`a1`, `a2`), with a session to Bob (his own file) that
+/// both directions have used.
+struct Setup {
+    a_db: TempDb,
+    _b_db: TempDb,
+    a_key: StorageKey,
+    a1: SqliteStore,
+    a2: SqliteStore,
+    bob: SqliteStore,
+    alice_addr: Address,
+    bob_addr: Address,
+}
+
+fn setup() -> Setup {
+    let (a_db, b_db) = (TempDb::new("conflict-a"), TempDb::new("conflict-b"));
+    let a_key = StorageKey::generate(&mut rng());
+    let (mut a1, _) = device(&a_db.0, &a_key);
+    let (mut bob, _) = device(&b_db.0, &StorageKey::generate(&mut rng()));
+    let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
+    let bundle = bob
+        .bundle(1, 1, Some(1.into()), 1)
+        .unwrap()
+        .verify()
+        .unwrap();
+    keylink::start_session(&mut a1, &bob_addr, &bundle, &mut rng()).unwrap();
+    let hello = keylink::encrypt(&mut a1, &bob_addr, b"hello")
+        .unwrap()
+        .to_bytes();
+    keylink::decrypt(&mut bob, &alice_addr, &hello, &mut rng()).unwrap();
+    let reply = keylink::encrypt(&mut bob, &alice_addr, b"hi")
+        .unwrap()
+        .to_bytes();
+    keylink::decrypt(&mut a1, &bob_addr, &reply, &mut rng()).unwrap();
+    let a2 = SqliteStore::open(&a_db.0, &a_key).unwrap();
+    Setup {
+        a_db,
+        _b_db: b_db,
+        a_key,
+        a1,
+        a2,
+        bob,
+        alice_addr,
+        bob_addr,
+    }
+}
+
+#[test]
+fn two_writers_encrypting_never_share_a_message_key() {
+    let mut s = setup();
+    let mut other = None;
+    let (a2, bob_addr) = (&mut s.a2, &s.bob_addr);
+    let mut alice = Interfering::new(s.a1, |commit| {
+        if commit == 1 {
+            other = Some(keylink::encrypt(a2, bob_addr, b"from the other writer").unwrap());
+        }
+    });
+    let mine = keylink::encrypt(&mut alice, &s.bob_addr, b"from this writer").unwrap();
+    assert_eq!(
+        (alice.runs, alice.commits),
+        (2, 2),
+        "one conflict, one more run"
+    );
+    drop(alice);
+    // Had both used one message key, the second would be a duplicate at Bob.
+    let other = other.unwrap().to_bytes();
+    for (bytes, expected) in [
+        (mine.to_bytes(), &b"from this writer"[..]),
+        (other, b"from the other writer"),
+    ] {
+        let pt = keylink::decrypt(&mut s.bob, &s.alice_addr, &bytes, &mut rng()).unwrap();
+        assert_eq!(pt, expected);
+    }
+}
+
+#[test]
+fn two_writers_decrypting_lose_no_update() {
+    let mut s = setup();
+    let m1 = keylink::encrypt(&mut s.bob, &s.alice_addr, b"one")
+        .unwrap()
+        .to_bytes();
+    let m2 = keylink::encrypt(&mut s.bob, &s.alice_addr, b"two")
+        .unwrap()
+        .to_bytes();
+    let (a2, bob_addr, m2_ref) = (&mut s.a2, &s.bob_addr, &m2);
+    let mut alice = Interfering::new(s.a1, |commit| {
+        if commit == 1 {
+            let pt = keylink::decrypt(a2, bob_addr, m2_ref, &mut rng()).unwrap();
+            assert_eq!(pt, b"two");
+        }
+    });
+    let pt = keylink::decrypt(&mut alice, &s.bob_addr, &m1, &mut rng()).unwrap();
+    assert_eq!(pt, b"one");
+    assert_eq!(alice.runs, 2);
+    drop(alice);
+    // Both decryptions are in the file: neither message opens again.
+    let mut fresh = SqliteStore::open(&s.a_db.0, &s.a_key).unwrap();
+    for m in [&m1, &m2] {
+        let e = keylink::decrypt(&mut fresh, &s.bob_addr, m, &mut rng()).unwrap_err();
+        assert!(matches!(e, Error::DuplicateMessage), "{e:?}");
+    }
+}
+
+#[test]
+fn a_message_both_writers_received_is_delivered_once() {
+    let mut s = setup();
+    let m = keylink::encrypt(&mut s.bob, &s.alice_addr, b"once")
+        .unwrap()
+        .to_bytes();
+    let (a2, bob_addr, m_ref) = (&mut s.a2, &s.bob_addr, &m);
+    let mut alice = Interfering::new(s.a1, |commit| {
+        if commit == 1 {
+            let pt = keylink::decrypt(a2, bob_addr, m_ref, &mut rng()).unwrap();
+            assert_eq!(pt, b"once");
+        }
+    });
+    let e = keylink::decrypt(&mut alice, &s.bob_addr, &m, &mut rng()).unwrap_err();
+    assert!(matches!(e, Error::DuplicateMessage), "{e:?}");
+    assert_eq!(alice.runs, 2);
+}
+
+#[test]
+fn a_prekey_message_both_writers_received_is_delivered_once() {
+    let (a_db, b_db) = (TempDb::new("pk-a"), TempDb::new("pk-b"));
+    let b_key = StorageKey::generate(&mut rng());
+    let (mut alice, _) = device(&a_db.0, &StorageKey::generate(&mut rng()));
+    let (b1, _) = device(&b_db.0, &b_key);
+    let mut b2 = SqliteStore::open(&b_db.0, &b_key).unwrap();
+    let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
+    let bundle = b1
+        .bundle(1, 1, Some(3.into()), 2)
+        .unwrap()
+        .verify()
+        .unwrap();
+    keylink::start_session(&mut alice, &bob_addr, &bundle, &mut rng()).unwrap();
+    let m = keylink::encrypt(&mut alice, &bob_addr, b"first")
+        .unwrap()
+        .to_bytes();
+    let (addr, m_ref) = (&alice_addr, &m);
+    let mut bob = Interfering::new(b1, |commit| {
+        if commit == 1 {
+            let pt = keylink::decrypt(&mut b2, addr, m_ref, &mut rng()).unwrap();
+            assert_eq!(pt, b"first");
+        }
+    });
+    let e = keylink::decrypt(&mut bob, &alice_addr, &m, &mut rng()).unwrap_err();
+    assert!(matches!(e, Error::DuplicateMessage), "{e:?}");
+    assert_eq!(bob.runs, 2);
+    // The one-time prekeys were consumed once, by the writer that committed.
+    assert!(bob.one_time_prekey(3.into()).unwrap().is_none());
+    assert!(bob.kem_prekey(2.into()).unwrap().is_none());
+}
+
+#[test]
+fn the_second_run_holds_the_write_lock() {
+    let mut s = setup();
+    // The other writer gives up waiting after 100 ms.
+    let quick = SqliteConfig::default().busy_timeout(Duration::from_millis(100));
+    let mut a2 = SqliteStore::open_with(&s.a_db.0, &s.a_key, quick).unwrap();
+    drop(std::mem::replace(
+        &mut s.a2,
+        SqliteStore::open(&s.a_db.0, &s.a_key).unwrap(),
+    ));
+    let mut outcomes = Vec::new();
+    let bob_addr = s.bob_addr.clone();
+    let mut alice = Interfering::new(s.a1, |_| {
+        outcomes.push(keylink::encrypt(&mut a2, &bob_addr, b"other").map(|m| m.to_bytes()));
+    });
+    keylink::encrypt(&mut alice, &s.bob_addr, b"mine").unwrap();
+    assert_eq!(alice.runs, 2);
+    drop(alice);
+    assert_eq!(outcomes.len(), 2);
+    assert!(outcomes[0].is_ok(), "the first interference commits");
+    let Err(Error::Store(e)) = &outcomes[1] else {
+        panic!(
+            "the second interference must wait for the lock: {:?}",
+            outcomes[1]
+        );
+    };
+    let e = e.downcast_ref::<SqliteStoreError>().unwrap();
+    assert!(matches!(e, SqliteStoreError::Busy), "{e}");
+    assert!(e.to_string().contains("busy timeout"), "{e}");
+}
+
+#[test]
+fn in_place_operations_run_again_on_a_conflict() {
+    let mut s = setup();
+    let big: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    let incoming = keylink::encrypt(&mut s.bob, &s.alice_addr, &big)
+        .unwrap()
+        .to_bytes();
+    let other_incoming = keylink::encrypt(&mut s.bob, &s.alice_addr, b"x")
+        .unwrap()
+        .to_bytes();
+    let mut sent_by_other = Vec::new();
+    let (a2, bob_addr) = (&mut s.a2, &s.bob_addr);
+    let mut alice = Interfering::new(s.a1, |commit| match commit {
+        1 => sent_by_other.push(keylink::encrypt(a2, bob_addr, b"other").unwrap().to_bytes()),
+        3 => {
+            keylink::decrypt(a2, bob_addr, &other_incoming, &mut rng()).unwrap();
+        }
+        _ => {}
+    });
+    let mut buffer = big.clone();
+    keylink::encrypt_in_place(&mut alice, &s.bob_addr, &mut buffer).unwrap();
+    let mut incoming_buffer = incoming.clone();
+    let pt = keylink::decrypt_in_place(&mut alice, &s.bob_addr, &mut incoming_buffer, &mut rng())
+        .unwrap();
+    assert_eq!(pt, big.as_slice());
+    assert_eq!(alice.runs, 4, "each operation ran twice");
+    drop(alice);
+    for (bytes, expected) in [(&buffer, big.as_slice()), (&sent_by_other[0], b"other")] {
+        let pt = keylink::decrypt(&mut s.bob, &s.alice_addr, bytes, &mut rng()).unwrap();
+        assert_eq!(pt, expected);
+    }
+}
