@@ -157,6 +157,7 @@ fn two_writers_encrypting_never_share_a_message_key() {
         (2, 2),
         "one conflict, one more run"
     );
+    assert_eq!(alice.inner.conflicts(), 1);
     drop(alice);
     // Had both used one message key, the second would be a duplicate at Bob.
     let other = other.unwrap().to_bytes();

@@ -10,6 +10,7 @@
 //! decrypted again later.
 
 mod address;
+mod async_store;
 pub mod at_rest;
 mod changes;
 mod memory;
@@ -19,6 +20,7 @@ mod prekeys;
 mod sqlite;
 
 pub use address::Address;
+pub use async_store::{AsyncStore, Pending, WorkerStopped};
 pub use changes::{Change, Changes};
 pub use memory::{MemoryStore, MemoryStoreError};
 pub use ops::{

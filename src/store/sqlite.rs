@@ -207,6 +207,8 @@ pub struct SqliteStore {
     /// Whether this connection holds a write transaction opened by
     /// [`begin_operation`](ProtocolStore::begin_operation).
     locked: bool,
+    /// How many operation runs ended in a conflict.
+    conflicts: u64,
 }
 
 /// A row an operation read, and the sealed bytes it held (`None`: no such row).
@@ -285,6 +287,7 @@ impl SqliteStore {
             sealer: Sealer::new(key),
             reads: RefCell::new(None),
             locked: false,
+            conflicts: 0,
         };
         // Checked before any pragma that writes, so a foreign file is left as it was.
         store.prepare()?;
@@ -451,6 +454,13 @@ impl SqliteStore {
             }
         }
         Ok(true)
+    }
+
+    /// How many times an operation through this store found, at its commit, that another
+    /// writer had changed what it read, and ran again (a figure for the app's metrics: a
+    /// high rate means two processes often work on the same peer at once).
+    pub fn conflicts(&self) -> u64 {
+        self.conflicts
     }
 
     /// Keep this device's identity (replacing one kept before).
@@ -800,7 +810,9 @@ impl ProtocolStore for SqliteStore {
     }
 
     fn retry_operation(&mut self, error: &SqliteStoreError, _attempt: u32) -> bool {
-        matches!(error, SqliteStoreError::Conflict)
+        let conflict = matches!(error, SqliteStoreError::Conflict);
+        self.conflicts += u64::from(conflict);
+        conflict
     }
 }
 
