@@ -649,6 +649,11 @@ fn shared_child() {
             }
         }
     }
+    fs::write(
+        dir.join(format!("conflicts{id}")),
+        store.conflicts().to_string(),
+    )
+    .unwrap();
 }
 
 /// Bob's side: decrypt the new records of both outboxes.
@@ -853,13 +858,17 @@ fn two_processes_share_one_database() {
     }
 
     let sent = [bob_side.from_child[0].len(), bob_side.from_child[1].len()];
+    let conflicts: Vec<String> = (0..2)
+        .map(|id| fs::read_to_string(dir.join(format!("conflicts{id}"))).unwrap_or_default())
+        .collect();
     let received: Vec<usize> = (0..2)
         .map(|id| read_log(&dir.join(format!("recv{id}"))).0.len())
         .collect();
     println!(
         "two processes: {:.1} s of hammering; children sent {sent:?} (Bob decrypted {} of them \
          without error), decrypted {received:?} of Bob's {} messages ({} left for the final \
-         drain); {} child errors, {} keys used twice; {:.1} s in all",
+         drain); operations run again after a conflict {conflicts:?}; {} child errors, {} keys \
+         used twice; {:.1} s in all",
         hammered.as_secs_f64(),
         sent.iter().sum::<usize>() - bob_side.failures.len(),
         bob_side.sent.len(),
