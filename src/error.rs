@@ -119,7 +119,7 @@ impl fmt::Display for Error {
             Error::NoLocalIdentity => f.write_str(
                 "no local identity is stored; generate one with IdentityKeyPair::generate and save it first",
             ),
-            Error::Store(e) => write!(f, "the store failed, nothing was changed; retry later: {e}"),
+            Error::Store(e) => write!(f, "the store failed and nothing was changed: {e}"),
             Error::Internal(what) => write!(
                 f,
                 "internal error ({what}): a bug in keylink or an impossible length, not a problem with your data; please report it"

@@ -55,7 +55,10 @@
 //!   encrypt/decrypt) and [`SessionRecord`](session::SessionRecord) (a peer's current and
 //!   archived sessions). Use these directly if your app does its own I/O (e.g. async storage).
 //! - [`store`]: the [`ProtocolStore`](store::ProtocolStore) trait, with one atomic
-//!   [`commit`](store::ProtocolStore::commit), and [`MemoryStore`](store::MemoryStore).
+//!   [`commit`](store::ProtocolStore::commit), [`MemoryStore`](store::MemoryStore),
+//!   `SqliteStore` (feature `sqlite`: one SQLite file, sealed at rest under the app's
+//!   storage key, safe for several processes at once; its docs show how to open one) and
+//!   [`AsyncStore`](store::AsyncStore), the operations as `Send` futures for async apps.
 //! - [`start_session`], [`encrypt`], [`decrypt`], [`accept_identity`]: the operations over a
 //!   store. Each commits all its changes in one call, and only then returns.
 //!   [`encrypt_in_place`] and [`decrypt_in_place`] do the same for large messages without

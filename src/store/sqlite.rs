@@ -1,10 +1,8 @@
 //! [`SqliteStore`]: a [`ProtocolStore`] in one SQLite file (feature `sqlite`; SQLite is
 //! bundled, so nothing needs installing), every secret sealed at rest under the app's
 //! [`StorageKey`] (PROTOCOL.md §8.1), one `BEGIN IMMEDIATE` transaction per commit.
-//!
-//! **Work in progress (issue 11):** one process at a time. Detecting that another process
-//! changed what an operation read, the retries on that conflict, the async wrapper and the
-//! crash and two-process tests come next; until then, open a database from one process only.
+//! Several processes may share the file: each operation's commit checks what it read
+//! (PROTOCOL.md §8.3).
 
 use core::cell::RefCell;
 use core::fmt;
@@ -27,6 +25,9 @@ use crate::store::{Address, Change, Changes, ProtocolStore};
 
 /// The schema this version of keylink writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// `PRAGMA application_id` of a keylink store: "klk1".
+const APPLICATION_ID: i32 = 0x6B6C_6B31;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -64,6 +65,13 @@ pub enum SqliteStoreError {
     },
     /// The file is an SQLite database, but not one of keylink's.
     NotKeylink,
+    /// The file is damaged (cut short or corrupt): SQLite cannot read it, or it is not a
+    /// whole number of pages. keylink never repairs a file: restore it from a backup, or
+    /// remove it and set the device up again.
+    Damaged(String),
+    /// SQLite can only read the file (file or directory permissions, a read-only file
+    /// system, or a file format newer than this SQLite), and every operation writes.
+    ReadOnly,
     /// Another connection (another process, or another `SqliteStore` on the same file) kept
     /// the database locked for longer than [`SqliteConfig::busy_timeout`]. Nothing changed.
     Busy,
@@ -86,6 +94,13 @@ impl fmt::Display for SqliteStoreError {
             ),
             SqliteStoreError::NotKeylink => f.write_str(
                 "the file is an SQLite database but not a keylink store; open another path",
+            ),
+            SqliteStoreError::Damaged(detail) => write!(
+                f,
+                "the database file is damaged ({detail}); restore it from a backup, or remove it and set the device up again"
+            ),
+            SqliteStoreError::ReadOnly => f.write_str(
+                "SQLite can only read the database file (permissions, a read-only file system, or a newer file format), and keylink writes at every operation; make it writable",
             ),
             SqliteStoreError::Busy => f.write_str(
                 "another connection kept the database locked for longer than the busy timeout (SqliteConfig::busy_timeout); nothing was changed, try again",
@@ -114,6 +129,10 @@ impl From<rusqlite::Error> for SqliteStoreError {
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
                 SqliteStoreError::Busy
             }
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                SqliteStoreError::Damaged(e.to_string())
+            }
+            Some(rusqlite::ErrorCode::ReadOnly) => SqliteStoreError::ReadOnly,
             _ => SqliteStoreError::Sqlite(e),
         }
     }
@@ -188,6 +207,46 @@ impl SqliteConfig {
 }
 
 /// A [`ProtocolStore`] in one SQLite file, sealed at rest.
+///
+/// Open it with the app's [`StorageKey`], which the app keeps outside the database (in the
+/// OS keystore: Keychain, Android Keystore, a Secret Service): the file alone reveals no
+/// secret and no contact name. A new device stores its identity and prekeys once; from then
+/// on the store-backed operations keep everything up to date, one transaction per operation.
+///
+/// ```
+/// use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, SignedPreKey};
+/// use keylink::store::at_rest::StorageKey;
+/// use keylink::store::{Address, SqliteStore};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("keylink.db");
+/// let mut rng = keylink::os_rng();
+/// // Made once per installation and kept in the OS keystore; read from there at each start.
+/// let storage_key = StorageKey::generate(&mut rng);
+///
+/// // Registration: a new file, this device's identity and prekeys.
+/// let mut store = SqliteStore::open(&path, &storage_key)?;
+/// let identity = IdentityKeyPair::generate(&mut rng);
+/// store.add_signed_prekey(&SignedPreKey::generate(1, &identity, &mut rng))?;
+/// store.add_one_time_prekeys(&OneTimePreKey::generate_batch(1, 100, &mut rng))?;
+/// store.add_kem_prekeys(&[KemPreKey::generate_last_resort(1, &identity, &mut rng)])?;
+/// store.set_local_identity(&identity)?;
+/// let bundle = store.bundle(1, 1, Some(1.into()), 1)?; // to publish
+/// drop(store);
+///
+/// # let _ = bundle;
+/// // Every later start: open the same file with the same key, and pass the store to every
+/// // operation.
+/// let mut store = SqliteStore::open(&path, &storage_key)?;
+/// let bob = Address::new("bob", 1);
+/// match keylink::encrypt(&mut store, &bob, b"hello") {
+///     Err(keylink::Error::NoSession) => { /* fetch Bob's bundle, start_session */ }
+///     sent => drop(sent?), // send it
+/// }
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// **Several processes may use one file** (an app and its notification extension), each
 /// with its own `SqliteStore`, as may several `SqliteStore`s in one process. Each
@@ -280,6 +339,7 @@ impl SqliteStore {
         key: &StorageKey,
         config: SqliteConfig,
     ) -> StoreResult<Self> {
+        let path = path.as_ref();
         let conn = Connection::open(path)?;
         conn.busy_timeout(config.busy_timeout)?;
         let mut store = SqliteStore {
@@ -289,7 +349,8 @@ impl SqliteStore {
             locked: false,
             conflicts: 0,
         };
-        // Checked before any pragma that writes, so a foreign file is left as it was.
+        // Checked before anything is written, so a foreign or damaged file is left as it was.
+        store.check_whole_pages(path)?;
         store.prepare()?;
         store.conn.pragma_update(None, "journal_mode", "WAL")?;
         let synchronous = match config.synchronous {
@@ -300,15 +361,53 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// A database file is whole pages; one that is not was cut short, and SQLite would read
+    /// its missing end as zeros (a row could vanish without an error).
+    fn check_whole_pages(&self, path: &Path) -> StoreResult<()> {
+        let Ok(metadata) = std::fs::metadata(path) else {
+            return Ok(()); // not created yet
+        };
+        let page_size: i64 = self
+            .conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))?;
+        let page_size = u64::try_from(page_size).unwrap_or(0);
+        if page_size != 0 && metadata.len() % page_size != 0 {
+            return Err(SqliteStoreError::Damaged(format!(
+                "the file is {} bytes, not a whole number of its {page_size}-byte pages: it was cut short",
+                metadata.len()
+            )));
+        }
+        Ok(())
+    }
+
     /// Create the schema in a new file, or check an existing one's version and key.
     fn prepare(&mut self) -> StoreResult<()> {
         let version: u32 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let application_id: i32 = self
+            .conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))?;
+        // SQLite decides this when it reads the header, as it just did.
+        if self.conn.is_readonly(c"main")? {
+            return Err(SqliteStoreError::ReadOnly);
+        }
+        let ours = application_id == APPLICATION_ID;
+        if application_id != 0 && !ours {
+            return Err(SqliteStoreError::NotKeylink);
+        }
         match version {
             0 => self.create(),
-            SCHEMA_VERSION => self.check_key(),
-            found if found > SCHEMA_VERSION => Err(SqliteStoreError::NewerSchema {
+            SCHEMA_VERSION => {
+                self.check_key()?;
+                if !ours {
+                    // A file from before keylink set its application id (same schema).
+                    self.conn
+                        .pragma_update(None, "application_id", APPLICATION_ID)?;
+                }
+                Ok(())
+            }
+            found if found > SCHEMA_VERSION && ours => Err(SqliteStoreError::NewerSchema {
                 found,
                 supported: SCHEMA_VERSION,
             }),
@@ -331,11 +430,20 @@ impl SqliteStore {
             params![check.as_slice()],
         )?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.commit()?;
         Ok(())
     }
 
     fn check_key(&self) -> StoreResult<()> {
+        let tables: u32 = self.conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables == 0 {
+            return Err(SqliteStoreError::NotKeylink);
+        }
         let stored: Option<Vec<u8>> = self
             .conn
             .query_row("SELECT value FROM meta WHERE name = 'key_check'", [], |r| {
