@@ -72,8 +72,8 @@ pub enum SqliteStoreError {
     /// SQLite can only read the file (file or directory permissions, a read-only file
     /// system, or a file format newer than this SQLite), and every operation writes.
     ReadOnly,
-    /// Another connection (another process, or another `SqliteStore` on the same file) kept
-    /// the database locked for longer than [`SqliteConfig::busy_timeout`]. Nothing changed.
+    /// Other connections (other processes, or other `SqliteStore`s on the same file) kept the
+    /// database locked for the whole [`SqliteConfig::busy_timeout`]. Nothing changed.
     Busy,
     /// Another connection changed rows that the operation had read before it could commit
     /// them. Nothing changed; the store-backed operations run again once (under the lock, so
@@ -103,7 +103,7 @@ impl fmt::Display for SqliteStoreError {
                 "SQLite can only read the database file (permissions, a read-only file system, or a newer file format), and keylink writes at every operation; make it writable",
             ),
             SqliteStoreError::Busy => f.write_str(
-                "another connection kept the database locked for longer than the busy timeout (SqliteConfig::busy_timeout); nothing was changed, try again",
+                "the database stayed locked by other connections for the whole busy timeout (SqliteConfig::busy_timeout); nothing was changed, try again",
             ),
             SqliteStoreError::Conflict => f.write_str(
                 "another connection changed what this operation read before it could commit; nothing was changed, run it again",
@@ -351,8 +351,8 @@ impl SqliteStore {
         config: SqliteConfig,
     ) -> StoreResult<Self> {
         let path = path.as_ref();
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(config.busy_timeout)?;
+        let mut conn = Connection::open(path)?;
+        conn.busy_handler(Some(fair_wait(config.busy_timeout)))?;
         let mut store = SqliteStore {
             conn,
             sealer: Sealer::new(key),
@@ -766,6 +766,26 @@ fn apply_in(store: &SqliteStore, change: Change) -> StoreResult<()> {
         }
     }
     Ok(())
+}
+
+/// SQLite's busy handler for a connection: wait for a lock in short sleeps of random length
+/// (0.1 to 1 ms) until `timeout` has passed since the wait began. SQLite's own timeout handler
+/// backs off to sleeps of 100 ms, so a connection waiting for the write lock while another
+/// commits back to back keeps missing the short gaps between commits and times out although
+/// no transaction held the lock for long; short random sleeps take their turn.
+fn fair_wait(timeout: Duration) -> impl FnMut(i32) -> bool + Send + 'static {
+    let mut started = std::time::Instant::now();
+    move |count| {
+        if count == 0 {
+            started = std::time::Instant::now();
+        }
+        if started.elapsed() >= timeout {
+            return false;
+        }
+        let jitter = rand_core::Rng::next_u32(&mut crate::os_rng()) % 900;
+        std::thread::sleep(Duration::from_micros(100 + u64::from(jitter)));
+        true
+    }
 }
 
 /// The keyed hash standing for `address` in row keys:
