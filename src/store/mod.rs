@@ -99,10 +99,11 @@ pub trait ProtocolStore {
     /// 3, ... when [`retry_operation`](Self::retry_operation) asked for another run.
     ///
     /// These three hooks are for a store that other writers share (another process on the
-    /// same database, or another connection): such a store records from here what the
-    /// operation reads, and its [`commit`](Self::commit) refuses, with an error of its own,
-    /// to apply changes computed from rows that another writer changed since (a conflict);
-    /// it may also take its write lock here on a later attempt, so that attempt cannot
+    /// same database, or another connection): such a store starts here what lets its
+    /// [`commit`](Self::commit) tell that another writer changed what the operation read
+    /// (a read transaction on one snapshot, or a record of the rows read), and its commit
+    /// then refuses, with an error of its own, to apply changes computed from stale reads (a
+    /// conflict); on a later attempt it may take its write lock here, so that attempt cannot
     /// conflict. An error here ends the operation with [`Error::Store`](crate::Error::Store).
     /// The defaults do nothing, which is right for a store only one writer uses.
     fn begin_operation(&mut self, attempt: u32) -> Result<(), Self::Error> {

@@ -1,8 +1,8 @@
 //! [`SqliteStore`]: a [`ProtocolStore`] in one SQLite file (feature `sqlite`; SQLite is
 //! bundled, so nothing needs installing), every secret sealed at rest under the app's
 //! [`StorageKey`] (PROTOCOL.md §8.1), one `BEGIN IMMEDIATE` transaction per commit.
-//! Several processes may share the file: each operation's commit checks what it read
-//! (PROTOCOL.md §8.3).
+//! Several processes may share the file: an operation whose snapshot another writer made
+//! stale runs again under the lock (PROTOCOL.md §8.3).
 
 use core::cell::{Cell, RefCell};
 use core::fmt;
@@ -250,13 +250,12 @@ impl SqliteConfig {
 ///
 /// **Several processes may use one file** (an app and its notification extension), each
 /// with its own `SqliteStore`, as may several `SqliteStore`s in one process. Each
-/// store-backed operation keeps what it read (its read set); its commit takes the write lock,
-/// checks that every row it read still holds the same sealed bytes (each write seals under a
-/// fresh salt, so any write to a row changes them), and applies its changes only then. If
-/// another writer changed a row in between, nothing is applied and the operation runs again,
-/// this time holding the write lock from its first read, so the second run cannot conflict.
-/// A message key is never used twice and no update is lost; waits for the lock are bounded
-/// by [`SqliteConfig::busy_timeout`].
+/// store-backed operation reads one snapshot of the database; its commit turns that snapshot
+/// into a write transaction, which SQLite refuses if another connection wrote since. Then
+/// nothing is applied and the operation runs again, this time holding the write lock from its
+/// first read, so the second run cannot conflict (PROTOCOL.md §8.3). A message key is never
+/// used twice and no update is lost; waits for the lock are bounded by
+/// [`SqliteConfig::busy_timeout`].
 pub struct SqliteStore {
     conn: Connection,
     sealer: Sealer,
