@@ -7,7 +7,7 @@
 mod common;
 
 use common::rng;
-use common::sqlite::{TempDb, device};
+use common::sqlite::{TempDb, device, introduce};
 use keylink::Error;
 use keylink::keys::IdentityKeyPair;
 use keylink::store::at_rest::StorageKey;
@@ -31,16 +31,7 @@ async fn many_tasks_share_two_connections_to_one_file() {
     {
         let (mut alice, _) = device(&a_db.0, &a_key);
         let (mut bob, _) = device(&b_db.0, &b_key);
-        let bundle = bob
-            .bundle(1, 1, Some(1.into()), 1)
-            .unwrap()
-            .verify()
-            .unwrap();
-        keylink::start_session(&mut alice, &bob_addr, &bundle, &mut rng()).unwrap();
-        let hello = keylink::encrypt(&mut alice, &bob_addr, b"hello")
-            .unwrap()
-            .to_bytes();
-        keylink::decrypt(&mut bob, &alice_addr, &hello, &mut rng()).unwrap();
+        introduce(&mut alice, &mut bob);
     }
     let open = |db: &TempDb, key: &StorageKey| {
         AsyncStore::new(SqliteStore::open(&db.0, key).unwrap()).unwrap()

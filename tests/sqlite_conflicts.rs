@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::rng;
-use common::sqlite::{TempDb, device};
+use common::sqlite::{TempDb, device, introduce};
 use keylink::Error;
 use keylink::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
@@ -118,16 +118,7 @@ fn setup() -> Setup {
     let (mut a1, _) = device(&a_db.0, &a_key);
     let (mut bob, _) = device(&b_db.0, &StorageKey::generate(&mut rng()));
     let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
-    let bundle = bob
-        .bundle(1, 1, Some(1.into()), 1)
-        .unwrap()
-        .verify()
-        .unwrap();
-    keylink::start_session(&mut a1, &bob_addr, &bundle, &mut rng()).unwrap();
-    let hello = keylink::encrypt(&mut a1, &bob_addr, b"hello")
-        .unwrap()
-        .to_bytes();
-    keylink::decrypt(&mut bob, &alice_addr, &hello, &mut rng()).unwrap();
+    introduce(&mut a1, &mut bob);
     let reply = keylink::encrypt(&mut bob, &alice_addr, b"hi")
         .unwrap()
         .to_bytes();

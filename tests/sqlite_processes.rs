@@ -14,6 +14,8 @@
 #![cfg(feature = "sqlite")]
 #![cfg(unix)]
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -23,8 +25,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::sqlite::device;
 use keylink::Error;
-use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, SignedPreKey};
 use keylink::store::at_rest::StorageKey;
 use keylink::store::{Address, SqliteConfig, SqliteStore, Synchronous};
 use rand_core::{CryptoRng, Rng};
@@ -58,25 +60,6 @@ fn plaintext(tag: u8, counter: u64, rng: &mut impl Rng) -> Vec<u8> {
 // Devices and keys in files
 // ---------------------------------------------------------------------------------------
 
-/// A device in a file: identity, signed prekey 1, one-time prekeys 1..=5, KEM prekeys 1..=5
-/// and last-resort KEM prekey 100.
-fn device(path: &Path, key: &StorageKey) -> SqliteStore {
-    let mut r = keylink::os_rng();
-    let identity = IdentityKeyPair::generate(&mut r);
-    let mut store = SqliteStore::open(path, key).unwrap();
-    store.set_local_identity(&identity).unwrap();
-    store
-        .add_signed_prekey(&SignedPreKey::generate(1, &identity, &mut r))
-        .unwrap();
-    store
-        .add_one_time_prekeys(&OneTimePreKey::generate_batch(1, 5, &mut r))
-        .unwrap();
-    let mut kem = KemPreKey::generate_batch(1, 5, &identity, &mut r);
-    kem.push(KemPreKey::generate_last_resort(100, &identity, &mut r));
-    store.add_kem_prekeys(&kem).unwrap();
-    store
-}
-
 fn new_key(path: &Path) -> StorageKey {
     let key = StorageKey::generate(&mut keylink::os_rng());
     fs::write(path, *key.to_bytes()).unwrap();
@@ -96,8 +79,8 @@ fn read_key(path: &Path) -> StorageKey {
 fn alice_and_bob(dir: &Path) -> (SqliteStore, SqliteStore) {
     let a_key = new_key(&dir.join("alice.key"));
     let b_key = new_key(&dir.join("bob.key"));
-    let mut alice_store = device(&dir.join("alice.db"), &a_key);
-    let bob_store = device(&dir.join("bob.db"), &b_key);
+    let (mut alice_store, _) = device(&dir.join("alice.db"), &a_key);
+    let (bob_store, _) = device(&dir.join("bob.db"), &b_key);
     let bundle = bob_store
         .bundle(1, 1, Some(1.into()), 1)
         .unwrap()

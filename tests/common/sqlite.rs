@@ -1,11 +1,11 @@
 //! Stores in SQLite files (feature `sqlite`): a temp path removed with its WAL files, and a
 //! device whose keys are kept in one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, SignedPreKey};
-use keylink::store::SqliteStore;
 use keylink::store::at_rest::StorageKey;
+use keylink::store::{Address, SqliteStore};
 
 use super::rng;
 
@@ -34,8 +34,8 @@ impl Drop for TempDb {
 }
 
 /// A device in a file: identity, signed prekey 1, one-time prekeys 1..=5, KEM prekeys 1..=5
-/// and last-resort KEM prekey 100. Returns the store and the identity's seed record bytes.
-pub fn device(path: &PathBuf, key: &StorageKey) -> (SqliteStore, IdentityKeyPair) {
+/// and last-resort KEM prekey 100. Returns the store and the identity.
+pub fn device(path: &Path, key: &StorageKey) -> (SqliteStore, IdentityKeyPair) {
     let mut r = rng();
     let identity = IdentityKeyPair::generate(&mut r);
     let mut store = SqliteStore::open(path, key).unwrap();
@@ -50,4 +50,21 @@ pub fn device(path: &PathBuf, key: &StorageKey) -> (SqliteStore, IdentityKeyPair
     kem.push(KemPreKey::generate_last_resort(100, &identity, &mut r));
     store.add_kem_prekeys(&kem).unwrap();
     (store, identity)
+}
+
+/// Alice (`alice`, 1) starts a session with Bob (`bob`, 1) from his bundle (one-time prekey 1,
+/// KEM prekey 1) and Bob decrypts her first message, "hello".
+pub fn introduce(alice: &mut SqliteStore, bob: &mut SqliteStore) {
+    let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
+    let bundle = bob
+        .bundle(1, 1, Some(1.into()), 1)
+        .unwrap()
+        .verify()
+        .unwrap();
+    keylink::start_session(alice, &bob_addr, &bundle, &mut rng()).unwrap();
+    let hello = keylink::encrypt(alice, &bob_addr, b"hello")
+        .unwrap()
+        .to_bytes();
+    let received = keylink::decrypt(bob, &alice_addr, &hello, &mut rng()).unwrap();
+    assert_eq!(received, b"hello");
 }
