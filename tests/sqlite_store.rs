@@ -229,7 +229,15 @@ fn a_schema_1_database_opens_and_works() {
     let db = TempDb::new("schema-1");
     std::fs::write(&db.0, SCHEMA_1_DB).unwrap();
     let key = StorageKey::from_bytes(SCHEMA_1_KEY);
+    let application_id = |path: &std::path::Path| -> i32 {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.pragma_query_value(None, "application_id", |r| r.get(0))
+            .unwrap()
+    };
+    // Written before keylink set its application id: it gets it at its first open.
+    assert_eq!(application_id(&db.0), 0);
     let mut bob = SqliteStore::open(&db.0, &key).unwrap();
+    assert_eq!(application_id(&db.0), 0x6B6C_6B31);
     let alice = Address::new("alice", 1);
     let late = keylink::decrypt(&mut bob, &alice, SCHEMA_1_LATE, &mut rng()).unwrap();
     assert_eq!(late, b"late, from schema 1");

@@ -75,10 +75,10 @@ pub enum SqliteStoreError {
     /// Other connections (other processes, or other `SqliteStore`s on the same file) kept the
     /// database locked for the whole [`SqliteConfig::busy_timeout`]. Nothing changed.
     Busy,
-    /// Another connection changed rows that the operation had read before it could commit
-    /// them. Nothing changed; the store-backed operations run again once (under the lock, so
-    /// the second run cannot conflict), so a caller sees this only from its own
-    /// [`commit`](ProtocolStore::commit) calls.
+    /// Another connection wrote to the database after the operation's first read, before
+    /// its commit (PROTOCOL.md §8.3). Nothing changed; the store-backed operations then run
+    /// again under the write lock, where it cannot happen, so callers of the operations do
+    /// not see it.
     Conflict,
 }
 
@@ -106,7 +106,7 @@ impl fmt::Display for SqliteStoreError {
                 "the database stayed locked by other connections for the whole busy timeout (SqliteConfig::busy_timeout); nothing was changed, try again",
             ),
             SqliteStoreError::Conflict => f.write_str(
-                "another connection changed what this operation read before it could commit; nothing was changed, run it again",
+                "another connection wrote to the database while this operation ran; nothing was changed, run it again",
             ),
         }
     }
