@@ -56,6 +56,24 @@ pub const MAX_SKIPPED_HEADER_KEYS: usize = 5;
 /// Most archived (previous) sessions kept per peer address.
 pub const MAX_ARCHIVED_SESSIONS: usize = 40;
 
+// ---- Accounts and safety numbers ---------------------------------------------------------
+
+/// Version of the safety number hash chain: `h_0` starts with `u16be(SAFETY_NUMBER_VERSION)`.
+pub const SAFETY_NUMBER_VERSION: u16 = 0;
+/// Label in `h_0` of the safety number hash chain; separates it from any other SHA-512 of an
+/// account key.
+pub const SAFETY_NUMBER_LABEL: &[u8] = b"keylink v1 safety number";
+/// SHA-512 iterations after `h_0` (`F = h_5200[0..32]`): slows down a search for a second
+/// account key with the same safety number.
+pub const SAFETY_NUMBER_ITERATIONS: u32 = 5200;
+/// Digits of one party's half of a safety number (6 groups of 5); the shown number is two
+/// halves, 60 digits.
+pub const SAFETY_NUMBER_PARTY_DIGITS: usize = 30;
+/// First byte of a safety number QR payload (`0x01 || F_own || F_peer`): its format version.
+pub const SAFETY_QR_VERSION: u8 = 0x01;
+/// Bytes of a safety number QR payload: the version byte and two 32-byte fingerprints.
+pub const SAFETY_QR_LEN: usize = 65;
+
 // ---- Storage at rest ----------------------------------------------------------------------
 
 /// HKDF info deriving the key that seals stored values from the app's storage key.

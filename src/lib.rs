@@ -49,6 +49,8 @@
 //!
 //! # Layers
 //!
+//! - [`account`]: phone numbers, the account key `AIK` (a distinct type from the identity
+//!   key) and safety numbers, shown as 60 digits or compared by scanning a QR code.
 //! - [`keys`]: identity keys, signed, one-time and ML-KEM-1024 prekeys, bundles (parsed vs
 //!   verified).
 //! - [`session`]: the sans-IO core — [`Session`](session::Session) (PQXDH setup, Double Ratchet
@@ -72,6 +74,7 @@
 //!
 //! The wire format and every encoding choice are specified in `docs/PROTOCOL.md`.
 
+pub mod account;
 #[cfg(feature = "backup")]
 pub mod backup;
 pub mod constants;

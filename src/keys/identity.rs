@@ -104,7 +104,7 @@ impl core::hash::Hash for IdentityKey {
 
 /// Whether `bytes` is the one encoding of its point that RFC 8032 allows: the y-coordinate
 /// (bit 255 cleared) below p = 2^255 - 19, and no sign bit for x = 0 (y = 1 or y = p - 1).
-fn is_canonical_edwards(bytes: &[u8; 32]) -> bool {
+pub(crate) fn is_canonical_edwards(bytes: &[u8; 32]) -> bool {
     // p - 1 = 0x7fff..ffec little-endian: the y values >= p are 0x7fff..ffed ..= 0x7fff..ffff.
     let mut y = *bytes;
     let sign = y[31] >> 7;

@@ -70,6 +70,14 @@ pub(crate) struct IdentityRecord {
     pub seed: Vec<u8>,
 }
 
+/// Stored account key pair (`AIK`).
+#[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
+pub(crate) struct AccountKeyRecord {
+    #[prost(bytes = "vec", tag = "1")]
+    pub seed: Vec<u8>,
+}
+
 /// Stored X25519 prekey (signed or one-time).
 #[derive(Clone, PartialEq, prost::Message)]
 #[prost(skip_debug)]
@@ -302,6 +310,7 @@ macro_rules! zeroize_on_drop {
 
 zeroize_on_drop! {
     IdentityRecord: seed;
+    AccountKeyRecord: seed;
     PreKeyRecord: private_key;
     KemPreKeyRecord: private_key;
     Chain: chain_key, ratchet_private, header_key;
@@ -327,6 +336,7 @@ macro_rules! redacted_debug {
 
 redacted_debug! {
     IdentityRecord: ;
+    AccountKeyRecord: ;
     PreKeyRecord: id;
     KemPreKeyRecord: id, last_resort;
     Chain: index;

@@ -1,0 +1,37 @@
+//! Accounts: phone numbers, the account key `AIK` and safety numbers.
+//!
+//! An account is a phone number ([`PhoneNumber`], E.164) plus an account key
+//! ([`AccountKeyPair`], Ed25519), generated on the primary device at registration and used
+//! only to sign. Every device has its own identity key besides
+//! ([`IdentityKeyPair`](crate::keys::IdentityKeyPair)); the two are distinct types.
+//! Two users check each other's account key for each other's number with a
+//! [`SafetyNumber`]: 60 digits read aloud, or a QR code one scans from the other's screen.
+//!
+//! ```
+//! use keylink::account::{AccountKeyPair, PhoneNumber, SafetyNumber, Verification};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut rng = keylink::os_rng();
+//! let (alice, bob) = (AccountKeyPair::generate(&mut rng), AccountKeyPair::generate(&mut rng));
+//! let alice_phone = PhoneNumber::parse("+14155550100")?;
+//! let bob_phone = PhoneNumber::parse("+447700900123")?;
+//!
+//! let at_alice = SafetyNumber::new(&alice_phone, alice.public(), &bob_phone, bob.public());
+//! let at_bob = SafetyNumber::new(&bob_phone, bob.public(), &alice_phone, alice.public());
+//! assert_eq!(at_alice.displayed(), at_bob.displayed());
+//! assert_eq!(at_alice.displayed().len(), 71); // 12 groups of 5 digits
+//!
+//! // Alice scans Bob's screen.
+//! let scanned = at_bob.qr_payload();
+//! assert_eq!(at_alice.verify_scanned(&scanned)?, Verification::Match);
+//! # Ok(())
+//! # }
+//! ```
+
+mod key;
+mod phone;
+mod safety;
+
+pub use key::{AccountKey, AccountKeyPair};
+pub use phone::{PhoneNumber, PhoneNumberError};
+pub use safety::{SafetyNumber, Verification};
