@@ -68,10 +68,13 @@
     feature = "backup",
     doc = " - [`backup`] (feature `backup`, on by default): encrypted backups under a recovery code or\n   a password. Nothing outside it depends on it."
 )]
+//! - [`account`]: the phone number an account is known by
+//!   ([`PhoneNumber`](account::PhoneNumber), parsed from typed input into E.164).
 //! - [`constants`]: every protocol label and limit.
 //!
 //! The wire format and every encoding choice are specified in `docs/PROTOCOL.md`.
 
+pub mod account;
 #[cfg(feature = "backup")]
 pub mod backup;
 pub mod constants;
