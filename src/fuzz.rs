@@ -515,6 +515,22 @@ pub fn fuzz_two_party(data: &[u8]) {
     }
 }
 
+/// Parse arbitrary text as a phone number: never a panic; what parses is E.164 (`+`, 7 to 15
+/// ASCII digits, the first not `0`) and parses again to itself.
+pub fn fuzz_phone_number(data: &[u8]) {
+    use crate::account::PhoneNumber;
+
+    let typed = String::from_utf8_lossy(data);
+    if let Ok(number) = PhoneNumber::parse(&typed) {
+        let e164 = number.as_str();
+        let digits = e164.strip_prefix('+').unwrap_or_default();
+        assert!((7..=15).contains(&digits.len()), "{e164}");
+        assert!(digits.bytes().all(|b| b.is_ascii_digit()), "{e164}");
+        assert!(!digits.starts_with('0'), "{e164}");
+        assert!(PhoneNumber::parse(e164).as_ref() == Ok(&number), "{e164}");
+    }
+}
+
 /// The storage key of the `sqlite_file` target's seed (the schema-1 database under
 /// `tests/sqlite/`).
 #[cfg(feature = "sqlite")]
@@ -564,7 +580,8 @@ mod tests {
 
     type EntryPoint = fn(&[u8]);
 
-    const TARGETS: [(&str, EntryPoint); 6] = [
+    const TARGETS: [(&str, EntryPoint); 7] = [
+        ("phone_number", fuzz_phone_number),
         ("wire_message", fuzz_wire_message),
         ("wire_bundle", fuzz_wire_bundle),
         ("records", fuzz_records),

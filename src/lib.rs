@@ -49,8 +49,6 @@
 //!
 //! # Layers
 //!
-//! - [`account`]: phone numbers, the account key `AIK` (a distinct type from the identity
-//!   key) and safety numbers, shown as 60 digits or compared by scanning a QR code.
 //! - [`keys`]: identity keys, signed, one-time and ML-KEM-1024 prekeys, bundles (parsed vs
 //!   verified).
 //! - [`session`]: the sans-IO core — [`Session`](session::Session) (PQXDH setup, Double Ratchet
@@ -70,6 +68,11 @@
     feature = "backup",
     doc = " - [`backup`] (feature `backup`, on by default): encrypted backups under a recovery code or\n   a password. Nothing outside it depends on it."
 )]
+//! - [`account`]: the phone number an account is known by
+//!   ([`PhoneNumber`](account::PhoneNumber), parsed from typed input into E.164), the account
+//!   key [`AccountKeyPair`](account::AccountKeyPair) (`AIK`, a distinct type from the identity
+//!   key) and [`SafetyNumber`](account::SafetyNumber)s, shown as 60 digits or compared by
+//!   scanning a QR code.
 //! - [`constants`]: every protocol label and limit.
 //!
 //! The wire format and every encoding choice are specified in `docs/PROTOCOL.md`.

@@ -1,9 +1,11 @@
-//! Accounts: phone numbers, the account key `AIK` and safety numbers.
+//! Accounts: the phone number a person is known by, the account key `AIK` and safety
+//! numbers.
 //!
-//! An account is a phone number ([`PhoneNumber`], E.164) plus an account key
-//! ([`AccountKeyPair`], Ed25519), generated on the primary device at registration and used
-//! only to sign. Every device has its own identity key besides
-//! ([`IdentityKeyPair`](crate::keys::IdentityKeyPair)); the two are distinct types.
+//! A user is a phone number, not a key (PROTOCOL.md §11): [`PhoneNumber`] parses what a user
+//! types into E.164 form, with an error that says what is wrong. An account is that number
+//! plus an account key ([`AccountKeyPair`], Ed25519), generated on the primary device at
+//! registration and used only to sign; every device has its own identity key besides
+//! ([`IdentityKeyPair`](crate::keys::IdentityKeyPair)), and the two are distinct types.
 //! Two users check each other's account key for each other's number with a
 //! [`SafetyNumber`]: 60 digits read aloud, or a QR code one scans from the other's screen.
 //!
@@ -13,8 +15,8 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut rng = keylink::os_rng();
 //! let (alice, bob) = (AccountKeyPair::generate(&mut rng), AccountKeyPair::generate(&mut rng));
-//! let alice_phone = PhoneNumber::parse("+14155550100")?;
-//! let bob_phone = PhoneNumber::parse("+447700900123")?;
+//! let alice_phone = PhoneNumber::parse("+1 415 555 0100")?;
+//! let bob_phone = PhoneNumber::parse("+44 7700 900123")?;
 //!
 //! let at_alice = SafetyNumber::new(&alice_phone, alice.public(), &bob_phone, bob.public());
 //! let at_bob = SafetyNumber::new(&bob_phone, bob.public(), &alice_phone, alice.public());
