@@ -13,7 +13,9 @@ use std::sync::OnceLock;
 
 use rand_core::{TryCryptoRng, TryRng};
 
-use crate::error::Result;
+use crate::account::{AccountKeyPair, PhoneNumber, SafetyNumber, Verification};
+use crate::constants::{SAFETY_QR_LEN, SAFETY_QR_VERSION};
+use crate::error::{Error, Result};
 use crate::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
 use crate::session::{Message, Session, SessionRecord};
 use crate::store::{Address, MemoryStore};
@@ -531,6 +533,80 @@ pub fn fuzz_phone_number(data: &[u8]) {
     }
 }
 
+/// One conversation for `safety_qr`, computed once: Alice's safety number and the QR payload
+/// Bob's screen shows for it.
+struct SafetyFixture {
+    alice: SafetyNumber,
+    bob_payload: [u8; SAFETY_QR_LEN],
+}
+
+fn safety_fixture() -> Option<&'static SafetyFixture> {
+    static FIXTURE: OnceLock<Option<SafetyFixture>> = OnceLock::new();
+    FIXTURE.get_or_init(build_safety_fixture).as_ref()
+}
+
+fn build_safety_fixture() -> Option<SafetyFixture> {
+    let rng = &mut FuzzRng::new(0xACC0);
+    let (alice, bob) = (AccountKeyPair::generate(rng), AccountKeyPair::generate(rng));
+    let alice_phone = PhoneNumber::parse("+14155550100").ok()?;
+    let bob_phone = PhoneNumber::parse("+447700900123").ok()?;
+    let at_bob = SafetyNumber::new(&bob_phone, bob.public(), &alice_phone, alice.public());
+    Some(SafetyFixture {
+        alice: SafetyNumber::new(&alice_phone, alice.public(), &bob_phone, bob.public()),
+        bob_payload: at_bob.qr_payload(),
+    })
+}
+
+/// Alice scans arbitrary bytes as Bob's QR code: never a panic; the outcome is exactly the one
+/// docs/PROTOCOL.md §11.3 gives (unknown version for a first byte other than `0x01`, whatever
+/// the length; malformed for empty input or a length other than 65; a match for Bob's payload
+/// and for nothing else).
+pub fn fuzz_safety_qr(data: &[u8]) {
+    let Some(f) = safety_fixture() else {
+        return;
+    };
+    let expected = match data.first() {
+        None => "malformed",
+        Some(&version) if version != SAFETY_QR_VERSION => "unknown version",
+        Some(_) if data.len() != SAFETY_QR_LEN => "malformed",
+        Some(_) if data == f.bob_payload => "match",
+        Some(_) => "mismatch",
+    };
+    let outcome = match f.alice.verify_scanned(data) {
+        Ok(Verification::Match) => "match",
+        Ok(Verification::Mismatch) => "mismatch",
+        Err(Error::Malformed(_)) => "malformed",
+        Err(Error::UnknownVersion { found, .. }) if data.first() == Some(&found) => {
+            "unknown version"
+        }
+        Err(_) => "another error",
+    };
+    assert!(outcome == expected, "{outcome}, expected {expected}");
+    assert!(
+        f.alice.verify_scanned(&f.bob_payload).ok() == Some(Verification::Match),
+        "the peer's own payload does not match"
+    );
+}
+
+/// Parses an account key record: never a panic; only `Malformed` or `UnknownVersion` (for a
+/// leading byte of another version) is refused, and what parses serializes to the same bytes.
+pub fn fuzz_account_record(data: &[u8]) {
+    match AccountKeyPair::from_bytes(data) {
+        Ok(account) => assert!(
+            *account.to_bytes() == data,
+            "account key record does not round-trip"
+        ),
+        Err(Error::UnknownVersion { found, .. }) => assert!(
+            data.first().map(|b| b >> 4) == Some(found) && found != 1,
+            "unknown version {found}"
+        ),
+        Err(e) => assert!(
+            matches!(e, Error::Malformed(_)),
+            "account key record: {e:?}"
+        ),
+    }
+}
+
 /// The storage key of the `sqlite_file` target's seed (the schema-1 database under
 /// `tests/sqlite/`).
 #[cfg(feature = "sqlite")]
@@ -580,8 +656,10 @@ mod tests {
 
     type EntryPoint = fn(&[u8]);
 
-    const TARGETS: [(&str, EntryPoint); 7] = [
+    const TARGETS: [(&str, EntryPoint); 9] = [
         ("phone_number", fuzz_phone_number),
+        ("safety_qr", fuzz_safety_qr),
+        ("account_record", fuzz_account_record),
         ("wire_message", fuzz_wire_message),
         ("wire_bundle", fuzz_wire_bundle),
         ("records", fuzz_records),
@@ -674,6 +752,36 @@ mod tests {
             6, 1, // restart Bob
             2, 3, // deliver m4 (now index 3)
         ]
+    }
+
+    /// Writes the seed corpora of `safety_qr` and `account_record`:
+    /// `cargo test --features fuzzing --lib write_account_fuzz_seeds -- --ignored`.
+    #[test]
+    #[ignore]
+    fn write_account_fuzz_seeds() {
+        let f = safety_fixture().unwrap();
+        let own = f.alice.qr_payload().to_vec();
+        let mut v2 = f.bob_payload.to_vec();
+        v2[0] = 0x02;
+        let account = AccountKeyPair::generate(&mut FuzzRng::new(0xACC1));
+        let mut newer = account.to_bytes().to_vec();
+        newer[0] = 0x24;
+        let seeds: Vec<(&str, &str, Vec<u8>)> = vec![
+            ("safety_qr", "peer-payload", f.bob_payload.to_vec()),
+            ("safety_qr", "own-payload", own),
+            ("safety_qr", "version-2", v2),
+            ("safety_qr", "short", f.bob_payload[..64].to_vec()),
+            ("safety_qr", "empty", Vec::new()),
+            ("account_record", "record", account.to_bytes().to_vec()),
+            ("account_record", "newer-version", newer),
+            ("account_record", "identity-record", {
+                IdentityKeyPair::from_seed(&[0xB0; 32]).to_bytes().to_vec()
+            }),
+        ];
+        for (target, name, bytes) in seeds {
+            std::fs::create_dir_all(corpus(target)).unwrap();
+            std::fs::write(corpus(target).join(name), bytes).unwrap();
+        }
     }
 
     /// Writes the seed corpus: `cargo test --lib write_session_fuzz_seeds -- --ignored`.
