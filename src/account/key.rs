@@ -103,7 +103,7 @@ impl AccountKeyPair {
     }
 
     /// Serialize for the application's storage (versioned; holds the secret seed):
-    /// `0x14 || AccountKeyRecord` (docs/PROTOCOL.md §11.1).
+    /// `0x14 || AccountKeyRecord` (docs/PROTOCOL.md §11.2).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let record = proto::AccountKeyRecord {
             seed: self.signing.as_bytes().to_vec(),
@@ -134,7 +134,7 @@ impl fmt::Debug for AccountKeyPair {
 mod tests {
     use super::*;
 
-    /// The record of the account key with this seed, written out by hand (PROTOCOL.md §11.1).
+    /// The record of the account key with this seed, written out by hand (PROTOCOL.md §11.2).
     fn record(seed: &[u8; 32]) -> Vec<u8> {
         let mut bytes = vec![0x14, 0x0A, 0x20];
         bytes.extend_from_slice(seed);

@@ -26,7 +26,7 @@ pub enum Verification {
 }
 
 /// The safety number of a conversation between two accounts, as one of them computes it
-/// (docs/PROTOCOL.md §11.2).
+/// (docs/PROTOCOL.md §11.3).
 ///
 /// It depends only on the two account keys and the two phone numbers: it changes when
 /// either changes and never when a device is linked or removed.
