@@ -2,6 +2,8 @@
 //! payload and its scan rules, the record's versioning, and the known-answer vectors of
 //! `test-vectors/keylink/safety_numbers.json`, recomputed here from SHA-512 directly.
 
+#![cfg(test)]
+
 use keylink::Error;
 use keylink::account::{AccountKey, AccountKeyPair, PhoneNumber, SafetyNumber, Verification};
 use sha2::{Digest, Sha512};
