@@ -123,6 +123,7 @@ mod tests {
         assert_eq!(Kind::RatchetMessage.leading_byte(), 0x11);
         assert_eq!(Kind::PreKeyMessage.leading_byte(), 0x12);
         assert_eq!(Kind::Bundle.leading_byte(), 0x13);
+        assert_eq!(Kind::AccountKeyRecord.leading_byte(), 0x14);
         assert_eq!(sample()[0], 0x1B);
     }
 
