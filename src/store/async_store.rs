@@ -108,7 +108,9 @@ impl<S: ProtocolStore + Send + 'static> AsyncStore<S> {
     }
 
     /// [`encrypt_in_place`](crate::encrypt_in_place), on the store's thread: `buffer` holds
-    /// the plaintext, and the future gives it back holding the serialized message.
+    /// the plaintext, and the future gives it back holding the serialized message. On an
+    /// error the buffer, plaintext and all, is wiped and dropped; keep a copy if the message
+    /// must be retried.
     pub fn encrypt_in_place(&self, address: Address, buffer: Vec<u8>) -> Pending<Vec<u8>> {
         self.run(move |store| {
             let mut buffer = zeroize::Zeroizing::new(buffer);
