@@ -221,6 +221,11 @@ impl<S: ProtocolStore> ProtocolStore for Recording<S> {
         self.inner.skipped_message_key(address, id)
     }
 
+    fn prekey_state(&self) -> Result<Option<keylink::account::PreKeyState>, S::Error> {
+        self.read("prekey_state");
+        self.inner.prekey_state()
+    }
+
     fn commit(&mut self, changes: Changes) -> Result<(), S::Error> {
         for change in &changes {
             self.writes.push(match change {
@@ -234,6 +239,12 @@ impl<S: ProtocolStore> ProtocolStore for Recording<S> {
                 Change::RemoveOneTimePreKey(_) => "RemoveOneTimePreKey",
                 Change::RemoveKemPreKey(_) => "RemoveKemPreKey",
                 Change::UsedBaseKey { .. } => "UsedBaseKey",
+                Change::PreKeyState(_) => "PreKeyState",
+                Change::SignedPreKey(_) => "SignedPreKey",
+                Change::OneTimePreKeys(_) => "OneTimePreKeys",
+                Change::KemPreKeys(_) => "KemPreKeys",
+                Change::RemoveSignedPreKey(_) => "RemoveSignedPreKey",
+                Change::RemoveOneTimePreKeysBelow { .. } => "RemoveOneTimePreKeysBelow",
             });
         }
         self.inner.commit(changes)
@@ -439,6 +450,10 @@ impl ProtocolStore for Collector {
         _: &Address,
         _: &SkippedKeyId,
     ) -> Result<Option<SkippedMessageKey>, Infallible> {
+        Ok(None)
+    }
+
+    fn prekey_state(&self) -> Result<Option<keylink::account::PreKeyState>, Infallible> {
         Ok(None)
     }
 

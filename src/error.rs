@@ -61,6 +61,12 @@ pub enum Error {
         /// The device the bundle was published for.
         bundle: DeviceId,
     },
+    /// A [`PreKeyPolicy`](crate::account::PreKeyPolicy) whose values do not work together;
+    /// the text says which.
+    InvalidPreKeyPolicy(&'static str),
+    /// Prekey upkeep has handed out every id of a kind (2^32 of them): this device cannot
+    /// publish new prekeys.
+    PreKeyIdsExhausted,
     /// The application's store failed; nothing was changed.
     Store(StoreError),
     /// An internal step failed in a way no input can cause (a primitive rejected a length
@@ -118,6 +124,12 @@ impl fmt::Display for Error {
             ),
             Error::NoLocalIdentity => f.write_str(
                 "no local identity is stored; generate one with IdentityKeyPair::generate and save it first",
+            ),
+            Error::InvalidPreKeyPolicy(problem) => {
+                write!(f, "invalid prekey policy: {problem}")
+            }
+            Error::PreKeyIdsExhausted => f.write_str(
+                "every prekey id of one kind was handed out once already and none may be reused: register this device anew (a new identity key)",
             ),
             Error::Store(e) => write!(f, "the store failed and nothing was changed: {e}"),
             Error::Internal(what) => write!(

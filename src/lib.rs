@@ -96,12 +96,14 @@ pub(crate) mod primitives;
 pub(crate) mod ratchet;
 pub mod session;
 pub mod store;
+mod time;
 pub(crate) mod wire;
 
 pub use error::{Error, Result};
 pub use store::{
     accept_identity, decrypt, decrypt_in_place, encrypt, encrypt_in_place, start_session,
 };
+pub use time::Timestamp;
 
 /// The operating system's RNG, as the [`rand_core::CryptoRng`] keylink's functions take.
 ///

@@ -144,6 +144,9 @@ impl keylink::store::ProtocolStore for Panicking {
     ) -> Result<Option<keylink::session::SkippedMessageKey>, Self::Error> {
         self.0.skipped_message_key(a, id)
     }
+    fn prekey_state(&self) -> Result<Option<keylink::account::PreKeyState>, Self::Error> {
+        self.0.prekey_state()
+    }
     fn commit(&mut self, changes: keylink::store::Changes) -> Result<(), Self::Error> {
         self.0.commit(changes)
     }

@@ -82,6 +82,9 @@ impl ProtocolStore for Interfering<'_> {
     ) -> R<Option<SkippedMessageKey>> {
         self.inner.skipped_message_key(address, id)
     }
+    fn prekey_state(&self) -> R<Option<keylink::account::PreKeyState>> {
+        self.inner.prekey_state()
+    }
     fn commit(&mut self, changes: Changes) -> R<()> {
         self.commits += 1;
         (self.interfere)(self.commits);

@@ -64,6 +64,12 @@ fn kind(change: &Change) -> &'static str {
         Change::RemoveOneTimePreKey(_) => "remove one-time prekey",
         Change::RemoveKemPreKey(_) => "remove KEM prekey",
         Change::UsedBaseKey { .. } => "used base key",
+        Change::PreKeyState(_) => "prekey state",
+        Change::SignedPreKey(_) => "signed prekey",
+        Change::OneTimePreKeys(_) => "one-time prekeys",
+        Change::KemPreKeys(_) => "KEM prekeys",
+        Change::RemoveSignedPreKey(_) => "remove signed prekey",
+        Change::RemoveOneTimePreKeysBelow { .. } => "remove one-time prekeys below",
     }
 }
 
@@ -103,6 +109,9 @@ impl ProtocolStore for Recording {
     ) -> Result<Option<SkippedMessageKey>, Self::Error> {
         self.reads.borrow_mut().skipped_keys += 1;
         self.inner.skipped_message_key(address, id)
+    }
+    fn prekey_state(&self) -> Result<Option<keylink::account::PreKeyState>, Self::Error> {
+        self.inner.prekey_state()
     }
     fn commit(&mut self, changes: Changes) -> Result<(), Self::Error> {
         let mut kinds: Vec<_> = changes.iter().map(kind).collect();

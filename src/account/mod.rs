@@ -33,7 +33,9 @@
 mod key;
 mod phone;
 mod safety;
+mod upkeep;
 
 pub use key::{AccountKey, AccountKeyPair};
 pub use phone::{PhoneNumber, PhoneNumberError};
 pub use safety::{SafetyNumber, Verification};
+pub use upkeep::{PreKeyPolicy, PreKeyState, PreKeyUpkeep, PreKeyUpload};

@@ -79,6 +79,21 @@ impl PreKeyBundle {
         self.device_id
     }
 
+    /// The id of the signed prekey it carries.
+    pub fn signed_prekey_id(&self) -> SignedPreKeyId {
+        self.signed_prekey_id
+    }
+
+    /// The id of the one-time prekey it carries, if any (none in a last-resort bundle).
+    pub fn one_time_prekey_id(&self) -> Option<OneTimePreKeyId> {
+        self.one_time_prekey.as_ref().map(|(id, _)| *id)
+    }
+
+    /// The id of the KEM prekey it carries (one-time, or the last-resort one).
+    pub fn kem_prekey_id(&self) -> KemPreKeyId {
+        self.kem_prekey_id
+    }
+
     /// Serialize for publication.
     pub fn to_bytes(&self) -> Vec<u8> {
         let (otp_id, otp) = match &self.one_time_prekey {

@@ -1,7 +1,11 @@
 //! The writes of one protocol operation: a list of [`Change`]s that a store applies all or
 //! nothing.
 
-use crate::keys::{IdentityKey, KemPreKeyId, OneTimePreKeyId, PublicKey, SignedPreKeyId};
+use crate::account::PreKeyState;
+use crate::keys::{
+    IdentityKey, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId, PublicKey, SignedPreKey,
+    SignedPreKeyId,
+};
 use crate::ratchet::SkippedDelta;
 use crate::session::{
     ConsumedPreKeys, RecordView, Session, SessionId, SessionIndex, SkippedKeyId, SkippedMessageKey,
@@ -80,7 +84,8 @@ pub enum Change {
     },
     /// Delete this one-time prekey: a session set up with it authenticated its first message.
     RemoveOneTimePreKey(OneTimePreKeyId),
-    /// Delete this one-time KEM prekey, for the same reason. Never the last-resort one.
+    /// Delete this KEM prekey: a one-time one for the same reason, or a last-resort one that
+    /// [`PreKeyUpkeep`](crate::account::PreKeyUpkeep) replaced long enough ago.
     RemoveKemPreKey(KemPreKeyId),
     /// Remember that `base_key` was used with this signed prekey (replay protection). This
     /// covers the last-resort KEM prekey too: a second PreKey message with the same (KEM
@@ -91,6 +96,29 @@ pub enum Change {
         signed_prekey: SignedPreKeyId,
         /// The message's base key `EK_A`.
         base_key: PublicKey,
+    },
+    /// Replace the prekey upkeep state (insert it if there is none). Only
+    /// [`PreKeyUpkeep`](crate::account::PreKeyUpkeep) writes it, with the prekeys it adds and
+    /// removes in the same `Changes`.
+    PreKeyState(PreKeyState),
+    /// Insert this signed prekey (no key exists under its id: upkeep never reuses one).
+    SignedPreKey(Box<SignedPreKey>),
+    /// Insert these one-time prekeys.
+    OneTimePreKeys(Vec<OneTimePreKey>),
+    /// Insert these KEM prekeys, one-time ones or a last-resort one
+    /// ([`KemPreKey::is_last_resort`] tells).
+    KemPreKeys(Vec<KemPreKey>),
+    /// Delete this signed prekey, replaced long enough ago, and forget the base keys used
+    /// with it ([`Change::UsedBaseKey`]).
+    RemoveSignedPreKey(SignedPreKeyId),
+    /// Delete every one-time prekey with an id below `one_time` and every one-time KEM prekey
+    /// (never a last-resort one) with an id below `kem`: those published before a
+    /// replacement long enough ago, that no PreKey message used.
+    RemoveOneTimePreKeysBelow {
+        /// The lowest one-time prekey id kept.
+        one_time: OneTimePreKeyId,
+        /// The lowest one-time KEM prekey id kept.
+        kem: KemPreKeyId,
     },
 }
 

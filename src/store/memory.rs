@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use zeroize::Zeroizing;
 
+use crate::account::PreKeyState;
 use crate::error::{Error, Result};
 use crate::keys::{
     DeviceId, IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
@@ -30,6 +31,7 @@ pub struct MemoryStore {
     kem_prekeys: BTreeMap<KemPreKeyId, StoredKemPreKey>,
     used_base_keys: BTreeSet<(SignedPreKeyId, [u8; 32])>,
     sessions: BTreeMap<Address, PeerSessions>,
+    prekey_state: Option<PreKeyState>,
 }
 
 /// The session rows of one address.
@@ -171,10 +173,21 @@ impl MemoryStore {
         one_time.map(|(id, _)| *id).collect()
     }
 
-    /// The id of the last-resort KEM prekey, if one is kept.
+    /// The id of the newest last-resort KEM prekey, if one is kept (older ones that
+    /// [`PreKeyUpkeep`](crate::account::PreKeyUpkeep) replaced may be kept too).
     pub fn last_resort_kem_prekey_id(&self) -> Option<KemPreKeyId> {
-        let mut last_resort = self.kem_prekeys.iter().filter(|(_, k)| k.last_resort);
-        last_resort.next().map(|(id, _)| *id)
+        self.last_resort_kem_prekey_ids().last().copied()
+    }
+
+    /// Ids of every last-resort KEM prekey kept, in ascending order.
+    pub fn last_resort_kem_prekey_ids(&self) -> Vec<KemPreKeyId> {
+        let last_resort = self.kem_prekeys.iter().filter(|(_, k)| k.last_resort);
+        last_resort.map(|(id, _)| *id).collect()
+    }
+
+    /// Ids of the signed prekeys kept, in ascending order.
+    pub fn signed_prekey_ids(&self) -> Vec<SignedPreKeyId> {
+        self.signed_prekeys.keys().copied().collect()
     }
 
     /// Assemble a bundle for publication from signed prekey `signed_prekey`, one-time
@@ -249,6 +262,10 @@ impl MemoryStore {
                 base_key: key.to_vec(),
             })
             .collect();
+        snapshot.prekey_state = self
+            .prekey_state
+            .as_ref()
+            .map_or_else(Vec::new, PreKeyState::to_bytes);
         for (address, rows) in &self.sessions {
             // The store holds only rows keylink wrote, which always assemble into a record
             // (the tests check it after every operation); rows that did not would be a bug in
@@ -294,6 +311,9 @@ impl MemoryStore {
             let key = wire::array(&used.base_key, "memory store snapshot")?;
             let id = SignedPreKeyId::new(used.signed_prekey_id);
             store.used_base_keys.insert((id, key));
+        }
+        if !snapshot.prekey_state.is_empty() {
+            store.prekey_state = Some(PreKeyState::from_bytes(&snapshot.prekey_state)?);
         }
         for session in &snapshot.sessions {
             let record = SessionRecord::from_bytes(&session.record)?;
@@ -401,6 +421,10 @@ impl ProtocolStore for MemoryStore {
         row.map(|bytes| read(parse(bytes))).transpose()
     }
 
+    fn prekey_state(&self) -> Result<Option<PreKeyState>, MemoryStoreError> {
+        Ok(self.prekey_state.clone())
+    }
+
     fn commit(&mut self, changes: Changes) -> Result<(), MemoryStoreError> {
         for change in changes {
             self.apply(change);
@@ -465,6 +489,15 @@ impl MemoryStore {
             } => {
                 self.used_base_keys
                     .insert((signed_prekey, base_key.to_bytes()));
+            }
+            Change::PreKeyState(state) => self.prekey_state = Some(state),
+            Change::SignedPreKey(key) => self.add_signed_prekey(*key),
+            Change::OneTimePreKeys(keys) => self.add_one_time_prekeys(keys),
+            Change::KemPreKeys(keys) => self.add_kem_prekeys(keys),
+            Change::RemoveSignedPreKey(id) => self.remove_signed_prekey(id),
+            Change::RemoveOneTimePreKeysBelow { one_time, kem } => {
+                self.one_time_prekeys.retain(|id, _| *id >= one_time);
+                self.kem_prekeys.retain(|id, k| k.last_resort || *id >= kem);
             }
         }
     }

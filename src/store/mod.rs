@@ -14,8 +14,8 @@ mod async_store;
 pub mod at_rest;
 mod changes;
 mod memory;
-mod ops;
-mod prekeys;
+pub(crate) mod ops;
+pub(crate) mod prekeys;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -29,6 +29,7 @@ pub use ops::{
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SCHEMA_VERSION, SqliteConfig, SqliteStore, SqliteStoreError, Synchronous};
 
+use crate::account::PreKeyState;
 use crate::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PublicKey, SignedPreKey, SignedPreKeyId,
@@ -90,6 +91,10 @@ pub trait ProtocolStore {
         address: &Address,
         id: &SkippedKeyId,
     ) -> Result<Option<SkippedMessageKey>, Self::Error>;
+
+    /// The row written by [`Change::PreKeyState`], if there is one: what
+    /// [`PreKeyUpkeep`](crate::account::PreKeyUpkeep) published and still keeps.
+    fn prekey_state(&self) -> Result<Option<PreKeyState>, Self::Error>;
 
     /// Apply every change in `changes`, all or nothing. Match each [`Change`] exhaustively
     /// (see there).

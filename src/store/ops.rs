@@ -328,7 +328,7 @@ fn remember(
     }
 }
 
-fn local_identity<S: ProtocolStore>(store: &S) -> Result<IdentityKeyPair> {
+pub(crate) fn local_identity<S: ProtocolStore>(store: &S) -> Result<IdentityKeyPair> {
     store
         .local_identity()
         .map_err(store_err)?
@@ -391,7 +391,7 @@ fn commit_record<S: ProtocolStore>(
 
 /// Why one run of an operation failed: before its commit (final), or in it (the store may
 /// ask for another run).
-enum Failure<E> {
+pub(crate) enum Failure<E> {
     Operation(Error),
     Commit(E),
 }
@@ -403,13 +403,13 @@ impl<E> From<Error> for Failure<E> {
 }
 
 /// The result of one run of an operation.
-type Outcome<T, E> = core::result::Result<T, Failure<E>>;
+pub(crate) type Outcome<T, E> = core::result::Result<T, Failure<E>>;
 
 /// Run `operation` between the store's [`begin_operation`](ProtocolStore::begin_operation)
 /// and [`end_operation`](ProtocolStore::end_operation), and again from its first read while
 /// its commit fails and the store asks for another run (a conflict with another writer), at
 /// most [`MAX_OPERATION_RUNS`](crate::store::MAX_OPERATION_RUNS) times.
-fn run<S: ProtocolStore, T>(
+pub(crate) fn run<S: ProtocolStore, T>(
     store: &mut S,
     mut operation: impl FnMut(&mut S) -> Outcome<T, S::Error>,
 ) -> Result<T> {

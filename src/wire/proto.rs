@@ -78,6 +78,45 @@ pub(crate) struct AccountKeyRecord {
     pub seed: Vec<u8>,
 }
 
+/// A device's prekey upkeep state (PROTOCOL.md §11.4).
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct PreKeyState {
+    #[prost(message, optional, tag = "1")]
+    pub current: Option<PreKeyGeneration>,
+    #[prost(message, repeated, tag = "2")]
+    pub retired: Vec<RetiredGeneration>,
+    #[prost(uint32, tag = "3")]
+    pub next_signed_prekey_id: u32,
+    #[prost(uint32, tag = "4")]
+    pub next_one_time_prekey_id: u32,
+    #[prost(uint32, tag = "5")]
+    pub next_kem_prekey_id: u32,
+}
+
+/// The signed and last-resort KEM prekey published together.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct PreKeyGeneration {
+    #[prost(uint32, tag = "1")]
+    pub signed_prekey_id: u32,
+    #[prost(uint32, tag = "2")]
+    pub last_resort_kem_prekey_id: u32,
+    #[prost(uint64, tag = "3")]
+    pub created_at: u64,
+}
+
+/// A replaced generation, kept until `retired_at` + the grace period.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct RetiredGeneration {
+    #[prost(message, optional, tag = "1")]
+    pub generation: Option<PreKeyGeneration>,
+    #[prost(uint64, tag = "2")]
+    pub retired_at: u64,
+    #[prost(uint32, tag = "3")]
+    pub one_time_prekeys_below: u32,
+    #[prost(uint32, tag = "4")]
+    pub kem_prekeys_below: u32,
+}
+
 /// Stored X25519 prekey (signed or one-time).
 #[derive(Clone, PartialEq, prost::Message)]
 #[prost(skip_debug)]
@@ -286,6 +325,9 @@ pub(crate) struct MemoryStore {
     pub sessions: Vec<StoredSession>,
     #[prost(bytes = "vec", repeated, tag = "7")]
     pub kem_prekeys: Vec<Vec<u8>>,
+    /// The prekey upkeep state record (§11.4), empty if there is none.
+    #[prost(bytes = "vec", tag = "9")]
+    pub prekey_state: Vec<u8>,
 }
 
 impl Drop for MemoryStore {

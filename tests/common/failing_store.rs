@@ -99,6 +99,10 @@ impl ProtocolStore for FailingStore {
             .map_err(inner_err)
     }
 
+    fn prekey_state(&self) -> Result<Option<keylink::account::PreKeyState>, TestStoreError> {
+        self.inner.prekey_state().map_err(inner_err)
+    }
+
     fn commit(&mut self, changes: Changes) -> Result<(), TestStoreError> {
         if std::mem::take(&mut self.fail_next) {
             return Err(TestStoreError::CommitFailed);

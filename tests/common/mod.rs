@@ -11,6 +11,7 @@ pub mod device;
 pub mod failing_store;
 pub mod proto;
 pub mod rng;
+pub mod server;
 pub mod sim;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
