@@ -259,3 +259,218 @@ fn the_state_survives_a_snapshot() {
     };
     assert_eq!(ids(&next), ids(&again));
 }
+
+mod schedule {
+    //! Random schedules of "time passes / bundles fetched / PreKey messages arrive late /
+    //! upkeep runs (its upload delivered or lost)".
+
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use keylink::keys::SignedPreKeyId;
+
+    const TARGET: u32 = 3;
+    const REFILL_BELOW: u32 = 2;
+    const ROTATE: Duration = Duration::from_secs(7 * 86_400);
+    const KEEP: Duration = Duration::from_secs(30 * 86_400);
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Time passes, in hours.
+        Advance(u32),
+        /// A new contact fetches a bundle and sends a PreKey message, delivered later.
+        Fetch,
+        /// One of the messages not delivered yet arrives.
+        Deliver(usize),
+        /// Upkeep runs; its upload reaches the server unless `lost`.
+        Upkeep { lost: bool },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0u32..=240).prop_map(Op::Advance),
+            3 => Just(Op::Fetch),
+            2 => any::<usize>().prop_map(Op::Deliver),
+            4 => Just(Op::Upkeep { lost: false }),
+            1 => Just(Op::Upkeep { lost: true }),
+        ]
+    }
+
+    struct Pending {
+        from: Address,
+        bytes: Vec<u8>,
+        fetched_at: Timestamp,
+        signed: SignedPreKeyId,
+        n: usize,
+    }
+
+    struct World {
+        now: Timestamp,
+        store: MemoryStore,
+        server: BundleServer,
+        upkeep: PreKeyUpkeep,
+        pending: Vec<Pending>,
+        sent: usize,
+        /// The signed prekey of each generation, and when a rotation replaced it.
+        retired: BTreeMap<SignedPreKeyId, Timestamp>,
+        current: Option<SignedPreKeyId>,
+        /// Every id ever published, and the generation of each one-time prekey.
+        one_time: BTreeMap<u32, SignedPreKeyId>,
+        kem: BTreeSet<u32>,
+        lost_any: bool,
+    }
+
+    impl World {
+        fn new() -> Self {
+            let policy = PreKeyPolicy::default()
+                .one_time_target(TARGET)
+                .refill_below(REFILL_BELOW)
+                .rotate_after(ROTATE)
+                .keep_old_for(KEEP);
+            World {
+                now: T0,
+                store: bob(),
+                server: BundleServer::default(),
+                upkeep: PreKeyUpkeep::with_policy(1, policy).unwrap(),
+                pending: Vec::new(),
+                sent: 0,
+                retired: BTreeMap::new(),
+                current: None,
+                one_time: BTreeMap::new(),
+                kem: BTreeSet::new(),
+                lost_any: false,
+            }
+        }
+
+        /// Whether a key of the generation of `signed` must still be kept now.
+        fn kept(&self, signed: SignedPreKeyId) -> bool {
+            self.retired
+                .get(&signed)
+                .is_none_or(|r| self.now.saturating_since(*r) < KEEP)
+        }
+
+        fn apply(&mut self, op: &Op) {
+            match op {
+                Op::Advance(hours) => {
+                    self.now = self.now.saturating_add(Duration::from_secs(3600) * *hours)
+                }
+                Op::Fetch => self.fetch(),
+                Op::Deliver(i) if !self.pending.is_empty() => {
+                    let pending = self.pending.remove(i % self.pending.len());
+                    self.deliver(pending);
+                }
+                Op::Deliver(_) => {}
+                Op::Upkeep { lost } => self.run_upkeep(*lost),
+            }
+            assert!(self.server.held() <= TARGET);
+        }
+
+        fn fetch(&mut self) {
+            let Some(bytes) = self.server.fetch() else {
+                return;
+            };
+            let bundle = PreKeyBundle::try_from(bytes.as_slice()).unwrap();
+            self.sent += 1;
+            let (from, message) = prekey_message(&bytes, self.sent);
+            self.pending.push(Pending {
+                from,
+                bytes: message,
+                fetched_at: self.now,
+                signed: bundle.signed_prekey_id(),
+                n: self.sent,
+            });
+        }
+
+        fn deliver(&mut self, p: Pending) {
+            let result = keylink::decrypt(&mut self.store, &p.from, &p.bytes, &mut rng());
+            if let (false, Some(r)) = (self.lost_any, self.retired.get(&p.signed)) {
+                // With every upload delivered, a bundle's generation is replaced only after
+                // the bundle was fetched: a message arriving within the grace period of its
+                // fetch is within the grace period of the replacement.
+                assert!(*r >= p.fetched_at, "served a bundle of a replaced generation");
+            }
+            if self.kept(p.signed) {
+                let plaintext = result.unwrap_or_else(|e| {
+                    panic!("message {} (fetched {:?}, now {:?}): {e}", p.n, p.fetched_at, self.now)
+                });
+                assert_eq!(plaintext, format!("hello {}", p.n).as_bytes());
+            }
+        }
+
+        fn run_upkeep(&mut self, lost: bool) {
+            let held = self.server.held();
+            let upload = self.upkeep.run(&mut self.store, self.now, held, &mut rng()).unwrap();
+            if let Some(upload) = &upload {
+                self.record(upload);
+                match lost {
+                    true => self.lost_any = true,
+                    false => {
+                        self.server.upload(upload);
+                        assert_eq!(self.server.held(), TARGET, "not topped up to the target");
+                    }
+                }
+            }
+            if !lost {
+                assert!(self.server.held() >= REFILL_BELOW, "not topped up");
+            }
+            self.check_kept();
+        }
+
+        /// Every id in `upload` is new; remember the generations.
+        fn record(&mut self, upload: &PreKeyUpload) {
+            if let Some(last_resort) = upload.last_resort() {
+                let signed = last_resort.signed_prekey_id();
+                assert!(self.current.is_none_or(|c| c < signed), "signed prekey id reused");
+                if let Some(previous) = self.current.replace(signed) {
+                    self.retired.insert(previous, self.now);
+                }
+                assert!(self.kem.insert(last_resort.kem_prekey_id().get()), "KEM id reused");
+                assert_eq!(upload.one_time().len(), TARGET as usize);
+            }
+            for bundle in upload.one_time() {
+                assert_eq!(Some(bundle.signed_prekey_id()), self.current);
+                let id = bundle.one_time_prekey_id().unwrap().get();
+                let fresh = self.one_time.insert(id, bundle.signed_prekey_id());
+                assert!(fresh.is_none(), "one-time prekey id {id} reused");
+                assert!(self.kem.insert(bundle.kem_prekey_id().get()), "KEM id reused");
+                assert!(bundle.clone().verify().is_ok());
+            }
+        }
+
+        /// What the store keeps right after upkeep: the current generation and those
+        /// replaced less than the grace period ago, nothing older.
+        fn check_kept(&self) {
+            let signed = self.store.signed_prekey_ids();
+            for id in &signed {
+                assert!(self.kept(*id), "signed prekey {id} kept too long");
+            }
+            let bound = (KEEP.as_secs() / ROTATE.as_secs() + 2) as usize;
+            assert!(signed.len() <= bound, "{} signed prekeys kept", signed.len());
+            assert_eq!(self.store.last_resort_kem_prekey_ids().len(), signed.len());
+            for id in self.store.one_time_prekey_ids() {
+                let generation = self.one_time[&id.get()];
+                assert!(self.kept(generation), "one-time prekey {id} kept too long");
+            }
+            let kem = self.store.one_time_kem_prekey_ids().len();
+            assert_eq!(kem, self.store.one_time_prekey_ids().len());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn late_messages_within_the_grace_period_decrypt(ops in prop::collection::vec(op(), 1..60)) {
+            let mut world = World::new();
+            world.apply(&Op::Upkeep { lost: false });
+            for op in &ops {
+                world.apply(op);
+            }
+            while let Some(p) = world.pending.pop() {
+                world.deliver(p);
+            }
+        }
+    }
+}
