@@ -389,11 +389,17 @@ mod schedule {
                 // With every upload delivered, a bundle's generation is replaced only after
                 // the bundle was fetched: a message arriving within the grace period of its
                 // fetch is within the grace period of the replacement.
-                assert!(*r >= p.fetched_at, "served a bundle of a replaced generation");
+                assert!(
+                    *r >= p.fetched_at,
+                    "served a bundle of a replaced generation"
+                );
             }
             if self.kept(p.signed) {
                 let plaintext = result.unwrap_or_else(|e| {
-                    panic!("message {} (fetched {:?}, now {:?}): {e}", p.n, p.fetched_at, self.now)
+                    panic!(
+                        "message {} (fetched {:?}, now {:?}): {e}",
+                        p.n, p.fetched_at, self.now
+                    )
                 });
                 assert_eq!(plaintext, format!("hello {}", p.n).as_bytes());
             }
@@ -401,7 +407,10 @@ mod schedule {
 
         fn run_upkeep(&mut self, lost: bool) {
             let held = self.server.held();
-            let upload = self.upkeep.run(&mut self.store, self.now, held, &mut rng()).unwrap();
+            let upload = self
+                .upkeep
+                .run(&mut self.store, self.now, held, &mut rng())
+                .unwrap();
             if let Some(upload) = &upload {
                 self.record(upload);
                 match lost {
@@ -422,11 +431,17 @@ mod schedule {
         fn record(&mut self, upload: &PreKeyUpload) {
             if let Some(last_resort) = upload.last_resort() {
                 let signed = last_resort.signed_prekey_id();
-                assert!(self.current.is_none_or(|c| c < signed), "signed prekey id reused");
+                assert!(
+                    self.current.is_none_or(|c| c < signed),
+                    "signed prekey id reused"
+                );
                 if let Some(previous) = self.current.replace(signed) {
                     self.retired.insert(previous, self.now);
                 }
-                assert!(self.kem.insert(last_resort.kem_prekey_id().get()), "KEM id reused");
+                assert!(
+                    self.kem.insert(last_resort.kem_prekey_id().get()),
+                    "KEM id reused"
+                );
                 assert_eq!(upload.one_time().len(), TARGET as usize);
             }
             for bundle in upload.one_time() {
@@ -434,7 +449,10 @@ mod schedule {
                 let id = bundle.one_time_prekey_id().unwrap().get();
                 let fresh = self.one_time.insert(id, bundle.signed_prekey_id());
                 assert!(fresh.is_none(), "one-time prekey id {id} reused");
-                assert!(self.kem.insert(bundle.kem_prekey_id().get()), "KEM id reused");
+                assert!(
+                    self.kem.insert(bundle.kem_prekey_id().get()),
+                    "KEM id reused"
+                );
                 assert!(bundle.clone().verify().is_ok());
             }
         }
@@ -447,7 +465,11 @@ mod schedule {
                 assert!(self.kept(*id), "signed prekey {id} kept too long");
             }
             let bound = (KEEP.as_secs() / ROTATE.as_secs() + 2) as usize;
-            assert!(signed.len() <= bound, "{} signed prekeys kept", signed.len());
+            assert!(
+                signed.len() <= bound,
+                "{} signed prekeys kept",
+                signed.len()
+            );
             assert_eq!(self.store.last_resort_kem_prekey_ids().len(), signed.len());
             for id in self.store.one_time_prekey_ids() {
                 let generation = self.one_time[&id.get()];
@@ -472,5 +494,137 @@ mod schedule {
                 world.deliver(p);
             }
         }
+    }
+}
+
+mod vectors {
+    //! `test-vectors/keylink/prekey_schedule.json`: a scripted run of upkeep, with what each
+    //! step uploads, what the store keeps afterwards and the state record it wrote. Nothing
+    //! in it depends on the random keys, so a second implementation can replay it.
+
+    use super::*;
+    use keylink::store::ProtocolStore;
+    use serde_json::{Value, json};
+
+    const VECTORS: &str = "test-vectors/keylink/prekey_schedule.json";
+
+    /// (day, hour, bundles the server reports): a first run, refills, rotations, expiries,
+    /// a clock that went back, and a long absence.
+    const STEPS: [(u64, u64, u32); 16] = [
+        (0, 0, 0),
+        (1, 0, 4),
+        (2, 0, 1),
+        (3, 0, 2),
+        (6, 23, 0),
+        (7, 0, 3),
+        (8, 0, 0),
+        (14, 0, 4),
+        (21, 0, 4),
+        (36, 23, 4),
+        (37, 0, 4),
+        (44, 0, 1),
+        (43, 0, 0),
+        (45, 0, 4),
+        (120, 0, 4),
+        (151, 0, 4),
+    ];
+
+    fn policy() -> PreKeyPolicy {
+        PreKeyPolicy::default().one_time_target(4).refill_below(2)
+    }
+
+    fn ids<T: Into<u32> + Copy>(ids: &[T]) -> Vec<u32> {
+        ids.iter().map(|id| (*id).into()).collect()
+    }
+
+    fn upload_json(upload: Option<&PreKeyUpload>) -> Value {
+        let Some(upload) = upload else {
+            return Value::Null;
+        };
+        let one_time: Vec<Value> = upload
+            .one_time()
+            .iter()
+            .map(|b| {
+                json!([
+                    b.one_time_prekey_id().map(u32::from),
+                    u32::from(b.kem_prekey_id())
+                ])
+            })
+            .collect();
+        let signed = upload.one_time().first().or(upload.last_resort());
+        json!({
+            "kind": if upload.replaces() { "replace" } else { "add" },
+            "signed_prekey": signed.map(|b| u32::from(b.signed_prekey_id())),
+            "last_resort_kem_prekey": upload.last_resort().map(|b| u32::from(b.kem_prekey_id())),
+            "one_time": one_time,
+        })
+    }
+
+    fn computed() -> Value {
+        let upkeep = PreKeyUpkeep::with_policy(1, policy()).unwrap();
+        let mut store = bob();
+        let mut steps = Vec::new();
+        for (day, hour, on_server) in STEPS {
+            let now = at(day).saturating_add(Duration::from_secs(3600 * hour));
+            let upload = upkeep.run(&mut store, now, on_server, &mut rng()).unwrap();
+            let state = store.prekey_state().unwrap().unwrap();
+            steps.push(json!({
+                "now_ms": now.as_unix_millis(),
+                "on_server": on_server,
+                "upload": upload_json(upload.as_ref()),
+                "kept": {
+                    "signed_prekeys": ids(&store.signed_prekey_ids()),
+                    "last_resort_kem_prekeys": ids(&store.last_resort_kem_prekey_ids()),
+                    "one_time_prekeys": ids(&store.one_time_prekey_ids()),
+                    "one_time_kem_prekeys": ids(&store.one_time_kem_prekey_ids()),
+                },
+                "state": common::hex(&state.to_bytes()),
+            }));
+        }
+        json!({
+            "description": "keylink prekey upkeep (PROTOCOL.md 11.4): one device run through a scripted schedule from an empty store; for each step the time and the one-time bundles the server reports, what the run uploads (kind, signed prekey id, last-resort KEM prekey id, [one-time prekey id, one-time KEM prekey id] per bundle), the prekey ids the store keeps afterwards and the prekey upkeep state record it holds (0x15 || PreKeyState). No value depends on the random keys.",
+            "source": "generated by keylink: cargo test --release --test prekey_upkeep generate_vectors -- --ignored; checked by tests/prekey_upkeep.rs",
+            "format": "test-vectors/README.md",
+            "policy": {
+                "one_time_target": 4,
+                "refill_below": 2,
+                "rotate_after_ms": 7 * 86_400_000u64,
+                "keep_old_for_ms": 30 * 86_400_000u64,
+            },
+            "steps": steps,
+        })
+    }
+
+    fn path() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(VECTORS)
+    }
+
+    #[test]
+    fn the_schedule_is_the_vector_files() {
+        let text = std::fs::read_to_string(path()).unwrap();
+        let file: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(file, computed());
+    }
+
+    #[test]
+    fn every_state_record_in_the_file_parses_and_re_encodes() {
+        let text = std::fs::read_to_string(path()).unwrap();
+        let file: Value = serde_json::from_str(&text).unwrap();
+        for step in file["steps"].as_array().unwrap() {
+            let hex = step["state"].as_str().unwrap();
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            let state = keylink::account::PreKeyState::from_bytes(&bytes).unwrap();
+            assert_eq!(state.to_bytes(), bytes);
+        }
+    }
+
+    #[test]
+    #[ignore = "writes test-vectors/keylink/prekey_schedule.json"]
+    fn generate_vectors() {
+        let text = serde_json::to_string_pretty(&computed()).unwrap() + "\n";
+        std::fs::write(path(), text).unwrap();
     }
 }
