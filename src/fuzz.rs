@@ -13,7 +13,11 @@ use std::sync::OnceLock;
 
 use rand_core::{TryCryptoRng, TryRng};
 
-use crate::account::{AccountKeyPair, PhoneNumber, SafetyNumber, Verification};
+use crate::Timestamp;
+use crate::account::{
+    AccountKeyPair, PhoneNumber, PreKeyPolicy, PreKeyState, PreKeyUpkeep, SafetyNumber,
+    Verification,
+};
 use crate::constants::{SAFETY_QR_LEN, SAFETY_QR_VERSION};
 use crate::error::{Error, Result};
 use crate::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
@@ -607,6 +611,100 @@ pub fn fuzz_account_record(data: &[u8]) {
     }
 }
 
+/// Parses a prekey upkeep state record: never a panic; only `Malformed` or `UnknownVersion`
+/// is refused, and what parses serializes to the same bytes.
+pub fn fuzz_prekey_state(data: &[u8]) {
+    match PreKeyState::from_bytes(data) {
+        Ok(state) => assert!(state.to_bytes() == data, "prekey state does not round-trip"),
+        Err(Error::UnknownVersion { found, .. }) => assert!(
+            data.first().map(|b| b >> 4) == Some(found) && found != 1,
+            "unknown version {found}"
+        ),
+        Err(e) => assert!(matches!(e, Error::Malformed(_)), "prekey state: {e:?}"),
+    }
+}
+
+/// Runs prekey upkeep through a schedule read from `data`, two bytes a run: the hours that
+/// pass (the top bit set: the clock goes back instead) and the one-time bundles the server
+/// reports. Every run succeeds; ids only grow and none is handed out twice; what the store
+/// keeps stays within the policy's bounds; the state record round-trips.
+pub fn fuzz_prekey_upkeep(data: &[u8]) {
+    const HOUR: u64 = 3_600_000;
+    let policy = PreKeyPolicy::default()
+        .one_time_target(2)
+        .refill_below(1)
+        .rotate_after(core::time::Duration::from_secs(86_400))
+        .keep_old_for(core::time::Duration::from_secs(2 * 86_400));
+    let Ok(upkeep) = PreKeyUpkeep::with_policy(1, policy) else {
+        return;
+    };
+    let rng = &mut FuzzRng::new(5);
+    let mut store = MemoryStore::new(IdentityKeyPair::generate(rng));
+    let mut now = 1_000_000 * HOUR;
+    let mut seen = UpkeepIds::default();
+    for step in data.chunks_exact(2).take(MAX_OPS) {
+        let (Some(&time), Some(&count)) = (step.first(), step.get(1)) else {
+            return;
+        };
+        let (hours, on_server) = (u64::from(time & 0x7F), u32::from(count % 4));
+        now = match time & 0x80 {
+            0 => now + hours * HOUR,
+            _ => now.saturating_sub(hours * HOUR),
+        };
+        let time = Timestamp::from_unix_millis(now);
+        let upload = upkeep.run(&mut store, time, on_server, rng);
+        assert!(upload.is_ok(), "upkeep failed: {upload:?}");
+        if let Ok(Some(upload)) = &upload {
+            seen.check(upload);
+        }
+        let state = crate::store::ProtocolStore::prekey_state(&store);
+        let Ok(Some(state)) = state else {
+            unreachable!("no state after a run: {state:?}");
+        };
+        assert!(PreKeyState::from_bytes(&state.to_bytes()).ok() == Some(state.clone()));
+        // keep / rotate + 2 generations at most, one last-resort KEM prekey each.
+        assert!(
+            store.signed_prekey_ids().len() <= 4,
+            "too many signed prekeys kept"
+        );
+        assert!(store.last_resort_kem_prekey_ids().len() == store.signed_prekey_ids().len());
+    }
+}
+
+/// The largest id of each kind that upkeep uploaded so far.
+#[derive(Default)]
+struct UpkeepIds {
+    signed: u32,
+    one_time: u32,
+    kem: u32,
+}
+
+impl UpkeepIds {
+    fn check(&mut self, upload: &crate::account::PreKeyUpload) {
+        if let Some(last_resort) = upload.last_resort() {
+            let signed = last_resort.signed_prekey_id().get();
+            assert!(signed > self.signed, "signed prekey id reused");
+            self.signed = signed;
+            self.kem(last_resort.kem_prekey_id().get());
+        }
+        for bundle in upload.one_time() {
+            assert!(
+                bundle.signed_prekey_id().get() == self.signed,
+                "a stale signed prekey"
+            );
+            let one_time = bundle.one_time_prekey_id().map_or(0, |id| id.get());
+            assert!(one_time > self.one_time, "one-time prekey id reused");
+            self.one_time = one_time;
+            self.kem(bundle.kem_prekey_id().get());
+        }
+    }
+
+    fn kem(&mut self, id: u32) {
+        assert!(id > self.kem, "KEM prekey id reused");
+        self.kem = id;
+    }
+}
+
 /// The storage key of the `sqlite_file` target's seed (the schema-1 database under
 /// `tests/sqlite/`).
 #[cfg(feature = "sqlite")]
@@ -656,8 +754,10 @@ mod tests {
 
     type EntryPoint = fn(&[u8]);
 
-    const TARGETS: [(&str, EntryPoint); 9] = [
+    const TARGETS: [(&str, EntryPoint); 11] = [
         ("phone_number", fuzz_phone_number),
+        ("prekey_state", fuzz_prekey_state),
+        ("prekey_upkeep", fuzz_prekey_upkeep),
         ("safety_qr", fuzz_safety_qr),
         ("account_record", fuzz_account_record),
         ("wire_message", fuzz_wire_message),

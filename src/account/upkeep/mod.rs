@@ -30,9 +30,9 @@ use state::{Generation, NextIds, Retired};
 /// - deletes the keys of generations replaced more than `keep_old_for` ago;
 /// - on the first run, and whenever the signed prekey is `rotate_after` old, makes a new
 ///   signed prekey, a new last-resort KEM prekey and `one_time_target` one-time bundles, and
-///   returns them as [`PreKeyUpload::Replace`]; the replaced keys stay until they expire;
+///   returns them in an upload that replaces what the server holds; the replaced keys stay until they expire;
 /// - else, when the server holds fewer than `refill_below` one-time bundles, makes enough to
-///   reach `one_time_target` again and returns them as [`PreKeyUpload::Add`].
+///   reach `one_time_target` again and returns them in an upload that adds them.
 ///
 /// Ids are handed out in increasing order and never again, whatever is deleted. Every change
 /// of a run is one [`commit`](ProtocolStore::commit): a run that fails (or whose upload is
@@ -157,10 +157,13 @@ impl PreKeyUpkeep {
         };
         let one_time = self.one_time(&mut state.next, plan.fresh, keys, rng, changes)?;
         let Some(last_resort) = last_resort else {
-            return Ok(PreKeyUpload::Add { one_time });
+            return Ok(PreKeyUpload {
+                last_resort: None,
+                one_time,
+            });
         };
-        let upload = PreKeyUpload::Replace {
-            last_resort: self.bundle(keys, None, &last_resort),
+        let upload = PreKeyUpload {
+            last_resort: Some(self.bundle(keys, None, &last_resort)),
             one_time,
         };
         changes.push(Change::SignedPreKey(Box::new(signed)));

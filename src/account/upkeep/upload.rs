@@ -7,41 +7,36 @@ use crate::keys::PreKeyBundle;
 /// stores them as opaque bytes: it hands each one-time bundle to one requester only and
 /// deletes it, and hands out the last-resort bundle whenever no one-time bundle is left (and
 /// reports how many one-time bundles it still holds, for the next upkeep).
+///
+/// An upload either **replaces** (the first publication, and every rotation: the server drops
+/// every bundle it holds for this device and keeps these instead, [`last_resort`] is `Some`)
+/// or **adds** one-time bundles to those the server holds ([`last_resort`] is `None`).
+///
+/// [`last_resort`]: Self::last_resort
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PreKeyUpload {
-    /// The server drops every bundle it holds for this device and keeps these instead: the
-    /// first publication, and every rotation.
-    Replace {
-        /// Handed out when no one-time bundle is left, as often as needed.
-        last_resort: PreKeyBundle,
-        /// Each handed out once.
-        one_time: Vec<PreKeyBundle>,
-    },
-    /// The server adds these to the one-time bundles it holds.
-    Add {
-        /// Each handed out once.
-        one_time: Vec<PreKeyBundle>,
-    },
+pub struct PreKeyUpload {
+    pub(super) last_resort: Option<PreKeyBundle>,
+    pub(super) one_time: Vec<PreKeyBundle>,
 }
 
 impl PreKeyUpload {
     /// The one-time bundles, each to be handed out once.
     pub fn one_time(&self) -> &[PreKeyBundle] {
-        match self {
-            PreKeyUpload::Replace { one_time, .. } | PreKeyUpload::Add { one_time } => one_time,
-        }
+        &self.one_time
     }
 
-    /// The new last-resort bundle, if this upload replaces it.
+    /// The new last-resort bundle, if this upload replaces what the server holds.
     pub fn last_resort(&self) -> Option<&PreKeyBundle> {
-        match self {
-            PreKeyUpload::Replace { last_resort, .. } => Some(last_resort),
-            PreKeyUpload::Add { .. } => None,
-        }
+        self.last_resort.as_ref()
     }
 
     /// Whether the server must drop what it holds for this device first.
     pub fn replaces(&self) -> bool {
-        matches!(self, PreKeyUpload::Replace { .. })
+        self.last_resort.is_some()
+    }
+
+    /// The last-resort bundle (if it replaces) and the one-time bundles.
+    pub fn into_bundles(self) -> (Option<PreKeyBundle>, Vec<PreKeyBundle>) {
+        (self.last_resort, self.one_time)
     }
 }
