@@ -3,12 +3,22 @@
 //! SHA-512 chain of one fingerprint is measured beside it, so the ratio (about 2) shows what
 //! keylink adds.
 //!
+//! Prekey upkeep beside its primitives: a refill of 100 one-time bundles is 100 x (X25519
+//! keygen + ML-KEM-1024 keygen + Ed25519 sign of the KEM prekey), measured here as one loop
+//! of the bare primitives; a rotation adds the signed prekey and the last-resort KEM prekey.
+//!
 //! Run with `cargo bench --bench account`.
 
 #![allow(clippy::panic, clippy::expect_used)]
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use keylink::account::{AccountKeyPair, PhoneNumber, SafetyNumber};
+use core::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use ed25519_dalek::{Signer, SigningKey};
+use keylink::Timestamp;
+use keylink::account::{AccountKeyPair, PhoneNumber, PreKeyUpkeep, SafetyNumber};
+use keylink::keys::IdentityKeyPair;
+use keylink::store::MemoryStore;
 use sha2::{Digest, Sha512};
 use std::hint::black_box;
 
@@ -57,5 +67,58 @@ fn safety_number(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, safety_number);
+/// 100 one-time bundles' worth of primitives: what a refill of 100 cannot do without.
+fn one_time_primitives(count: usize, rng: &mut keylink::OsRng, signing: &SigningKey) {
+    let mut message = Vec::with_capacity(24 + 4 + 1568);
+    for i in 0..count {
+        let secret = x25519_dalek::StaticSecret::random_from_rng(&mut *rng);
+        black_box(x25519_dalek::PublicKey::from(&secret));
+        let mut seed = [0u8; 64];
+        rand_core::Rng::fill_bytes(rng, &mut seed);
+        let pair = libcrux_ml_kem::mlkem1024::generate_key_pair(seed);
+        message.clear();
+        message.extend_from_slice(b"keylink v1 kem prekey");
+        message.extend_from_slice(&u32::try_from(i).unwrap_or(0).to_be_bytes());
+        message.extend_from_slice(pair.public_key().as_slice());
+        black_box(signing.sign(&message));
+    }
+}
+
+fn upkeep(c: &mut Criterion) {
+    const DAY: Duration = Duration::from_secs(86_400);
+    let mut rng = keylink::os_rng();
+    let t0 = Timestamp::from_unix_secs(1_800_000_000);
+    let upkeep = PreKeyUpkeep::new(1);
+    let mut published = MemoryStore::new(IdentityKeyPair::generate(&mut rng));
+    upkeep
+        .run(&mut published, t0, 0, &mut rng)
+        .expect("first publication");
+    let signing = SigningKey::generate(&mut rng);
+    let mut group = c.benchmark_group("prekey upkeep");
+    group.sample_size(20);
+    group.bench_function("run: refill 100 one-time bundles", |b| {
+        b.iter_batched(
+            || published.clone(),
+            |mut store| upkeep.run(&mut store, t0.saturating_add(DAY), 0, &mut rng),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("run: rotation (new generation + 100 bundles)", |b| {
+        b.iter_batched(
+            || published.clone(),
+            |mut store| upkeep.run(&mut store, t0.saturating_add(DAY * 8), 100, &mut rng),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function(
+        "100 x (X25519 keygen + ML-KEM-1024 keygen + Ed25519 sign) (primitives)",
+        |b| b.iter(|| one_time_primitives(100, &mut rng, &signing)),
+    );
+    group.bench_function("run: nothing to do", |b| {
+        b.iter(|| upkeep.run(&mut published, t0.saturating_add(DAY), 100, &mut rng))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, safety_number, upkeep);
 criterion_main!(benches);
