@@ -3,21 +3,46 @@
 //!
 //! Run with `cargo run --example conversation`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
-use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
+use keylink::Timestamp;
+use keylink::account::{PreKeyPolicy, PreKeyUpkeep, PreKeyUpload};
+use keylink::keys::{IdentityKeyPair, PreKeyBundle};
 use keylink::store::{Address, MemoryStore};
 
 /// What the app's server would do: keep published bundles and relay opaque bytes.
 #[derive(Default)]
 struct Server {
-    bundles: BTreeMap<Address, Vec<Vec<u8>>>,
+    bundles: BTreeMap<Address, Published>,
+}
+
+/// One device's bundles: each one-time bundle goes to one requester only; the last-resort
+/// bundle is handed out when none is left.
+#[derive(Default)]
+struct Published {
+    one_time: VecDeque<Vec<u8>>,
+    last_resort: Option<Vec<u8>>,
 }
 
 impl Server {
-    /// Hand out one bundle (each one-time prekey goes to one requester only).
+    /// Keep what a device's prekey upkeep returned.
+    fn upload(&mut self, address: &Address, upload: PreKeyUpload) {
+        let published = self.bundles.entry(address.clone()).or_default();
+        let (last_resort, one_time) = upload.into_bundles();
+        if let Some(last_resort) = last_resort {
+            published.one_time.clear();
+            published.last_resort = Some(last_resort.to_bytes());
+        }
+        published
+            .one_time
+            .extend(one_time.iter().map(PreKeyBundle::to_bytes));
+    }
+
+    /// Hand out one bundle.
     fn fetch_bundle(&mut self, address: &Address) -> Option<Vec<u8>> {
-        self.bundles.get_mut(address)?.pop()
+        let published = self.bundles.get_mut(address)?;
+        let one_time = published.one_time.pop_front();
+        one_time.or_else(|| published.last_resort.clone())
     }
 }
 
@@ -36,26 +61,20 @@ impl Device {
         server: &mut Server,
         rng: &mut keylink::OsRng,
     ) -> keylink::Result<Device> {
-        let identity = IdentityKeyPair::generate(rng);
-        let signed = SignedPreKey::generate(1, &identity, rng);
-        let kem = KemPreKey::generate_batch(1, 5, &identity, rng);
-        let last_resort = KemPreKey::generate_last_resort(100, &identity, rng);
-        let mut store = MemoryStore::new(identity);
-        store.add_signed_prekey(signed);
-        store.add_one_time_prekeys(OneTimePreKey::generate_batch(1, 5, rng));
-        store.add_kem_prekeys(kem.into_iter().chain([last_resort]));
-        // One bundle with only the last-resort keys (handed out last), then one per
-        // one-time prekey pair (each given to one requester only).
-        let mut bundles = vec![store.bundle(address.device(), 1, None, 100)?.to_bytes()];
-        let one_time = store.one_time_prekey_ids().into_iter();
-        for (ec, kem) in one_time.zip(store.one_time_kem_prekey_ids()) {
-            bundles.push(store.bundle(address.device(), 1, Some(ec), kem)?.to_bytes());
+        let mut store = MemoryStore::new(IdentityKeyPair::generate(rng));
+        // Prekey upkeep makes the signed prekey, one-time X25519 and ML-KEM-1024 prekeys and
+        // the last-resort ML-KEM-1024 prekey, and returns them as bundles to publish. The app
+        // runs it again at start and on a timer (see examples/register.rs).
+        let policy = PreKeyPolicy::default().one_time_target(5).refill_below(2);
+        let upkeep = PreKeyUpkeep::with_policy(address.device(), policy)?;
+        let now = Timestamp::from(std::time::SystemTime::now());
+        if let Some(upload) = upkeep.run(&mut store, now, 0, rng)? {
+            println!(
+                "{name}: registered as {address}, published {} one-time bundles and a last-resort one",
+                upload.one_time().len()
+            );
+            server.upload(&address, upload);
         }
-        println!(
-            "{name}: registered as {address}, published {} bundles",
-            bundles.len()
-        );
-        server.bundles.insert(address.clone(), bundles);
         Ok(Device {
             name,
             address,

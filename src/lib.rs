@@ -10,24 +10,21 @@
 //! # Example
 //!
 //! ```
-//! use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
+//! use keylink::account::PreKeyUpkeep;
+//! use keylink::keys::{IdentityKeyPair, PreKeyBundle};
 //! use keylink::store::{Address, MemoryStore};
+//! use keylink::Timestamp;
 //!
 //! # fn main() -> keylink::Result<()> {
 //! let mut rng = keylink::os_rng();
 //!
-//! // Bob's device: an identity, a signed prekey, one-time prekeys and ML-KEM-1024 prekeys
-//! // (one-time ones and a last-resort one).
-//! let bob_identity = IdentityKeyPair::generate(&mut rng);
-//! let signed = SignedPreKey::generate(1, &bob_identity, &mut rng);
-//! let kem = KemPreKey::generate_batch(1, 10, &bob_identity, &mut rng);
-//! let last_resort = KemPreKey::generate_last_resort(1000, &bob_identity, &mut rng);
-//! let mut bob = MemoryStore::new(bob_identity);
-//! bob.add_signed_prekey(signed);
-//! bob.add_one_time_prekeys(OneTimePreKey::generate_batch(1, 10, &mut rng));
-//! bob.add_kem_prekeys(kem.into_iter().chain([last_resort]));
-//! // ... which it publishes as bundles through the app's server.
-//! let published: Vec<u8> = bob.bundle(1, 1, Some(1.into()), 1)?.to_bytes();
+//! // Bob's device: an identity key, and prekeys kept up by PreKeyUpkeep (a signed prekey,
+//! // one-time X25519 and ML-KEM-1024 prekeys, a last-resort ML-KEM-1024 prekey), which it
+//! // publishes as bundles through the app's server.
+//! let mut bob = MemoryStore::new(IdentityKeyPair::generate(&mut rng));
+//! let now = Timestamp::from(std::time::SystemTime::now());
+//! let upload = PreKeyUpkeep::new(1).run(&mut bob, now, 0, &mut rng)?;
+//! let published: Vec<u8> = upload.expect("a first publication").one_time()[0].to_bytes();
 //!
 //! // Alice fetches the bundle, checks its signatures and starts a session.
 //! let mut alice = MemoryStore::new(IdentityKeyPair::generate(&mut rng));
@@ -71,8 +68,10 @@
 //! - [`account`]: the phone number an account is known by
 //!   ([`PhoneNumber`](account::PhoneNumber), parsed from typed input into E.164), the account
 //!   key [`AccountKeyPair`](account::AccountKeyPair) (`AIK`, a distinct type from the identity
-//!   key) and [`SafetyNumber`](account::SafetyNumber)s, shown as 60 digits or compared by
-//!   scanning a QR code.
+//!   key), [`SafetyNumber`](account::SafetyNumber)s, shown as 60 digits or compared by
+//!   scanning a QR code, and [`PreKeyUpkeep`](account::PreKeyUpkeep), which keeps a device's
+//!   published prekeys topped up and rotated and returns the bundles to upload. Times are
+//!   [`Timestamp`]s the app passes in: keylink reads no clock.
 //! - [`constants`]: every protocol label and limit.
 //!
 //! The wire format and every encoding choice are specified in `docs/PROTOCOL.md`.

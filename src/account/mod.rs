@@ -8,6 +8,7 @@
 //! ([`IdentityKeyPair`](crate::keys::IdentityKeyPair)), and the two are distinct types.
 //! Two users check each other's account key for each other's number with a
 //! [`SafetyNumber`]: 60 digits read aloud, or a QR code one scans from the other's screen.
+//! Each device keeps its published prekeys up with a [`PreKeyUpkeep`] (PROTOCOL.md §11.4).
 //!
 //! ```
 //! use keylink::account::{AccountKeyPair, PhoneNumber, SafetyNumber, Verification};
