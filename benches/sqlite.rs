@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, Bencher, BenchmarkGroup, Criterion, SamplingMode};
 use criterion::{criterion_group, criterion_main};
+use keylink::account::{AccountKey, PhoneNumber};
 use keylink::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PreKeyBundle, PublicKey, SignedPreKey, SignedPreKeyId, VerifiedBundle,
@@ -182,6 +183,11 @@ impl<S: ProtocolStore> ProtocolStore for Recording<S> {
         self.inner.peer_identity(address)
     }
 
+    fn peer_account(&self, phone: &PhoneNumber) -> Result<Option<AccountKey>, S::Error> {
+        self.read("peer_account");
+        self.inner.peer_account(phone)
+    }
+
     fn signed_prekey(&self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, S::Error> {
         self.read("signed_prekey");
         self.inner.signed_prekey(id)
@@ -231,6 +237,7 @@ impl<S: ProtocolStore> ProtocolStore for Recording<S> {
                 Change::RemoveSkippedMessageKey { .. } => "RemoveSkippedMessageKey",
                 Change::EvictSkippedMessageKeys { .. } => "EvictSkippedMessageKeys",
                 Change::PeerIdentity { .. } => "PeerIdentity",
+                Change::PeerAccount { .. } => "PeerAccount",
                 Change::RemoveOneTimePreKey(_) => "RemoveOneTimePreKey",
                 Change::RemoveKemPreKey(_) => "RemoveKemPreKey",
                 Change::UsedBaseKey { .. } => "UsedBaseKey",
@@ -407,6 +414,10 @@ impl ProtocolStore for Collector {
     }
 
     fn peer_identity(&self, _: &Address) -> Result<Option<IdentityKey>, Infallible> {
+        Ok(None)
+    }
+
+    fn peer_account(&self, _: &PhoneNumber) -> Result<Option<AccountKey>, Infallible> {
         Ok(None)
     }
 

@@ -100,7 +100,8 @@ pub(crate) mod wire;
 
 pub use error::{Error, Result};
 pub use store::{
-    accept_identity, decrypt, decrypt_in_place, encrypt, encrypt_in_place, start_session,
+    AccountTrust, accept_account, accept_identity, check_account, decrypt, decrypt_in_place,
+    encrypt, encrypt_in_place, start_session,
 };
 
 /// The operating system's RNG, as the [`rand_core::CryptoRng`] keylink's functions take.

@@ -99,6 +99,12 @@ impl keylink::store::ProtocolStore for Panicking {
     ) -> Result<Option<keylink::keys::IdentityKey>, Self::Error> {
         self.0.peer_identity(a)
     }
+    fn peer_account(
+        &self,
+        phone: &keylink::account::PhoneNumber,
+    ) -> Result<Option<keylink::account::AccountKey>, Self::Error> {
+        self.0.peer_account(phone)
+    }
     fn signed_prekey(
         &self,
         id: keylink::keys::SignedPreKeyId,

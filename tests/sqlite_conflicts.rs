@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::rng;
 use common::sqlite::{TempDb, device, introduce};
 use keylink::Error;
+use keylink::account::{AccountKey, PhoneNumber};
 use keylink::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PublicKey, SignedPreKey, SignedPreKeyId,
@@ -56,6 +57,9 @@ impl ProtocolStore for Interfering<'_> {
     }
     fn peer_identity(&self, address: &Address) -> R<Option<IdentityKey>> {
         self.inner.peer_identity(address)
+    }
+    fn peer_account(&self, phone: &PhoneNumber) -> R<Option<AccountKey>> {
+        self.inner.peer_account(phone)
     }
     fn signed_prekey(&self, id: SignedPreKeyId) -> R<Option<SignedPreKey>> {
         self.inner.signed_prekey(id)

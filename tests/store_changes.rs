@@ -8,6 +8,7 @@ use std::cell::RefCell;
 
 use common::{Device, FIRST_KEM, FIRST_OTPK, LAST_RESORT_KEM, rng};
 use keylink::Error;
+use keylink::account::{AccountKey, PhoneNumber};
 use keylink::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PublicKey, SignedPreKey, SignedPreKeyId,
@@ -61,6 +62,7 @@ fn kind(change: &Change) -> &'static str {
         Change::RemoveSkippedMessageKey { .. } => "remove skipped message key",
         Change::EvictSkippedMessageKeys { .. } => "evict skipped message keys",
         Change::PeerIdentity { .. } => "peer identity",
+        Change::PeerAccount { .. } => "peer account",
         Change::RemoveOneTimePreKey(_) => "remove one-time prekey",
         Change::RemoveKemPreKey(_) => "remove KEM prekey",
         Change::UsedBaseKey { .. } => "used base key",
@@ -75,6 +77,9 @@ impl ProtocolStore for Recording {
     }
     fn peer_identity(&self, address: &Address) -> Result<Option<IdentityKey>, Self::Error> {
         self.inner.peer_identity(address)
+    }
+    fn peer_account(&self, phone: &PhoneNumber) -> Result<Option<AccountKey>, Self::Error> {
+        self.inner.peer_account(phone)
     }
     fn signed_prekey(&self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, Self::Error> {
         self.inner.signed_prekey(id)

@@ -1,6 +1,7 @@
 //! The writes of one protocol operation: a list of [`Change`]s that a store applies all or
 //! nothing.
 
+use crate::account::{AccountKey, PhoneNumber};
 use crate::keys::{IdentityKey, KemPreKeyId, OneTimePreKeyId, PublicKey, SignedPreKeyId};
 use crate::ratchet::SkippedDelta;
 use crate::session::{
@@ -77,6 +78,14 @@ pub enum Change {
         address: Address,
         /// Its identity key.
         identity: IdentityKey,
+    },
+    /// Remember `key` as the account key of `phone`: first use, or a change the user accepted
+    /// (replace the one remembered, if any).
+    PeerAccount {
+        /// The peer account's phone number.
+        phone: PhoneNumber,
+        /// Its account key `AIK`.
+        key: AccountKey,
     },
     /// Delete this one-time prekey: a session set up with it authenticated its first message.
     RemoveOneTimePreKey(OneTimePreKeyId),

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use crate::account::{AccountKey, PhoneNumber};
 use crate::error::{Error, Result};
 use crate::keys::{
     DeviceId, IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
@@ -23,13 +24,17 @@ use crate::store::at_rest::{AtRestError, Row, Sealer, StorageKey};
 use crate::store::prekeys;
 use crate::store::{Address, Change, Changes, ProtocolStore};
 
-/// The schema this version of keylink writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+mod migrate;
+
+/// The schema this version of keylink writes (`PRAGMA user_version`). A file of an earlier
+/// schema is migrated to it when it is opened (PROTOCOL.md §8.2).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `PRAGMA application_id` of a keylink store: "klk1".
 const APPLICATION_ID: i32 = 0x6B6C_6B31;
 
-const SCHEMA: &str = "
+/// The tables of schema 1.
+const TABLES_1: &str = "
 CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE identity (id INTEGER PRIMARY KEY CHECK (id = 0), value BLOB NOT NULL);
 CREATE TABLE peers (address BLOB PRIMARY KEY, value BLOB NOT NULL);
@@ -44,6 +49,15 @@ CREATE TABLE sessions (address BLOB NOT NULL, session BLOB NOT NULL, value BLOB 
 CREATE TABLE skipped_keys (address BLOB NOT NULL, session BLOB NOT NULL, chain INTEGER NOT NULL,
     counter INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (address, session, chain, counter));
 ";
+
+/// The table schema 2 added: peer account keys by (the keyed hash of) phone number.
+const TABLES_2: &str = "
+CREATE TABLE peer_accounts (phone BLOB PRIMARY KEY, value BLOB NOT NULL);
+";
+
+/// The tables of a new file: those of schema 1 and those each later schema added, the same
+/// tables a migrated file has.
+const SCHEMA: [&str; 2] = [TABLES_1, TABLES_2];
 
 /// Why a [`SqliteStore`] failed. It reaches callers of the store-backed operations inside
 /// [`Error::Store`], where it can be downcast.
@@ -288,6 +302,7 @@ enum Transaction {
 enum RowRef {
     Identity,
     Peer([u8; 32]),
+    PeerAccount([u8; 32]),
     SignedPreKey(u32),
     OneTimePreKey(u32),
     KemPreKey(u32),
@@ -303,6 +318,7 @@ impl RowRef {
         match self {
             RowRef::Identity => "identity",
             RowRef::Peer(_) => "peers",
+            RowRef::PeerAccount(_) => "peer_accounts",
             RowRef::SignedPreKey(_) => "signed_prekeys",
             RowRef::OneTimePreKey(_) => "one_time_prekeys",
             RowRef::KemPreKey(_) => "kem_prekeys",
@@ -317,7 +333,7 @@ impl RowRef {
     fn key(&self) -> Vec<u8> {
         match self {
             RowRef::Identity => Vec::new(),
-            RowRef::Peer(a) | RowRef::SessionIndex(a) => a.to_vec(),
+            RowRef::Peer(a) | RowRef::SessionIndex(a) | RowRef::PeerAccount(a) => a.to_vec(),
             RowRef::SignedPreKey(id) | RowRef::OneTimePreKey(id) | RowRef::KemPreKey(id) => {
                 id.to_be_bytes().to_vec()
             }
@@ -409,14 +425,13 @@ impl SqliteStore {
         }
         match version {
             0 => self.create(),
-            SCHEMA_VERSION => {
+            // Schema 1 was written without an application id at first.
+            1..=SCHEMA_VERSION if ours || version == 1 => {
                 self.check_key()?;
-                if !ours {
-                    // A file from before keylink set its application id (same schema).
-                    self.conn
-                        .pragma_update(None, "application_id", APPLICATION_ID)?;
+                match version == SCHEMA_VERSION && ours {
+                    true => Ok(()),
+                    false => migrate::to_current(&mut self.conn, &self.sealer),
                 }
-                Ok(())
             }
             found if found > SCHEMA_VERSION && ours => Err(SqliteStoreError::NewerSchema {
                 found,
@@ -434,7 +449,9 @@ impl SqliteStore {
         if tables != 0 {
             return Err(SqliteStoreError::NotKeylink);
         }
-        tx.execute_batch(SCHEMA)?;
+        for tables in SCHEMA {
+            tx.execute_batch(tables)?;
+        }
         let check = self.sealer.key_check();
         tx.execute(
             "INSERT INTO meta (name, value) VALUES ('key_check', ?1)",
@@ -513,6 +530,11 @@ impl SqliteStore {
             RowRef::Peer(a) => {
                 let mut s = conn.prepare_cached("SELECT value FROM peers WHERE address = ?1")?;
                 s.query_row([a.as_slice()], |r| r.get(0)).optional()?
+            }
+            RowRef::PeerAccount(p) => {
+                let mut s =
+                    conn.prepare_cached("SELECT value FROM peer_accounts WHERE phone = ?1")?;
+                s.query_row([p.as_slice()], |r| r.get(0)).optional()?
             }
             RowRef::SignedPreKey(id) => {
                 let mut s =
@@ -746,6 +768,14 @@ fn apply_in(store: &SqliteStore, change: Change) -> StoreResult<()> {
             tx.prepare_cached("INSERT OR REPLACE INTO peers (address, value) VALUES (?1, ?2)")?
                 .execute(params![a.as_slice(), value])?;
         }
+        Change::PeerAccount { phone, key } => {
+            let p = phone_hash(&store.sealer, &phone);
+            let value = store.seal("peer_accounts", &p, key.as_bytes())?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO peer_accounts (phone, value) VALUES (?1, ?2)",
+            )?
+            .execute(params![p.as_slice(), value])?;
+        }
         Change::RemoveOneTimePreKey(id) => {
             tx.prepare_cached("DELETE FROM one_time_prekeys WHERE id = ?1")?
                 .execute([id.get()])?;
@@ -798,6 +828,12 @@ fn address_hash(sealer: &Sealer, address: &Address) -> [u8; 32] {
     sealer.name("address", &name)
 }
 
+/// The keyed hash standing for `phone` in row keys: `name("phone", phone)`, the ASCII of
+/// its E.164 form.
+fn phone_hash(sealer: &Sealer, phone: &PhoneNumber) -> [u8; 32] {
+    sealer.name("phone", phone.as_str().as_bytes())
+}
+
 /// `value` sealed for (`table`, `row_key`) under this schema version.
 fn seal_value(sealer: &Sealer, table: &str, row_key: &[u8], value: &[u8]) -> StoreResult<Vec<u8>> {
     let row = Row {
@@ -845,6 +881,13 @@ impl ProtocolStore for SqliteStore {
                 Ok(Some(identity))
             }
         }
+    }
+
+    fn peer_account(&self, phone: &PhoneNumber) -> StoreResult<Option<AccountKey>> {
+        let value = self.read_sealed(RowRef::PeerAccount(phone_hash(&self.sealer, phone)))?;
+        value
+            .map(|v| record(AccountKey::try_from(v.as_slice())))
+            .transpose()
     }
 
     fn signed_prekey(&self, id: SignedPreKeyId) -> StoreResult<Option<SignedPreKey>> {

@@ -246,6 +246,16 @@ pub(crate) struct PeerIdentity {
     pub identity_key: Vec<u8>,
 }
 
+/// A peer account key remembered by the in-memory store, by phone number.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct PeerAccount {
+    /// The E.164 form, `+` included.
+    #[prost(string, tag = "1")]
+    pub phone: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub account_key: Vec<u8>,
+}
+
 /// A base key already accepted under a signed prekey.
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct UsedBaseKey {
@@ -286,6 +296,8 @@ pub(crate) struct MemoryStore {
     pub sessions: Vec<StoredSession>,
     #[prost(bytes = "vec", repeated, tag = "7")]
     pub kem_prekeys: Vec<Vec<u8>>,
+    #[prost(message, repeated, tag = "8")]
+    pub peer_accounts: Vec<PeerAccount>,
 }
 
 impl Drop for MemoryStore {
