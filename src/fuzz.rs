@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use rand_core::{TryCryptoRng, TryRng};
 
-use crate::account::{AccountKeyPair, PhoneNumber, SafetyNumber, Verification};
+use crate::account::{AccountKey, AccountKeyPair, PhoneNumber, SafetyNumber, Verification};
 use crate::constants::{SAFETY_QR_LEN, SAFETY_QR_VERSION};
 use crate::error::{Error, Result};
 use crate::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
@@ -538,6 +538,8 @@ pub fn fuzz_phone_number(data: &[u8]) {
 struct SafetyFixture {
     alice: SafetyNumber,
     bob_payload: [u8; SAFETY_QR_LEN],
+    bob_phone: PhoneNumber,
+    bob_key: AccountKey,
 }
 
 fn safety_fixture() -> Option<&'static SafetyFixture> {
@@ -554,6 +556,8 @@ fn build_safety_fixture() -> Option<SafetyFixture> {
     Some(SafetyFixture {
         alice: SafetyNumber::new(&alice_phone, alice.public(), &bob_phone, bob.public()),
         bob_payload: at_bob.qr_payload(),
+        bob_phone,
+        bob_key: *bob.public(),
     })
 }
 
@@ -643,6 +647,10 @@ pub fn fuzz_sqlite_file(data: &[u8]) {
                 let _ = store.kem_prekey(id.into());
             }
             let _ = store.peer_identity(&alice);
+            // Reads a remembered account key, and remembers one (sealed, committed).
+            if let Some(f) = safety_fixture() {
+                let _ = crate::check_account(&mut store, &f.bob_phone, &f.bob_key);
+            }
             // Reads the index and the current session, seals and commits.
             let _ = crate::encrypt(&mut store, &alice, b"fuzz");
         }
@@ -711,6 +719,14 @@ mod tests {
     }
 
     #[test]
+    fn the_accounts_seed_reaches_the_snapshot_field() {
+        let seed = std::fs::read(corpus("records").join("store-accounts")).unwrap();
+        let store = MemoryStore::from_bytes(&seed).unwrap();
+        let phone = PhoneNumber::parse("+447700900123").unwrap();
+        assert!(store.known_account(&phone).is_some());
+    }
+
+    #[test]
     fn fixture_messages_decrypt() {
         let f = fixture().unwrap();
         let mut bob = MemoryStore::from_bytes(&f.bob_established).unwrap();
@@ -754,7 +770,8 @@ mod tests {
         ]
     }
 
-    /// Writes the seed corpora of `safety_qr` and `account_record`:
+    /// Writes the seed corpora of `safety_qr` and `account_record`, and the `records` seed of
+    /// a snapshot with remembered account keys:
     /// `cargo test --features fuzzing --lib write_account_fuzz_seeds -- --ignored`.
     #[test]
     #[ignore]
@@ -766,6 +783,12 @@ mod tests {
         let account = AccountKeyPair::generate(&mut FuzzRng::new(0xACC1));
         let mut newer = account.to_bytes().to_vec();
         newer[0] = 0x24;
+        // A snapshot with two remembered account keys (PROTOCOL.md §7.4, field 8).
+        let mut with_accounts = MemoryStore::new(IdentityKeyPair::from_seed(&[0xB0; 32]));
+        for phone in ["+14155550100", "+447700900123"] {
+            let phone = PhoneNumber::parse(phone).unwrap();
+            crate::check_account(&mut with_accounts, &phone, account.public()).unwrap();
+        }
         let seeds: Vec<(&str, &str, Vec<u8>)> = vec![
             ("safety_qr", "peer-payload", f.bob_payload.to_vec()),
             ("safety_qr", "own-payload", own),
@@ -777,6 +800,11 @@ mod tests {
             ("account_record", "identity-record", {
                 IdentityKeyPair::from_seed(&[0xB0; 32]).to_bytes().to_vec()
             }),
+            (
+                "records",
+                "store-accounts",
+                with_accounts.to_bytes().to_vec(),
+            ),
         ];
         for (target, name, bytes) in seeds {
             std::fs::create_dir_all(corpus(target)).unwrap();

@@ -371,6 +371,25 @@ fn an_interrupted_migration_leaves_a_schema_1_file_that_migrates_later() {
 }
 
 #[test]
+fn stores_opening_a_schema_1_file_at_once_migrate_it_once() {
+    let db = schema_1_copy("schema-1-at-once");
+    let key = StorageKey::from_bytes(SCHEMA_1_KEY);
+    let stores: Vec<SqliteStore> = std::thread::scope(|scope| {
+        let opening: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| SqliteStore::open(&db.0, &key).unwrap()))
+            .collect();
+        opening.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(pragma(&db.0, "user_version"), 2);
+    // Sealed again once: every value opens for schema 2, through any of the stores.
+    let mut stores = stores.into_iter();
+    works_after_migration(&mut stores.next().unwrap());
+    for store in stores {
+        assert!(store.signed_prekey(1.into()).unwrap().is_some());
+    }
+}
+
+#[test]
 fn a_schema_1_file_is_migrated_only_under_its_storage_key() {
     let db = schema_1_copy("schema-1-wrong-key");
     let e = SqliteStore::open(&db.0, &StorageKey::from_bytes([0x43; 32])).unwrap_err();

@@ -407,7 +407,8 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Create the schema in a new file, or check an existing one's version and key.
+    /// Create the schema in a new file, or check an existing one's version and key, then
+    /// migrate it if its schema is older (PROTOCOL.md §8.2).
     fn prepare(&mut self) -> StoreResult<()> {
         let version: u32 = self
             .conn
@@ -428,9 +429,9 @@ impl SqliteStore {
             // Schema 1 was written without an application id at first.
             1..=SCHEMA_VERSION if ours || version == 1 => {
                 self.check_key()?;
-                match version == SCHEMA_VERSION && ours {
-                    true => Ok(()),
-                    false => migrate::to_current(&mut self.conn, &self.sealer),
+                match version < SCHEMA_VERSION {
+                    true => migrate::to_current(&mut self.conn, &self.sealer),
+                    false => Ok(()),
                 }
             }
             found if found > SCHEMA_VERSION && ours => Err(SqliteStoreError::NewerSchema {

@@ -38,8 +38,16 @@ pub(super) fn to_current(conn: &mut Connection, sealer: &Sealer) -> StoreResult<
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Read again under the write lock: another connection may have migrated the file since.
     let version: u32 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version == 0 || version > SCHEMA_VERSION {
-        return Err(SqliteStoreError::NotKeylink);
+    match version {
+        0 => return Err(SqliteStoreError::NotKeylink),
+        SCHEMA_VERSION => return Ok(()), // nothing left to do; the transaction rolls back
+        found if found > SCHEMA_VERSION => {
+            return Err(SqliteStoreError::NewerSchema {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        _ => {}
     }
     for step in STEPS.iter().filter(|step| step.from >= version) {
         (step.run)(&tx, sealer)?;
