@@ -7,8 +7,9 @@ mod common;
 use std::cell::RefCell;
 
 use common::{Device, FIRST_KEM, FIRST_OTPK, LAST_RESORT_KEM, rng};
+use keylink::AccountTrust;
 use keylink::Error;
-use keylink::account::{AccountKey, PhoneNumber};
+use keylink::account::{AccountKey, AccountKeyPair, PhoneNumber};
 use keylink::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PublicKey, SignedPreKey, SignedPreKeyId,
@@ -203,6 +204,28 @@ fn after_accepting_a_new_identity_the_app_is_told_to_start_a_new_session() {
     alice.start(&new_bob, None);
     let m = alice.send_bytes(&new_bob.addr, b"again");
     new_bob.recv_ok(&alice.addr, &m, b"again");
+}
+
+#[test]
+fn account_keys_are_one_commit_on_first_use_and_on_acceptance_only() {
+    let mut device = Device::new("alice", 1);
+    let mut store = Recording::new(&mut device);
+    let phone = PhoneNumber::parse("+447700900123").unwrap();
+    let keys: Vec<AccountKey> = (0..2)
+        .map(|_| *AccountKeyPair::generate(&mut rng()).public())
+        .collect();
+    let first = keylink::check_account(&mut store, &phone, &keys[0]).unwrap();
+    assert_eq!(first, AccountTrust::FirstUse);
+    assert_eq!(*store.commits.borrow(), [vec!["peer account"]]);
+    // Known, and changed: read only, nothing committed.
+    let known = keylink::check_account(&mut store, &phone, &keys[0]).unwrap();
+    assert_eq!(known, AccountTrust::Known);
+    let changed = keylink::check_account(&mut store, &phone, &keys[1]).unwrap_err();
+    assert!(matches!(changed, Error::UntrustedAccount), "{changed:?}");
+    assert_eq!(store.commits.borrow().len(), 1);
+    keylink::accept_account(&mut store, &phone, &keys[1]).unwrap();
+    assert_eq!(store.commits.borrow().len(), 2);
+    assert_eq!(store.last_commit(), ["peer account"]);
 }
 
 #[test]
