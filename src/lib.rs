@@ -72,7 +72,8 @@
 //!   ([`PhoneNumber`](account::PhoneNumber), parsed from typed input into E.164), the account
 //!   key [`AccountKeyPair`](account::AccountKeyPair) (`AIK`, a distinct type from the identity
 //!   key) and [`SafetyNumber`](account::SafetyNumber)s, shown as 60 digits or compared by
-//!   scanning a QR code.
+//!   scanning a QR code. [`check_account`] remembers a peer's account key per phone number on
+//!   first use and refuses a changed one until [`accept_account`].
 //! - [`constants`]: every protocol label and limit.
 //!
 //! The wire format and every encoding choice are specified in `docs/PROTOCOL.md`.

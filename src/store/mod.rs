@@ -2,9 +2,9 @@
 //! it.
 //!
 //! Every store-backed operation ([`start_session`], [`encrypt`], [`decrypt`],
-//! [`accept_identity`], [`check_account`], [`accept_account`], also at the crate root) reads what it needs through the getters of
-//! [`ProtocolStore`], computes with the sans-IO core, and then hands *all* its writes to
-//! [`ProtocolStore::commit`] as one [`Changes`] value. A database-backed store writes a
+//! [`accept_identity`], [`check_account`], [`accept_account`], also at the crate root) reads
+//! what it needs through the getters of [`ProtocolStore`], computes with the sans-IO core, and
+//! then hands *all* its writes to [`ProtocolStore::commit`] as one [`Changes`] value. A database-backed store writes a
 //! `Changes` in one transaction; if the commit fails the operation returns
 //! [`Error::Store`](crate::Error::Store) and nothing has changed, so the same message can be
 //! decrypted again later.
