@@ -698,6 +698,8 @@ mod tests {
     #[cfg(feature = "sqlite")]
     #[test]
     fn sqlite_seed_corpus_replays() {
+        use crate::store::ProtocolStore;
+
         let mut count = 0;
         for file in std::fs::read_dir(corpus("sqlite_file")).unwrap() {
             let seed = std::fs::read(file.unwrap().path()).unwrap();
@@ -705,17 +707,53 @@ mod tests {
             count += 1;
         }
         assert!(count >= 3, "seeds for sqlite_file");
-        // The schema-1 seed opens, under the seed key.
-        let seed = std::fs::read(corpus("sqlite_file").join("schema-1.db")).unwrap();
-        let path = std::env::temp_dir().join(format!("keylink-seed-{}.db", std::process::id()));
-        std::fs::write(&path, seed).unwrap();
+        // The schema-1 seed (migrated) and the schema-2 seed open, under the seed key; the
+        // second remembers the fixture's account key.
         let key = crate::store::at_rest::StorageKey::from_bytes(SQLITE_SEED_KEY);
-        assert!(crate::store::SqliteStore::open(&path, &key).is_ok());
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.clone().into_os_string();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
+        let f = safety_fixture().unwrap();
+        for (name, account) in [("schema-1.db", None), ("schema-2.db", Some(f.bob_key))] {
+            let seed = std::fs::read(corpus("sqlite_file").join(name)).unwrap();
+            let path =
+                std::env::temp_dir().join(format!("keylink-seed-{}-{name}", std::process::id()));
+            std::fs::write(&path, seed).unwrap();
+            let store = crate::store::SqliteStore::open(&path, &key).unwrap();
+            let remembered = ProtocolStore::peer_account(&store, &f.bob_phone).unwrap();
+            assert!(remembered == account, "{name}");
+            drop(store);
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = path.clone().into_os_string();
+                file.push(suffix);
+                let _ = std::fs::remove_file(file);
+            }
         }
+    }
+
+    /// Writes the `sqlite_file` seed of schema 2, with a remembered account key: the
+    /// schema-1 seed migrated. `cargo test --all-features --lib write_sqlite_schema_2_seed --
+    /// --ignored`.
+    #[cfg(feature = "sqlite")]
+    #[test]
+    #[ignore]
+    fn write_sqlite_schema_2_seed() {
+        use crate::store::SqliteStore;
+        use crate::store::at_rest::StorageKey;
+
+        let dir = std::env::temp_dir().join(format!("keylink-seed-2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("store.db");
+        std::fs::copy(corpus("sqlite_file").join("schema-1.db"), &path).unwrap();
+        let key = StorageKey::from_bytes(SQLITE_SEED_KEY);
+        let mut store = SqliteStore::open(&path, &key).unwrap();
+        let f = safety_fixture().unwrap();
+        crate::check_account(&mut store, &f.bob_phone, &f.bob_key).unwrap();
+        drop(store);
+        let out = corpus("sqlite_file").join("schema-2.db");
+        let _ = std::fs::remove_file(&out);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("VACUUM INTO ?1", [out.to_str().unwrap()])
+            .unwrap();
+        drop(conn);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
