@@ -25,6 +25,10 @@
 //! - `sqlite/open/*`: `SqliteStore::open` of a file no connection has open, with 1 session
 //!   and with 10,000. The file size for 10,000 sessions (main database + WAL after a
 //!   checkpoint) is printed (`sqlite: 10000 sessions ...`).
+//! - The migration of that database from schema 1 (PROTOCOL.md §8.2), timed once: a copy is
+//!   turned back into a schema-1 file off the clock (every sealed value sealed for schema 1,
+//!   `peer_accounts` dropped), then opened, which seals every value again for schema 2
+//!   (`sqlite: migrating ...`). It runs once per file, so it is not a criterion row.
 //!
 //! A FULL commit is mostly its fsync, whose latency on a shared VM moves tenfold from one
 //! second to the next, so two criterion medians taken seconds apart make a poor ratio. After
@@ -45,6 +49,7 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, Bencher, BenchmarkGroup, Criterion, SamplingMode};
 use criterion::{criterion_group, criterion_main};
+use keylink::account::{AccountKey, PhoneNumber};
 use keylink::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PreKeyBundle, PublicKey, SignedPreKey, SignedPreKeyId, VerifiedBundle,
@@ -54,7 +59,7 @@ use keylink::session::{
     Message, RatchetMessage, ResponderPreKeys, Session, SessionId, SessionIndex, SessionRecord,
     SkippedKeyId, SkippedMessageKey,
 };
-use keylink::store::at_rest::StorageKey;
+use keylink::store::at_rest::{Row, Sealer, StorageKey};
 use keylink::store::{
     Address, Change, Changes, MemoryStore, ProtocolStore, SqliteConfig, SqliteStore, Synchronous,
 };
@@ -182,6 +187,11 @@ impl<S: ProtocolStore> ProtocolStore for Recording<S> {
         self.inner.peer_identity(address)
     }
 
+    fn peer_account(&self, phone: &PhoneNumber) -> Result<Option<AccountKey>, S::Error> {
+        self.read("peer_account");
+        self.inner.peer_account(phone)
+    }
+
     fn signed_prekey(&self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, S::Error> {
         self.read("signed_prekey");
         self.inner.signed_prekey(id)
@@ -236,6 +246,7 @@ impl<S: ProtocolStore> ProtocolStore for Recording<S> {
                 Change::RemoveSkippedMessageKey { .. } => "RemoveSkippedMessageKey",
                 Change::EvictSkippedMessageKeys { .. } => "EvictSkippedMessageKeys",
                 Change::PeerIdentity { .. } => "PeerIdentity",
+                Change::PeerAccount { .. } => "PeerAccount",
                 Change::RemoveOneTimePreKey(_) => "RemoveOneTimePreKey",
                 Change::RemoveKemPreKey(_) => "RemoveKemPreKey",
                 Change::UsedBaseKey { .. } => "UsedBaseKey",
@@ -244,6 +255,7 @@ impl<S: ProtocolStore> ProtocolStore for Recording<S> {
                 Change::OneTimePreKeys(_) => "OneTimePreKeys",
                 Change::KemPreKeys(_) => "KemPreKeys",
                 Change::RemoveSignedPreKey(_) => "RemoveSignedPreKey",
+                Change::RemoveLastResortKemPreKey(_) => "RemoveLastResortKemPreKey",
                 Change::RemoveOneTimePreKeysBelow { .. } => "RemoveOneTimePreKeysBelow",
             });
         }
@@ -418,6 +430,10 @@ impl ProtocolStore for Collector {
     }
 
     fn peer_identity(&self, _: &Address) -> Result<Option<IdentityKey>, Infallible> {
+        Ok(None)
+    }
+
+    fn peer_account(&self, _: &PhoneNumber) -> Result<Option<AccountKey>, Infallible> {
         Ok(None)
     }
 
@@ -956,6 +972,70 @@ fn opening(c: &mut Criterion, dir: &Path, key: &StorageKey, large: &Large) {
     group.finish();
 }
 
+/// The sealed values of the tables the large database fills, with the SQL of their row keys.
+const LARGE_TABLES: [(&str, &str); 4] = [
+    ("identity", "x''"),
+    ("peers", "address"),
+    ("session_index", "address"),
+    ("sessions", "CAST(address || session AS BLOB)"),
+];
+
+/// Turn the schema-2 file at `path` into the file schema 1 would have written: each value of
+/// `LARGE_TABLES` sealed for schema 1, no `peer_accounts`, `user_version` 1. Returns the
+/// number of values sealed.
+fn to_schema_1(path: &Path, key: &StorageKey) -> usize {
+    let sealer = Sealer::new(key);
+    let mut conn = Connection::open(path).expect("open");
+    let tx = conn.transaction().expect("transaction");
+    let mut count = 0;
+    for (table, row_key) in LARGE_TABLES {
+        let sql = format!("SELECT rowid, {row_key}, value FROM {table}");
+        let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = tx
+            .prepare(&sql)
+            .expect("select")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let update = format!("UPDATE {table} SET value = ?1 WHERE rowid = ?2");
+        for (rowid, row_key, value) in rows {
+            let row = |schema_version| Row {
+                table,
+                row_key: &row_key,
+                schema_version,
+            };
+            let plain = sealer.open(&row(2), &value).expect("a schema-2 value");
+            let sealed = sealer.seal(&row(1), &plain, &mut keylink::os_rng());
+            tx.execute(&update, params![sealed.expect("sealed"), rowid])
+                .expect("update");
+            count += 1;
+        }
+    }
+    tx.execute_batch("DROP TABLE peer_accounts; PRAGMA user_version = 1;")
+        .expect("schema 1");
+    tx.commit().expect("commit");
+    count
+}
+
+/// Open a schema-1 copy of the large database: its migration, timed once.
+fn migration(dir: &Path, key: &StorageKey, large: &Large) {
+    let path = dir.join("sessions-10000-schema-1.db");
+    file_size(&large.path); // checkpoints: the copy of the main file holds every row
+    std::fs::copy(&large.path, &path).expect("copy");
+    let values = to_schema_1(&path, key);
+    let start = Instant::now();
+    let store = SqliteStore::open(&path, key).expect("migrate");
+    let migrated = start.elapsed();
+    let start = Instant::now();
+    drop(SqliteStore::open(&path, key).expect("open"));
+    eprintln!(
+        "sqlite: migrating {SESSIONS} sessions from schema 1 ({values} sealed values sealed again) took {:.1} ms at open; the next open {:.1} µs",
+        migrated.as_secs_f64() * 1e3,
+        start.elapsed().as_secs_f64() * 1e6
+    );
+    drop(store);
+}
+
 fn sqlite(c: &mut Criterion) {
     let dir = tempfile::Builder::new()
         .prefix("keylink-bench-sqlite")
@@ -966,6 +1046,7 @@ fn sqlite(c: &mut Criterion) {
     messages(c, dir.path(), &key, &large);
     setup(c, dir.path(), &key);
     opening(c, dir.path(), &key, &large);
+    migration(dir.path(), &key, &large);
 }
 
 criterion_group!(benches, sqlite);

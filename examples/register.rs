@@ -8,12 +8,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use keylink::account::{
-    AccountKey, AccountKeyPair, AccountTrust, PhoneNumber, PreKeyUpkeep, PreKeyUpload,
-    SafetyNumber, Verification,
+    AccountKey, AccountKeyPair, PhoneNumber, PreKeyUpkeep, PreKeyUpload, SafetyNumber, Verification,
 };
 use keylink::keys::{IdentityKeyPair, PreKeyBundle};
 use keylink::store::{Address, MemoryStore};
-use keylink::{Error, Timestamp};
+use keylink::{AccountTrust, Error, Timestamp};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 

@@ -52,6 +52,9 @@ pub enum Error {
     ChainExhausted,
     /// The peer's identity key differs from the one remembered for this address.
     UntrustedIdentity,
+    /// The account key given for a phone number differs from the one remembered for it: the
+    /// account's security code changed.
+    UntrustedAccount,
     /// The local identity has not been stored yet.
     NoLocalIdentity,
     /// A bundle was used for an address whose device is not the bundle's device.
@@ -117,6 +120,9 @@ impl fmt::Display for Error {
             ),
             Error::UntrustedIdentity => f.write_str(
                 "the peer's identity key is not the one trusted for this address: show the user that the security code changed; once they accept it, call accept_identity, then start a new session from the peer's current bundle",
+            ),
+            Error::UntrustedAccount => f.write_str(
+                "the account key for this phone number is not the one remembered: the security code changed; accept nothing from the account's new devices, show the user the new safety number and, once they accept it, call accept_account",
             ),
             Error::WrongDevice { address, bundle } => write!(
                 f,

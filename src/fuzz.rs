@@ -15,7 +15,7 @@ use rand_core::{TryCryptoRng, TryRng};
 
 use crate::Timestamp;
 use crate::account::{
-    AccountKeyPair, PhoneNumber, PreKeyPolicy, PreKeyState, PreKeyUpkeep, SafetyNumber,
+    AccountKey, AccountKeyPair, PhoneNumber, PreKeyPolicy, PreKeyState, PreKeyUpkeep, SafetyNumber,
     Verification,
 };
 use crate::constants::{SAFETY_QR_LEN, SAFETY_QR_VERSION};
@@ -542,6 +542,8 @@ pub fn fuzz_phone_number(data: &[u8]) {
 struct SafetyFixture {
     alice: SafetyNumber,
     bob_payload: [u8; SAFETY_QR_LEN],
+    bob_phone: PhoneNumber,
+    bob_key: AccountKey,
 }
 
 fn safety_fixture() -> Option<&'static SafetyFixture> {
@@ -558,6 +560,8 @@ fn build_safety_fixture() -> Option<SafetyFixture> {
     Some(SafetyFixture {
         alice: SafetyNumber::new(&alice_phone, alice.public(), &bob_phone, bob.public()),
         bob_payload: at_bob.qr_payload(),
+        bob_phone,
+        bob_key: *bob.public(),
     })
 }
 
@@ -741,6 +745,11 @@ pub fn fuzz_sqlite_file(data: &[u8]) {
                 let _ = store.kem_prekey(id.into());
             }
             let _ = store.peer_identity(&alice);
+            let _ = store.prekey_state();
+            // Reads a remembered account key, and remembers one (sealed, committed).
+            if let Some(f) = safety_fixture() {
+                let _ = crate::check_account(&mut store, &f.bob_phone, &f.bob_key);
+            }
             // Reads the index and the current session, seals and commits.
             let _ = crate::encrypt(&mut store, &alice, b"fuzz");
         }
@@ -790,6 +799,8 @@ mod tests {
     #[cfg(feature = "sqlite")]
     #[test]
     fn sqlite_seed_corpus_replays() {
+        use crate::store::ProtocolStore;
+
         let mut count = 0;
         for file in std::fs::read_dir(corpus("sqlite_file")).unwrap() {
             let seed = std::fs::read(file.unwrap().path()).unwrap();
@@ -797,17 +808,67 @@ mod tests {
             count += 1;
         }
         assert!(count >= 3, "seeds for sqlite_file");
-        // The schema-1 seed opens, under the seed key.
-        let seed = std::fs::read(corpus("sqlite_file").join("schema-1.db")).unwrap();
-        let path = std::env::temp_dir().join(format!("keylink-seed-{}.db", std::process::id()));
-        std::fs::write(&path, seed).unwrap();
+        // The schema-1 seed (migrated) and the schema-2 seed open, under the seed key; the
+        // second remembers the fixture's account key.
         let key = crate::store::at_rest::StorageKey::from_bytes(SQLITE_SEED_KEY);
-        assert!(crate::store::SqliteStore::open(&path, &key).is_ok());
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.clone().into_os_string();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
+        let f = safety_fixture().unwrap();
+        for (name, account) in [("schema-1.db", None), ("schema-2.db", Some(f.bob_key))] {
+            let seed = std::fs::read(corpus("sqlite_file").join(name)).unwrap();
+            let path =
+                std::env::temp_dir().join(format!("keylink-seed-{}-{name}", std::process::id()));
+            std::fs::write(&path, seed).unwrap();
+            let store = crate::store::SqliteStore::open(&path, &key).unwrap();
+            let remembered = ProtocolStore::peer_account(&store, &f.bob_phone).unwrap();
+            assert!(remembered == account, "{name}");
+            drop(store);
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = path.clone().into_os_string();
+                file.push(suffix);
+                let _ = std::fs::remove_file(file);
+            }
         }
+    }
+
+    /// Writes the `sqlite_file` seed of schema 2, with a remembered account key and a prekey
+    /// upkeep state: the schema-1 seed migrated. `cargo test --all-features --lib write_sqlite_schema_2_seed --
+    /// --ignored`.
+    #[cfg(feature = "sqlite")]
+    #[test]
+    #[ignore]
+    fn write_sqlite_schema_2_seed() {
+        use crate::store::SqliteStore;
+        use crate::store::at_rest::StorageKey;
+
+        let dir = std::env::temp_dir().join(format!("keylink-seed-2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("store.db");
+        std::fs::copy(corpus("sqlite_file").join("schema-1.db"), &path).unwrap();
+        let key = StorageKey::from_bytes(SQLITE_SEED_KEY);
+        let mut store = SqliteStore::open(&path, &key).unwrap();
+        let f = safety_fixture().unwrap();
+        crate::check_account(&mut store, &f.bob_phone, &f.bob_key).unwrap();
+        let policy = PreKeyPolicy::default().one_time_target(2).refill_below(1);
+        let upkeep = PreKeyUpkeep::with_policy(1, policy).unwrap();
+        let now = Timestamp::from_unix_secs(1_800_000_000);
+        upkeep
+            .run(&mut store, now, 0, &mut FuzzRng::new(3))
+            .unwrap();
+        drop(store);
+        let out = corpus("sqlite_file").join("schema-2.db");
+        let _ = std::fs::remove_file(&out);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("VACUUM INTO ?1", [out.to_str().unwrap()])
+            .unwrap();
+        drop(conn);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_accounts_seed_reaches_the_snapshot_field() {
+        let seed = std::fs::read(corpus("records").join("store-accounts")).unwrap();
+        let store = MemoryStore::from_bytes(&seed).unwrap();
+        let phone = PhoneNumber::parse("+447700900123").unwrap();
+        assert!(store.known_account(&phone).is_some());
     }
 
     #[test]
@@ -854,7 +915,8 @@ mod tests {
         ]
     }
 
-    /// Writes the seed corpora of `safety_qr` and `account_record`:
+    /// Writes the seed corpora of `safety_qr` and `account_record`, and the `records` seed of
+    /// a snapshot with remembered account keys:
     /// `cargo test --features fuzzing --lib write_account_fuzz_seeds -- --ignored`.
     #[test]
     #[ignore]
@@ -866,6 +928,12 @@ mod tests {
         let account = AccountKeyPair::generate(&mut FuzzRng::new(0xACC1));
         let mut newer = account.to_bytes().to_vec();
         newer[0] = 0x24;
+        // A snapshot with two remembered account keys (PROTOCOL.md §7.4, field 8).
+        let mut with_accounts = MemoryStore::new(IdentityKeyPair::from_seed(&[0xB0; 32]));
+        for phone in ["+14155550100", "+447700900123"] {
+            let phone = PhoneNumber::parse(phone).unwrap();
+            crate::check_account(&mut with_accounts, &phone, account.public()).unwrap();
+        }
         let seeds: Vec<(&str, &str, Vec<u8>)> = vec![
             ("safety_qr", "peer-payload", f.bob_payload.to_vec()),
             ("safety_qr", "own-payload", own),
@@ -877,6 +945,11 @@ mod tests {
             ("account_record", "identity-record", {
                 IdentityKeyPair::from_seed(&[0xB0; 32]).to_bytes().to_vec()
             }),
+            (
+                "records",
+                "store-accounts",
+                with_accounts.to_bytes().to_vec(),
+            ),
         ];
         for (target, name, bytes) in seeds {
             std::fs::create_dir_all(corpus(target)).unwrap();

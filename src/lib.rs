@@ -71,7 +71,9 @@
 //!   key), [`SafetyNumber`](account::SafetyNumber)s, shown as 60 digits or compared by
 //!   scanning a QR code, and [`PreKeyUpkeep`](account::PreKeyUpkeep), which keeps a device's
 //!   published prekeys topped up and rotated and returns the bundles to upload. Times are
-//!   [`Timestamp`]s the app passes in: keylink reads no clock.
+//!   [`Timestamp`]s the app passes in: keylink reads no clock. [`check_account`] remembers a
+//!   peer's account key per phone number on first use and refuses a changed one until
+//!   [`accept_account`].
 //! - [`constants`]: every protocol label and limit.
 //!
 //! The wire format and every encoding choice are specified in `docs/PROTOCOL.md`.
@@ -100,7 +102,8 @@ pub(crate) mod wire;
 
 pub use error::{Error, Result};
 pub use store::{
-    accept_identity, decrypt, decrypt_in_place, encrypt, encrypt_in_place, start_session,
+    AccountTrust, accept_account, accept_identity, check_account, decrypt, decrypt_in_place,
+    encrypt, encrypt_in_place, start_session,
 };
 pub use time::Timestamp;
 

@@ -99,6 +99,12 @@ impl keylink::store::ProtocolStore for Panicking {
     ) -> Result<Option<keylink::keys::IdentityKey>, Self::Error> {
         self.0.peer_identity(a)
     }
+    fn peer_account(
+        &self,
+        phone: &keylink::account::PhoneNumber,
+    ) -> Result<Option<keylink::account::AccountKey>, Self::Error> {
+        self.0.peer_account(phone)
+    }
     fn signed_prekey(
         &self,
         id: keylink::keys::SignedPreKeyId,
@@ -168,4 +174,27 @@ async fn a_store_that_panics_gives_an_error_not_a_hang() {
         assert!(inner.downcast_ref::<WorkerStopped>().is_some(), "{e}");
         assert!(e.to_string().contains("open the store again"), "{e}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_keys_are_checked_and_accepted_on_the_store_thread() {
+    use keylink::AccountTrust;
+    use keylink::account::{AccountKeyPair, PhoneNumber};
+
+    let store = AsyncStore::new(MemoryStore::new(IdentityKeyPair::generate(&mut rng()))).unwrap();
+    let phone = PhoneNumber::parse("+44 7700 900123").unwrap();
+    let (first, second) = (
+        *AccountKeyPair::generate(&mut rng()).public(),
+        *AccountKeyPair::generate(&mut rng()).public(),
+    );
+    let check = |key| assert_send(store.check_account(phone.clone(), key));
+    assert_eq!(check(first).await.unwrap(), AccountTrust::FirstUse);
+    assert_eq!(check(first).await.unwrap(), AccountTrust::Known);
+    let e = check(second).await.unwrap_err();
+    assert!(matches!(e, Error::UntrustedAccount), "{e:?}");
+    let accept = store.accept_account(phone.clone(), second);
+    assert_send(accept).await.unwrap();
+    assert_eq!(check(second).await.unwrap(), AccountTrust::Known);
+    let remembered = store.with(move |s| s.known_account(&phone).copied());
+    assert_eq!(remembered.await.unwrap(), Some(second));
 }

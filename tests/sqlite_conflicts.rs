@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::rng;
 use common::sqlite::{TempDb, device, introduce};
 use keylink::Error;
+use keylink::account::{AccountKey, PhoneNumber};
 use keylink::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PublicKey, SignedPreKey, SignedPreKeyId,
@@ -56,6 +57,9 @@ impl ProtocolStore for Interfering<'_> {
     }
     fn peer_identity(&self, address: &Address) -> R<Option<IdentityKey>> {
         self.inner.peer_identity(address)
+    }
+    fn peer_account(&self, phone: &PhoneNumber) -> R<Option<AccountKey>> {
+        self.inner.peer_account(phone)
     }
     fn signed_prekey(&self, id: SignedPreKeyId) -> R<Option<SignedPreKey>> {
         self.inner.signed_prekey(id)
@@ -166,6 +170,29 @@ fn two_writers_encrypting_never_share_a_message_key() {
         let pt = keylink::decrypt(&mut s.bob, &s.alice_addr, &bytes, &mut rng()).unwrap();
         assert_eq!(pt, expected);
     }
+}
+
+#[test]
+fn two_writers_remembering_an_account_key_do_not_overwrite_each_other() {
+    let mut s = setup();
+    let phone = PhoneNumber::parse("+447700900123").unwrap();
+    let [mine, theirs] =
+        [0, 1].map(|_| *keylink::account::AccountKeyPair::generate(&mut rng()).public());
+    let (a2, phone_ref) = (&mut s.a2, &phone);
+    let mut alice = Interfering::new(s.a1, |commit| {
+        if commit == 1 {
+            let trust = keylink::check_account(a2, phone_ref, &theirs).unwrap();
+            assert_eq!(trust, keylink::AccountTrust::FirstUse);
+        }
+    });
+    // This writer also read "none remembered", but the other one committed first: run again,
+    // it finds the other key, and the first use it saw is refused, not written over it.
+    let e = keylink::check_account(&mut alice, &phone, &mine).unwrap_err();
+    assert!(matches!(e, Error::UntrustedAccount), "{e:?}");
+    assert_eq!((alice.runs, alice.commits), (2, 1));
+    drop(alice);
+    let fresh = SqliteStore::open(&s.a_db.0, &s.a_key).unwrap();
+    assert_eq!(fresh.peer_account(&phone).unwrap(), Some(theirs));
 }
 
 #[test]

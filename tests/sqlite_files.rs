@@ -1,7 +1,7 @@
 //! `SqliteStore`'s files (PROTOCOL.md §8.1 and §8.2). A copied database, without the storage
 //! key, shows no secret byte and no contact name: the files (database, WAL, shared memory) are
 //! searched for every secret the store holds, and held at earlier points of the conversation,
-//! and for every contact's name. Bad files (truncated, corrupted, not
+//! and for every contact's name, phone number and account key. Bad files (truncated, corrupted, not
 //! keylink's, from a newer keylink, empty, a directory) give a clear error, never a panic,
 //! and are left byte for byte as they were, with no journal left beside them.
 #![cfg(test)]
@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use common::{Device, FIRST_OTPK, proto, rng, verified};
+use keylink::account::{AccountKey, AccountKeyPair, PhoneNumber};
 use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, SignedPreKey};
 use keylink::session::{SessionId, SkippedKeyId};
 use keylink::store::at_rest::{AtRestError, Sealer, StorageKey};
@@ -313,6 +314,23 @@ fn a_copied_database_shows_no_secret_and_no_contact_name() {
     let index = alice.session_index(&zeb.addr).unwrap().unwrap();
     assert_eq!(index.archived().len(), 1, "no archived session");
 
+    // 5. Alice remembers her contacts' account keys by phone number; one of them changes
+    // its account key, and Alice accepts the new one.
+    let accounts: Vec<(PhoneNumber, AccountKey)> = ["+4915112345678", "+447700900123"]
+        .into_iter()
+        .map(|typed| {
+            let key = *AccountKeyPair::generate(&mut rng()).public();
+            (PhoneNumber::parse(typed).unwrap(), key)
+        })
+        .collect();
+    for (number, account) in &accounts {
+        let trust = keylink::check_account(&mut alice, number, account).unwrap();
+        assert_eq!(trust, keylink::AccountTrust::FirstUse);
+    }
+    let changed = *AccountKeyPair::generate(&mut rng()).public();
+    keylink::accept_account(&mut alice, &accounts[1].0, &changed).unwrap();
+    assert_eq!(alice.peer_account(&accounts[1].0).unwrap(), Some(changed));
+
     // The store is what it should be: every kind of row is there.
     for (table, rows) in [
         ("identity", 1),
@@ -324,6 +342,7 @@ fn a_copied_database_shows_no_secret_and_no_contact_name() {
         ("sessions", 4),
         ("used_base_keys", 1),
         ("skipped_keys", 4),
+        ("peer_accounts", 2),
     ] {
         assert_eq!(count(&path, table), rows, "rows of {table}");
     }
@@ -361,6 +380,17 @@ fn a_copied_database_shows_no_secret_and_no_contact_name() {
     names.push(b"4915112345678".to_vec());
     names.push(b"zebediah".to_vec());
     names.push(b"Okonkwo".to_vec());
+    // The phone numbers of the remembered accounts, as E.164 text and as digits, and the
+    // account keys (public, but they tell whom the user knows).
+    for (number, _) in &accounts {
+        names.push(number.as_str().as_bytes().to_vec());
+        names.push(number.as_str().as_bytes()[1..].to_vec());
+    }
+    let mut account_keys: Vec<(String, AccountKey)> = accounts
+        .iter()
+        .map(|(number, key)| (format!("the account key of {number}"), *key))
+        .collect();
+    account_keys.push(("the changed account key".to_string(), changed));
     let mut found = Vec::new();
     for (file, bytes) in &files {
         found.extend(occurrences(file, bytes, &secrets));
@@ -372,6 +402,11 @@ fn a_copied_database_shows_no_secret_and_no_contact_name() {
         for (user, identity) in &contacts {
             if contains(bytes, identity.public().as_bytes()) {
                 found.push(format!("the identity key of {user} in {file}"));
+            }
+        }
+        for (what, account) in &account_keys {
+            if contains(bytes, account.as_bytes()) {
+                found.push(format!("{what} in {file}"));
             }
         }
         for plaintext in &plaintexts {
@@ -390,12 +425,16 @@ fn a_copied_database_shows_no_secret_and_no_contact_name() {
     );
 
     // The search finds what is in the clear: the key check value, the keyed hashes of the
-    // addresses and the session ids (base keys), all 32 bytes.
+    // addresses and of the phone numbers, and the session ids (base keys), all 32 bytes.
     let (_, db) = &closed[0];
     let mut public = Secrets::default();
     public.add_key("key check value", &Sealer::new(&key).key_check());
     for peer in &peers {
         public.add_key(format!("hash of {peer}"), &address_hash(&key, peer));
+    }
+    for (number, _) in &accounts {
+        let hash = Sealer::new(&key).name("phone", number.as_str().as_bytes());
+        public.add_key(format!("hash of {number}"), &hash);
     }
     for (peer, id) in &session_ids {
         let what = format!("the id of a session with {peer}");
@@ -830,7 +869,7 @@ fn a_newer_schema_is_refused_and_left_alone() {
     let file = keylink_file();
     {
         let conn = rusqlite::Connection::open(&file.path).unwrap();
-        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.pragma_update(None, "user_version", 3).unwrap();
     }
     assert_eq!(listing(file.dir.path()).len(), 1);
     let e = refused(file.dir.path(), &file.path, &file.key);
@@ -838,8 +877,8 @@ fn a_newer_schema_is_refused_and_left_alone() {
         matches!(
             e,
             SqliteStoreError::NewerSchema {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             }
         ),
         "{e:?}"

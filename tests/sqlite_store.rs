@@ -153,15 +153,15 @@ fn newer_and_foreign_files_are_refused_and_left_alone() {
     drop(SqliteStore::open(&newer.0, &key).unwrap());
     {
         let conn = rusqlite::Connection::open(&newer.0).unwrap();
-        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.pragma_update(None, "user_version", 3).unwrap();
     }
     let e = SqliteStore::open(&newer.0, &key).unwrap_err();
     assert!(
         matches!(
             e,
             SqliteStoreError::NewerSchema {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             }
         ),
         "{e}"
@@ -217,67 +217,229 @@ fn a_value_moved_to_another_row_is_rejected() {
     assert!(store.one_time_prekey(2.into()).unwrap().is_some());
 }
 
-/// A database written by schema 1 (`tests/sqlite/schema-1.db`, made by the generator below)
-/// and a message from Alice that arrived late (`tests/sqlite/schema-1-late.bin`).
+/// A database written by schema 1 (`tests/sqlite/schema-1.db`, made by keylink before
+/// schema 2, with the generator `generate_schema_1_database` of commit d00aa1b, which this
+/// keylink, writing schema 2, can no longer run) and a message from Alice that arrived late
+/// (`tests/sqlite/schema-1-late.bin`). Tests use copies: the committed file is never opened.
 const SCHEMA_1_DB: &[u8] = include_bytes!("sqlite/schema-1.db");
 const SCHEMA_1_LATE: &[u8] = include_bytes!("sqlite/schema-1-late.bin");
 /// The storage key of that database (a test key, nothing else uses it).
 const SCHEMA_1_KEY: [u8; 32] = [0x42; 32];
 
-#[test]
-fn a_schema_1_database_opens_and_works() {
-    let db = TempDb::new("schema-1");
+/// The tables of schema 1 that hold sealed values.
+const SEALED_1: [&str; 8] = [
+    "identity",
+    "peers",
+    "signed_prekeys",
+    "one_time_prekeys",
+    "kem_prekeys",
+    "session_index",
+    "sessions",
+    "skipped_keys",
+];
+
+/// A copy of the schema-1 database.
+fn schema_1_copy(name: &str) -> TempDb {
+    let db = TempDb::new(name);
     std::fs::write(&db.0, SCHEMA_1_DB).unwrap();
-    let key = StorageKey::from_bytes(SCHEMA_1_KEY);
-    let application_id = |path: &std::path::Path| -> i32 {
-        let conn = rusqlite::Connection::open(path).unwrap();
-        conn.pragma_query_value(None, "application_id", |r| r.get(0))
-            .unwrap()
-    };
-    // Written before keylink set its application id: it gets it at its first open.
-    assert_eq!(application_id(&db.0), 0);
-    let mut bob = SqliteStore::open(&db.0, &key).unwrap();
-    assert_eq!(application_id(&db.0), 0x6B6C_6B31);
+    db
+}
+
+fn pragma(path: &std::path::Path, name: &str) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_query_value(None, name, |r| r.get(0)).unwrap()
+}
+
+/// Every sealed value of the schema-1 tables, by table, in rowid order.
+fn sealed_values(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut values = Vec::new();
+    for table in SEALED_1 {
+        let sql = format!("SELECT value FROM {table} ORDER BY rowid");
+        let mut statement = conn.prepare(&sql).unwrap();
+        let rows = statement.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap();
+        values.extend(rows.map(|v| (table.to_string(), v.unwrap())));
+    }
+    values
+}
+
+/// The tables and indexes of a file, as SQLite keeps their definitions.
+fn schema_of(path: &std::path::Path) -> Vec<(String, String, Option<String>)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut statement = conn
+        .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+        .unwrap();
+    let rows = statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+/// What a schema-1 file must still do once migrated: the late message decrypts (once), Bob
+/// replies, his prekeys read, and an account key is remembered.
+fn works_after_migration(bob: &mut SqliteStore) {
     let alice = Address::new("alice", 1);
-    let late = keylink::decrypt(&mut bob, &alice, SCHEMA_1_LATE, &mut rng()).unwrap();
+    let late = keylink::decrypt(bob, &alice, SCHEMA_1_LATE, &mut rng()).unwrap();
     assert_eq!(late, b"late, from schema 1");
-    let again = keylink::decrypt(&mut bob, &alice, SCHEMA_1_LATE, &mut rng()).unwrap_err();
+    let again = keylink::decrypt(bob, &alice, SCHEMA_1_LATE, &mut rng()).unwrap_err();
     assert!(matches!(again, Error::DuplicateMessage));
-    keylink::encrypt(&mut bob, &alice, b"reply").unwrap();
+    keylink::encrypt(bob, &alice, b"reply").unwrap();
+    assert!(bob.signed_prekey(1.into()).unwrap().is_some());
+    let phone = keylink::account::PhoneNumber::parse("+14155550100").unwrap();
+    let key = *keylink::account::AccountKeyPair::generate(&mut rng()).public();
+    let trust = keylink::check_account(bob, &phone, &key).unwrap();
+    assert_eq!(trust, keylink::AccountTrust::FirstUse);
+}
+
+#[test]
+fn a_schema_1_database_is_migrated_and_works() {
+    let db = schema_1_copy("schema-1");
+    let key = StorageKey::from_bytes(SCHEMA_1_KEY);
+    // Written before keylink set its application id: it gets it at its first open.
+    assert_eq!(pragma(&db.0, "application_id"), 0);
+    assert_eq!(pragma(&db.0, "user_version"), 1);
+    let before = sealed_values(&db.0);
+    assert!(before.len() > 10, "{}", before.len());
+    let mut bob = SqliteStore::open(&db.0, &key).unwrap();
+    assert_eq!(pragma(&db.0, "user_version"), 2);
+    assert_eq!(pragma(&db.0, "application_id"), 0x6B6C_6B31);
+    // Every value sealed again (each under a fresh salt), for the same rows.
+    let after = sealed_values(&db.0);
+    assert_eq!(after.len(), before.len());
+    for ((table, old), (same_table, new)) in before.iter().zip(&after) {
+        assert_eq!(table, same_table);
+        assert_ne!(old, new, "a value of {table} was not sealed again");
+        assert_eq!(old.len(), new.len(), "{table}");
+    }
+    works_after_migration(&mut bob);
+    drop(bob);
+
+    // A second open migrates nothing: no value is sealed again.
+    let migrated = sealed_values(&db.0);
+    let bob = SqliteStore::open(&db.0, &key).unwrap();
+    assert_eq!(pragma(&db.0, "user_version"), 2);
+    assert_eq!(pragma(&db.0, "application_id"), 0x6B6C_6B31);
+    assert!(sealed_values(&db.0) == migrated, "a second open wrote");
     assert!(bob.signed_prekey(1.into()).unwrap().is_some());
 }
 
 #[test]
-#[ignore = "writes tests/sqlite/schema-1.db and schema-1-late.bin"]
-fn generate_schema_1_database() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sqlite");
-    std::fs::create_dir_all(dir).unwrap();
-    let (a_db, b_db) = (TempDb::new("gen-alice"), TempDb::new("gen-bob"));
+fn a_migrated_file_has_the_tables_of_a_new_one() {
+    let db = schema_1_copy("schema-1-tables");
     let key = StorageKey::from_bytes(SCHEMA_1_KEY);
-    let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
-    let (mut alice, _) = device(&a_db.0, &StorageKey::generate(&mut rng()));
-    let (mut bob, _) = device(&b_db.0, &key);
-    let bundle = bob
-        .bundle(1, 1, Some(1.into()), 1)
+    drop(SqliteStore::open(&db.0, &key).unwrap());
+    let new = TempDb::new("schema-2-new");
+    drop(SqliteStore::open(&new.0, &key).unwrap());
+    let tables = schema_of(&new.0);
+    assert!(tables.iter().any(|(_, name, _)| name == "peer_accounts"));
+    assert_eq!(schema_of(&db.0), tables);
+}
+
+#[test]
+fn an_interrupted_migration_leaves_a_schema_1_file_that_migrates_later() {
+    let db = schema_1_copy("schema-1-interrupted");
+    let key = StorageKey::from_bytes(SCHEMA_1_KEY);
+    // The migration fails at its last table, after it created `peer_accounts` and sealed
+    // the values of the other tables again.
+    let stop = "CREATE TRIGGER stop BEFORE UPDATE ON skipped_keys BEGIN SELECT RAISE(ABORT, 'interrupted'); END";
+    rusqlite::Connection::open(&db.0)
         .unwrap()
-        .verify()
+        .execute_batch(stop)
         .unwrap();
-    keylink::start_session(&mut alice, &bob_addr, &bundle, &mut rng()).unwrap();
-    let first = keylink::encrypt(&mut alice, &bob_addr, b"first")
+    let (bytes, values) = (std::fs::read(&db.0).unwrap(), sealed_values(&db.0));
+    let e = SqliteStore::open(&db.0, &key).unwrap_err();
+    assert!(e.to_string().contains("interrupted"), "{e}");
+    // Left as it was: schema 1, no application id, no new table, every value as it was.
+    assert_eq!(pragma(&db.0, "user_version"), 1);
+    assert_eq!(pragma(&db.0, "application_id"), 0);
+    assert!(
+        !schema_of(&db.0)
+            .iter()
+            .any(|(_, n, _)| n == "peer_accounts")
+    );
+    assert!(sealed_values(&db.0) == values, "a value changed");
+    assert!(std::fs::read(&db.0).unwrap() == bytes, "the file changed");
+
+    // Once the cause is gone, the next open migrates it.
+    rusqlite::Connection::open(&db.0)
         .unwrap()
-        .to_bytes();
-    let late = keylink::encrypt(&mut alice, &bob_addr, b"late, from schema 1");
-    let late = late.unwrap().to_bytes();
-    let third = keylink::encrypt(&mut alice, &bob_addr, b"third")
+        .execute_batch("DROP TRIGGER stop")
+        .unwrap();
+    let mut bob = SqliteStore::open(&db.0, &key).unwrap();
+    assert_eq!(pragma(&db.0, "user_version"), 2);
+    works_after_migration(&mut bob);
+}
+
+#[test]
+fn stores_opening_a_schema_1_file_at_once_migrate_it_once() {
+    let db = schema_1_copy("schema-1-at-once");
+    let key = StorageKey::from_bytes(SCHEMA_1_KEY);
+    let stores: Vec<SqliteStore> = std::thread::scope(|scope| {
+        let opening: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| SqliteStore::open(&db.0, &key).unwrap()))
+            .collect();
+        opening.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(pragma(&db.0, "user_version"), 2);
+    // Sealed again once: every value opens for schema 2, through any of the stores.
+    let mut stores = stores.into_iter();
+    works_after_migration(&mut stores.next().unwrap());
+    for store in stores {
+        assert!(store.signed_prekey(1.into()).unwrap().is_some());
+    }
+}
+
+#[test]
+fn a_schema_1_file_is_migrated_only_under_its_storage_key() {
+    let db = schema_1_copy("schema-1-wrong-key");
+    let e = SqliteStore::open(&db.0, &StorageKey::from_bytes([0x43; 32])).unwrap_err();
+    assert!(
+        matches!(e, SqliteStoreError::AtRest(AtRestError::WrongStorageKey)),
+        "{e}"
+    );
+    assert!(
+        std::fs::read(&db.0).unwrap() == SCHEMA_1_DB,
+        "the file changed"
+    );
+}
+
+#[test]
+fn a_damaged_value_stays_refused_after_the_migration() {
+    let db = schema_1_copy("schema-1-damaged");
+    {
+        let conn = rusqlite::Connection::open(&db.0).unwrap();
+        let mut value: Vec<u8> = conn
+            .query_row("SELECT value FROM signed_prekeys WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        *value.last_mut().unwrap() ^= 1;
+        conn.execute("UPDATE signed_prekeys SET value = ?1 WHERE id = 1", [value])
+            .unwrap();
+    }
+    let bob = SqliteStore::open(&db.0, &StorageKey::from_bytes(SCHEMA_1_KEY)).unwrap();
+    assert_eq!(pragma(&db.0, "user_version"), 2);
+    let e = bob.signed_prekey(1.into()).unwrap_err();
+    assert!(
+        matches!(e, SqliteStoreError::AtRest(AtRestError::Rejected)),
+        "{e}"
+    );
+    // Every other row was migrated: the late message still decrypts.
+    let mut bob = bob;
+    let alice = Address::new("alice", 1);
+    let late = keylink::decrypt(&mut bob, &alice, SCHEMA_1_LATE, &mut rng()).unwrap();
+    assert_eq!(late, b"late, from schema 1");
+}
+
+#[test]
+fn a_schema_2_file_without_the_application_id_is_refused() {
+    let db = TempDb::new("schema-2-no-id");
+    let key = StorageKey::from_bytes([5; 32]);
+    drop(SqliteStore::open(&db.0, &key).unwrap());
+    rusqlite::Connection::open(&db.0)
         .unwrap()
-        .to_bytes();
-    keylink::decrypt(&mut bob, &alice_addr, &first, &mut rng()).unwrap();
-    keylink::decrypt(&mut bob, &alice_addr, &third, &mut rng()).unwrap();
-    drop(bob);
-    // One file, no journal left: VACUUM INTO writes a compact copy.
-    let out = format!("{dir}/schema-1.db");
-    let _ = std::fs::remove_file(&out);
-    let conn = rusqlite::Connection::open(&b_db.0).unwrap();
-    conn.execute("VACUUM INTO ?1", [&out]).unwrap();
-    std::fs::write(format!("{dir}/schema-1-late.bin"), late).unwrap();
+        .pragma_update(None, "application_id", 0)
+        .unwrap();
+    let e = SqliteStore::open(&db.0, &key).unwrap_err();
+    assert!(matches!(e, SqliteStoreError::NotKeylink), "{e}");
 }

@@ -7,7 +7,9 @@ mod common;
 use std::cell::RefCell;
 
 use common::{Device, FIRST_KEM, FIRST_OTPK, LAST_RESORT_KEM, rng};
+use keylink::AccountTrust;
 use keylink::Error;
+use keylink::account::{AccountKey, AccountKeyPair, PhoneNumber};
 use keylink::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PublicKey, SignedPreKey, SignedPreKeyId,
@@ -61,6 +63,7 @@ fn kind(change: &Change) -> &'static str {
         Change::RemoveSkippedMessageKey { .. } => "remove skipped message key",
         Change::EvictSkippedMessageKeys { .. } => "evict skipped message keys",
         Change::PeerIdentity { .. } => "peer identity",
+        Change::PeerAccount { .. } => "peer account",
         Change::RemoveOneTimePreKey(_) => "remove one-time prekey",
         Change::RemoveKemPreKey(_) => "remove KEM prekey",
         Change::UsedBaseKey { .. } => "used base key",
@@ -69,6 +72,7 @@ fn kind(change: &Change) -> &'static str {
         Change::OneTimePreKeys(_) => "one-time prekeys",
         Change::KemPreKeys(_) => "KEM prekeys",
         Change::RemoveSignedPreKey(_) => "remove signed prekey",
+        Change::RemoveLastResortKemPreKey(_) => "remove last-resort KEM prekey",
         Change::RemoveOneTimePreKeysBelow { .. } => "remove one-time prekeys below",
     }
 }
@@ -81,6 +85,9 @@ impl ProtocolStore for Recording {
     }
     fn peer_identity(&self, address: &Address) -> Result<Option<IdentityKey>, Self::Error> {
         self.inner.peer_identity(address)
+    }
+    fn peer_account(&self, phone: &PhoneNumber) -> Result<Option<AccountKey>, Self::Error> {
+        self.inner.peer_account(phone)
     }
     fn signed_prekey(&self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, Self::Error> {
         self.inner.signed_prekey(id)
@@ -207,6 +214,28 @@ fn after_accepting_a_new_identity_the_app_is_told_to_start_a_new_session() {
     alice.start(&new_bob, None);
     let m = alice.send_bytes(&new_bob.addr, b"again");
     new_bob.recv_ok(&alice.addr, &m, b"again");
+}
+
+#[test]
+fn account_keys_are_one_commit_on_first_use_and_on_acceptance_only() {
+    let mut device = Device::new("alice", 1);
+    let mut store = Recording::new(&mut device);
+    let phone = PhoneNumber::parse("+447700900123").unwrap();
+    let keys: Vec<AccountKey> = (0..2)
+        .map(|_| *AccountKeyPair::generate(&mut rng()).public())
+        .collect();
+    let first = keylink::check_account(&mut store, &phone, &keys[0]).unwrap();
+    assert_eq!(first, AccountTrust::FirstUse);
+    assert_eq!(*store.commits.borrow(), [vec!["peer account"]]);
+    // Known, and changed: read only, nothing committed.
+    let known = keylink::check_account(&mut store, &phone, &keys[0]).unwrap();
+    assert_eq!(known, AccountTrust::Known);
+    let changed = keylink::check_account(&mut store, &phone, &keys[1]).unwrap_err();
+    assert!(matches!(changed, Error::UntrustedAccount), "{changed:?}");
+    assert_eq!(store.commits.borrow().len(), 1);
+    keylink::accept_account(&mut store, &phone, &keys[1]).unwrap();
+    assert_eq!(store.commits.borrow().len(), 2);
+    assert_eq!(store.last_commit(), ["peer account"]);
 }
 
 #[test]

@@ -8,7 +8,11 @@
 //! ([`IdentityKeyPair`](crate::keys::IdentityKeyPair)), and the two are distinct types.
 //! Two users check each other's account key for each other's number with a
 //! [`SafetyNumber`]: 60 digits read aloud, or a QR code one scans from the other's screen.
-//! Each device keeps its published prekeys up with a [`PreKeyUpkeep`] (PROTOCOL.md §11.4).
+//! A peer's account key is remembered per phone number on first use
+//! ([`check_account`](crate::check_account)); a different key for a known number is
+//! [`Error::UntrustedAccount`](crate::Error::UntrustedAccount) until the user accepts the new
+//! safety number ([`accept_account`](crate::accept_account)).
+//! Each device keeps its published prekeys up with a [`PreKeyUpkeep`] (PROTOCOL.md §11.5).
 //!
 //! ```
 //! use keylink::account::{AccountKeyPair, PhoneNumber, SafetyNumber, Verification};

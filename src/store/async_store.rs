@@ -8,10 +8,11 @@ use core::task::{Context, Poll, Waker};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::account::{AccountKey, PhoneNumber};
 use crate::error::{Error, Result};
 use crate::keys::{IdentityKey, VerifiedBundle};
 use crate::session::Message;
-use crate::store::{Address, ProtocolStore};
+use crate::store::{AccountTrust, Address, ProtocolStore};
 
 /// One call, run on the worker with the store.
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
@@ -127,6 +128,16 @@ impl<S: ProtocolStore + Send + 'static> AsyncStore<S> {
     /// [`accept_identity`](crate::accept_identity), on the store's thread.
     pub fn accept_identity(&self, address: Address, identity: IdentityKey) -> Pending<()> {
         self.run(move |store| crate::accept_identity(store, &address, &identity))
+    }
+
+    /// [`check_account`](crate::check_account), on the store's thread.
+    pub fn check_account(&self, phone: PhoneNumber, key: AccountKey) -> Pending<AccountTrust> {
+        self.run(move |store| crate::check_account(store, &phone, &key))
+    }
+
+    /// [`accept_account`](crate::accept_account), on the store's thread.
+    pub fn accept_account(&self, phone: PhoneNumber, key: AccountKey) -> Pending<()> {
+        self.run(move |store| crate::accept_account(store, &phone, &key))
     }
 
     /// Run `f` with the store on its thread, in turn with the operations: for what the store

@@ -1,7 +1,7 @@
 //! The writes of one protocol operation: a list of [`Change`]s that a store applies all or
 //! nothing.
 
-use crate::account::PreKeyState;
+use crate::account::{AccountKey, PhoneNumber, PreKeyState};
 use crate::keys::{
     IdentityKey, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId, PublicKey, SignedPreKey,
     SignedPreKeyId,
@@ -82,10 +82,17 @@ pub enum Change {
         /// Its identity key.
         identity: IdentityKey,
     },
+    /// Remember `key` as the account key of `phone`: first use, or a change the user accepted
+    /// (replace the one remembered, if any).
+    PeerAccount {
+        /// The peer account's phone number.
+        phone: PhoneNumber,
+        /// Its account key `AIK`.
+        key: AccountKey,
+    },
     /// Delete this one-time prekey: a session set up with it authenticated its first message.
     RemoveOneTimePreKey(OneTimePreKeyId),
-    /// Delete this KEM prekey: a one-time one for the same reason, or a last-resort one that
-    /// [`PreKeyUpkeep`](crate::account::PreKeyUpkeep) replaced long enough ago.
+    /// Delete this one-time KEM prekey, for the same reason. Never the last-resort one.
     RemoveKemPreKey(KemPreKeyId),
     /// Remember that `base_key` was used with this signed prekey (replay protection). This
     /// covers the last-resort KEM prekey too: a second PreKey message with the same (KEM
@@ -111,6 +118,8 @@ pub enum Change {
     /// Delete this signed prekey, replaced long enough ago, and forget the base keys used
     /// with it ([`Change::UsedBaseKey`]).
     RemoveSignedPreKey(SignedPreKeyId),
+    /// Delete this last-resort KEM prekey, replaced long enough ago.
+    RemoveLastResortKemPreKey(KemPreKeyId),
     /// Delete every one-time prekey with an id below `one_time` and every one-time KEM prekey
     /// (never a last-resort one) with an id below `kem`: those published before a
     /// replacement long enough ago, that no PreKey message used.

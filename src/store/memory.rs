@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use zeroize::Zeroizing;
 
-use crate::account::PreKeyState;
+use crate::account::{AccountKey, PhoneNumber, PreKeyState};
 use crate::error::{Error, Result};
 use crate::keys::{
     DeviceId, IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
@@ -26,6 +26,7 @@ use crate::wire::{self, Kind, proto};
 pub struct MemoryStore {
     identity: Option<IdentityKeyPair>,
     peers: BTreeMap<Address, IdentityKey>,
+    accounts: BTreeMap<PhoneNumber, AccountKey>,
     signed_prekeys: BTreeMap<SignedPreKeyId, SignedPreKey>,
     one_time_prekeys: BTreeMap<OneTimePreKeyId, Zeroizing<Vec<u8>>>,
     kem_prekeys: BTreeMap<KemPreKeyId, StoredKemPreKey>,
@@ -230,6 +231,11 @@ impl MemoryStore {
         self.peers.get(address)
     }
 
+    /// The account key remembered for `phone`, if any.
+    pub fn known_account(&self, phone: &PhoneNumber) -> Option<&AccountKey> {
+        self.accounts.get(phone)
+    }
+
     /// Delete the session record of `address` (e.g. when the user deletes the conversation).
     pub fn remove_session(&mut self, address: &Address) {
         self.sessions.remove(address);
@@ -243,6 +249,7 @@ impl MemoryStore {
             .as_ref()
             .map_or_else(Vec::new, |i| i.to_bytes().to_vec());
         snapshot.peers = self.peers.iter().map(peer_to_proto).collect();
+        snapshot.peer_accounts = self.accounts.iter().map(account_to_proto).collect();
         snapshot.signed_prekeys = self
             .signed_prekeys
             .values()
@@ -298,6 +305,10 @@ impl MemoryStore {
                 .peers
                 .insert(Address::new(peer.user.clone(), peer.device), key);
         }
+        for account in &snapshot.peer_accounts {
+            let (phone, key) = account_from_proto(account)?;
+            store.accounts.insert(phone, key);
+        }
         for bytes in &snapshot.signed_prekeys {
             store.add_signed_prekey(SignedPreKey::from_bytes(bytes)?);
         }
@@ -338,6 +349,7 @@ impl core::fmt::Debug for MemoryStore {
                 &self.identity.as_ref().map(IdentityKeyPair::public),
             )
             .field("peers", &self.peers.len())
+            .field("accounts", &self.accounts.len())
             .field("signed_prekeys", &self.signed_prekeys.len())
             .field("one_time_prekeys", &self.one_time_prekeys.len())
             .field("kem_prekeys", &self.kem_prekeys.len())
@@ -354,6 +366,24 @@ fn peer_to_proto((address, key): (&Address, &IdentityKey)) -> proto::PeerIdentit
     }
 }
 
+fn account_to_proto((phone, key): (&PhoneNumber, &AccountKey)) -> proto::PeerAccount {
+    proto::PeerAccount {
+        phone: phone.as_str().to_owned(),
+        account_key: key.to_bytes().to_vec(),
+    }
+}
+
+/// A remembered account from a snapshot: the phone number must be in E.164 form (as
+/// `to_bytes` writes it), and the key a valid account key.
+fn account_from_proto(account: &proto::PeerAccount) -> Result<(PhoneNumber, AccountKey)> {
+    const BAD_PHONE: Error = Error::Malformed("memory store snapshot (phone number)");
+    let phone = PhoneNumber::parse(&account.phone).map_err(|_| BAD_PHONE)?;
+    if phone.as_str() != account.phone {
+        return Err(BAD_PHONE);
+    }
+    Ok((phone, AccountKey::try_from(account.account_key.as_slice())?))
+}
+
 impl ProtocolStore for MemoryStore {
     type Error = MemoryStoreError;
 
@@ -363,6 +393,10 @@ impl ProtocolStore for MemoryStore {
 
     fn peer_identity(&self, address: &Address) -> Result<Option<IdentityKey>, MemoryStoreError> {
         Ok(self.peers.get(address).copied())
+    }
+
+    fn peer_account(&self, phone: &PhoneNumber) -> Result<Option<AccountKey>, MemoryStoreError> {
+        Ok(self.accounts.get(phone).copied())
     }
 
     fn signed_prekey(&self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, MemoryStoreError> {
@@ -477,11 +511,16 @@ impl MemoryStore {
             Change::PeerIdentity { address, identity } => {
                 self.peers.insert(address, identity);
             }
+            Change::PeerAccount { phone, key } => {
+                self.accounts.insert(phone, key);
+            }
             Change::RemoveOneTimePreKey(id) => {
                 self.one_time_prekeys.remove(&id);
             }
             Change::RemoveKemPreKey(id) => {
-                self.kem_prekeys.remove(&id);
+                if self.kem_prekeys.get(&id).is_some_and(|k| !k.last_resort) {
+                    self.kem_prekeys.remove(&id);
+                }
             }
             Change::UsedBaseKey {
                 signed_prekey,
@@ -495,6 +534,11 @@ impl MemoryStore {
             Change::OneTimePreKeys(keys) => self.add_one_time_prekeys(keys),
             Change::KemPreKeys(keys) => self.add_kem_prekeys(keys),
             Change::RemoveSignedPreKey(id) => self.remove_signed_prekey(id),
+            Change::RemoveLastResortKemPreKey(id) => {
+                if self.kem_prekeys.get(&id).is_some_and(|k| k.last_resort) {
+                    self.kem_prekeys.remove(&id);
+                }
+            }
             Change::RemoveOneTimePreKeysBelow { one_time, kem } => {
                 self.one_time_prekeys.retain(|id, _| *id >= one_time);
                 self.kem_prekeys.retain(|id, k| k.last_resort || *id >= kem);

@@ -2,9 +2,9 @@
 //! it.
 //!
 //! Every store-backed operation ([`start_session`], [`encrypt`], [`decrypt`],
-//! [`accept_identity`], also at the crate root) reads what it needs through the getters of
-//! [`ProtocolStore`], computes with the sans-IO core, and then hands *all* its writes to
-//! [`ProtocolStore::commit`] as one [`Changes`] value. A database-backed store writes a
+//! [`accept_identity`], [`check_account`], [`accept_account`], also at the crate root) reads
+//! what it needs through the getters of [`ProtocolStore`], computes with the sans-IO core, and
+//! then hands *all* its writes to [`ProtocolStore::commit`] as one [`Changes`] value. A database-backed store writes a
 //! `Changes` in one transaction; if the commit fails the operation returns
 //! [`Error::Store`](crate::Error::Store) and nothing has changed, so the same message can be
 //! decrypted again later.
@@ -24,12 +24,13 @@ pub use async_store::{AsyncStore, Pending, WorkerStopped};
 pub use changes::{Change, Changes};
 pub use memory::{MemoryStore, MemoryStoreError};
 pub use ops::{
-    accept_identity, decrypt, decrypt_in_place, encrypt, encrypt_in_place, start_session,
+    AccountTrust, accept_account, accept_identity, check_account, decrypt, decrypt_in_place,
+    encrypt, encrypt_in_place, start_session,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SCHEMA_VERSION, SqliteConfig, SqliteStore, SqliteStoreError, Synchronous};
 
-use crate::account::PreKeyState;
+use crate::account::{AccountKey, PhoneNumber, PreKeyState};
 use crate::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PublicKey, SignedPreKey, SignedPreKeyId,
@@ -39,8 +40,8 @@ use crate::session::{Session, SessionId, SessionIndex, SkippedKeyId, SkippedMess
 /// Everything keylink needs to read from the application's storage, plus the one call that
 /// writes.
 ///
-/// The getters read what an app keeps in separate tables: the local identity and known peer
-/// identities, signed prekeys, one-time prekeys, KEM prekeys, the base keys already used with
+/// The getters read what an app keeps in separate tables: the local identity, known peer
+/// identities and peer account keys (by phone number), signed prekeys, one-time prekeys, KEM prekeys, the base keys already used with
 /// each signed prekey (replay protection), and a peer's sessions as small rows: one
 /// [`SessionIndex`] per address, one [`Session`] per (address, [`SessionId`]) and one
 /// [`SkippedMessageKey`] per (address, [`SkippedKeyId`]). An operation reads the index and
@@ -58,6 +59,10 @@ pub trait ProtocolStore {
 
     /// The identity key remembered for `address`, if any.
     fn peer_identity(&self, address: &Address) -> Result<Option<IdentityKey>, Self::Error>;
+
+    /// The account key remembered for `phone`, if any: the row written by
+    /// [`Change::PeerAccount`].
+    fn peer_account(&self, phone: &PhoneNumber) -> Result<Option<AccountKey>, Self::Error>;
 
     /// The signed prekey with `id`, if it is still kept.
     fn signed_prekey(&self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, Self::Error>;

@@ -3,6 +3,7 @@
 
 use rand_core::CryptoRng;
 
+use crate::account::{AccountKey, PhoneNumber};
 use crate::error::{Error, Result};
 use crate::keys::{IdentityKey, IdentityKeyPair, VerifiedBundle};
 use zeroize::Zeroizing;
@@ -297,6 +298,63 @@ pub fn accept_identity<S: ProtocolStore>(
         }
         store.commit(changes).map_err(Failure::Commit)
     })
+}
+
+/// What [`check_account`] found for a phone number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountTrust {
+    /// No account key was remembered for the number: the one checked is, from now on (trust
+    /// on first use).
+    FirstUse,
+    /// The account key checked is the one remembered for the number.
+    Known,
+}
+
+/// Check `key`, an account key a peer presents for `phone` (e.g. in its signed device list),
+/// against the one remembered for that number: the first key seen for a number is
+/// remembered, in one commit ([`AccountTrust::FirstUse`]); the same key again is
+/// [`AccountTrust::Known`]. A different key is [`Error::UntrustedAccount`] ("security code
+/// changed") and nothing is written: accept nothing from that account's new devices until
+/// the user has seen the new safety number and accepted it ([`accept_account`]).
+pub fn check_account<S: ProtocolStore>(
+    store: &mut S,
+    phone: &PhoneNumber,
+    key: &AccountKey,
+) -> Result<AccountTrust> {
+    run(store, |store| {
+        match store.peer_account(phone).map_err(store_err)? {
+            Some(known) if known == *key => Ok(AccountTrust::Known),
+            Some(_) => Err(Error::UntrustedAccount.into()),
+            None => {
+                remember_account(store, phone, key)?;
+                Ok(AccountTrust::FirstUse)
+            }
+        }
+    })
+}
+
+/// Accept a changed account key for `phone` after the user confirmed it (compared the new
+/// safety number): `key` replaces the one remembered, in one commit, and
+/// [`check_account`] finds it [`Known`](AccountTrust::Known) from then on.
+pub fn accept_account<S: ProtocolStore>(
+    store: &mut S,
+    phone: &PhoneNumber,
+    key: &AccountKey,
+) -> Result<()> {
+    run(store, |store| remember_account(store, phone, key))
+}
+
+/// Commit `key` as the account key of `phone`.
+fn remember_account<S: ProtocolStore>(
+    store: &mut S,
+    phone: &PhoneNumber,
+    key: &AccountKey,
+) -> Outcome<(), S::Error> {
+    let change = Change::PeerAccount {
+        phone: phone.clone(),
+        key: *key,
+    };
+    store.commit(change.into()).map_err(Failure::Commit)
 }
 
 /// The identity remembered for `address`, after checking that `identity` is it. `None` if

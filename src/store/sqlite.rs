@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use crate::account::{AccountKey, PhoneNumber, PreKeyState};
 use crate::error::{Error, Result};
 use crate::keys::{
     DeviceId, IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
@@ -23,13 +24,18 @@ use crate::store::at_rest::{AtRestError, Row, Sealer, StorageKey};
 use crate::store::prekeys;
 use crate::store::{Address, Change, Changes, ProtocolStore};
 
-/// The schema this version of keylink writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: u32 = 1;
+mod migrate;
+mod prekey_rows;
+
+/// The schema this version of keylink writes (`PRAGMA user_version`). A file of an earlier
+/// schema is migrated to it when it is opened (PROTOCOL.md §8.2).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `PRAGMA application_id` of a keylink store: "klk1".
 const APPLICATION_ID: i32 = 0x6B6C_6B31;
 
-const SCHEMA: &str = "
+/// The tables of schema 1.
+const TABLES_1: &str = "
 CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE identity (id INTEGER PRIMARY KEY CHECK (id = 0), value BLOB NOT NULL);
 CREATE TABLE peers (address BLOB PRIMARY KEY, value BLOB NOT NULL);
@@ -44,6 +50,17 @@ CREATE TABLE sessions (address BLOB NOT NULL, session BLOB NOT NULL, value BLOB 
 CREATE TABLE skipped_keys (address BLOB NOT NULL, session BLOB NOT NULL, chain INTEGER NOT NULL,
     counter INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (address, session, chain, counter));
 ";
+
+/// The tables schema 2 added: peer account keys by (the keyed hash of) phone number, and the
+/// prekey upkeep state.
+const TABLES_2: &str = "
+CREATE TABLE peer_accounts (phone BLOB PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE prekey_state (id INTEGER PRIMARY KEY CHECK (id = 0), value BLOB NOT NULL);
+";
+
+/// The tables of a new file: those of schema 1 and those each later schema added, the same
+/// tables a migrated file has.
+const SCHEMA: [&str; 2] = [TABLES_1, TABLES_2];
 
 /// Why a [`SqliteStore`] failed. It reaches callers of the store-backed operations inside
 /// [`Error::Store`], where it can be downcast.
@@ -288,6 +305,8 @@ enum Transaction {
 enum RowRef {
     Identity,
     Peer([u8; 32]),
+    PeerAccount([u8; 32]),
+    PreKeyState,
     SignedPreKey(u32),
     OneTimePreKey(u32),
     KemPreKey(u32),
@@ -303,6 +322,8 @@ impl RowRef {
         match self {
             RowRef::Identity => "identity",
             RowRef::Peer(_) => "peers",
+            RowRef::PeerAccount(_) => "peer_accounts",
+            RowRef::PreKeyState => "prekey_state",
             RowRef::SignedPreKey(_) => "signed_prekeys",
             RowRef::OneTimePreKey(_) => "one_time_prekeys",
             RowRef::KemPreKey(_) => "kem_prekeys",
@@ -316,8 +337,8 @@ impl RowRef {
     /// The row key a sealed value of this row is bound to (PROTOCOL.md §8.2).
     fn key(&self) -> Vec<u8> {
         match self {
-            RowRef::Identity => Vec::new(),
-            RowRef::Peer(a) | RowRef::SessionIndex(a) => a.to_vec(),
+            RowRef::Identity | RowRef::PreKeyState => Vec::new(),
+            RowRef::Peer(a) | RowRef::SessionIndex(a) | RowRef::PeerAccount(a) => a.to_vec(),
             RowRef::SignedPreKey(id) | RowRef::OneTimePreKey(id) | RowRef::KemPreKey(id) => {
                 id.to_be_bytes().to_vec()
             }
@@ -391,7 +412,8 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Create the schema in a new file, or check an existing one's version and key.
+    /// Create the schema in a new file, or check an existing one's version and key, then
+    /// migrate it if its schema is older (PROTOCOL.md §8.2).
     fn prepare(&mut self) -> StoreResult<()> {
         let version: u32 = self
             .conn
@@ -409,14 +431,13 @@ impl SqliteStore {
         }
         match version {
             0 => self.create(),
-            SCHEMA_VERSION => {
+            // Schema 1 was written without an application id at first.
+            1..=SCHEMA_VERSION if ours || version == 1 => {
                 self.check_key()?;
-                if !ours {
-                    // A file from before keylink set its application id (same schema).
-                    self.conn
-                        .pragma_update(None, "application_id", APPLICATION_ID)?;
+                match version < SCHEMA_VERSION {
+                    true => migrate::to_current(&mut self.conn, &self.sealer),
+                    false => Ok(()),
                 }
-                Ok(())
             }
             found if found > SCHEMA_VERSION && ours => Err(SqliteStoreError::NewerSchema {
                 found,
@@ -434,7 +455,9 @@ impl SqliteStore {
         if tables != 0 {
             return Err(SqliteStoreError::NotKeylink);
         }
-        tx.execute_batch(SCHEMA)?;
+        for tables in SCHEMA {
+            tx.execute_batch(tables)?;
+        }
         let check = self.sealer.key_check();
         tx.execute(
             "INSERT INTO meta (name, value) VALUES ('key_check', ?1)",
@@ -514,6 +537,15 @@ impl SqliteStore {
                 let mut s = conn.prepare_cached("SELECT value FROM peers WHERE address = ?1")?;
                 s.query_row([a.as_slice()], |r| r.get(0)).optional()?
             }
+            RowRef::PeerAccount(p) => {
+                let mut s =
+                    conn.prepare_cached("SELECT value FROM peer_accounts WHERE phone = ?1")?;
+                s.query_row([p.as_slice()], |r| r.get(0)).optional()?
+            }
+            RowRef::PreKeyState => {
+                let mut s = conn.prepare_cached("SELECT value FROM prekey_state WHERE id = 0")?;
+                s.query_row([], |r| r.get(0)).optional()?
+            }
             RowRef::SignedPreKey(id) => {
                 let mut s =
                     conn.prepare_cached("SELECT value FROM signed_prekeys WHERE id = ?1")?;
@@ -584,63 +616,51 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Keep a signed prekey.
+    /// Keep a signed prekey (prekeys made by hand: [`PreKeyUpkeep`](crate::account::PreKeyUpkeep)
+    /// makes and keeps them itself, with ids from 1 up).
     pub fn add_signed_prekey(&mut self, key: &SignedPreKey) -> StoreResult<()> {
-        let id = key.id().get();
-        let value = self.seal("signed_prekeys", &id.to_be_bytes(), &key.to_bytes())?;
-        self.conn.execute(
-            "INSERT OR REPLACE INTO signed_prekeys (id, value) VALUES (?1, ?2)",
-            params![id, value],
-        )?;
-        Ok(())
+        prekey_rows::insert_signed(&self.conn, &self.sealer, key)
     }
 
     /// Keep a batch of one-time prekeys, in one transaction.
     pub fn add_one_time_prekeys(&mut self, keys: &[OneTimePreKey]) -> StoreResult<()> {
-        let rows = keys
-            .iter()
-            .map(|k| {
-                let id = k.id().get();
-                Ok((
-                    id,
-                    self.seal("one_time_prekeys", &id.to_be_bytes(), &k.to_bytes())?,
-                ))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for (id, value) in rows {
-            tx.execute(
-                "INSERT OR REPLACE INTO one_time_prekeys (id, value) VALUES (?1, ?2)",
-                params![id, value],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        prekey_rows::insert_one_time(&tx, &self.sealer, keys)?;
+        Ok(tx.commit()?)
     }
 
     /// Keep KEM prekeys (one-time ones and the last-resort one), in one transaction.
     pub fn add_kem_prekeys(&mut self, keys: &[KemPreKey]) -> StoreResult<()> {
-        let rows = keys
-            .iter()
-            .map(|k| {
-                let id = k.id().get();
-                let value = self.seal("kem_prekeys", &id.to_be_bytes(), &k.to_bytes())?;
-                Ok((id, k.is_last_resort(), value))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for (id, last_resort, value) in rows {
-            tx.execute(
-                "INSERT OR REPLACE INTO kem_prekeys (id, last_resort, value) VALUES (?1, ?2, ?3)",
-                params![id, last_resort, value],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        prekey_rows::insert_kem(&tx, &self.sealer, keys)?;
+        Ok(tx.commit()?)
+    }
+
+    /// Ids of the signed prekeys kept (the published one and those kept for late PreKey
+    /// messages), in ascending order.
+    pub fn signed_prekey_ids(&self) -> StoreResult<Vec<SignedPreKeyId>> {
+        prekey_rows::ids(&self.conn, "SELECT id FROM signed_prekeys ORDER BY id")
+    }
+
+    /// Ids of the one-time prekeys not used yet, in ascending order.
+    pub fn one_time_prekey_ids(&self) -> StoreResult<Vec<OneTimePreKeyId>> {
+        prekey_rows::ids(&self.conn, "SELECT id FROM one_time_prekeys ORDER BY id")
+    }
+
+    /// Ids of the one-time KEM prekeys not used yet, in ascending order.
+    pub fn one_time_kem_prekey_ids(&self) -> StoreResult<Vec<KemPreKeyId>> {
+        let sql = "SELECT id FROM kem_prekeys WHERE last_resort = 0 ORDER BY id";
+        prekey_rows::ids(&self.conn, sql)
+    }
+
+    /// Ids of the last-resort KEM prekeys kept, in ascending order.
+    pub fn last_resort_kem_prekey_ids(&self) -> StoreResult<Vec<KemPreKeyId>> {
+        let sql = "SELECT id FROM kem_prekeys WHERE last_resort = 1 ORDER BY id";
+        prekey_rows::ids(&self.conn, sql)
     }
 
     /// Assemble a bundle for publication, as [`MemoryStore::bundle`](crate::store::MemoryStore::bundle).
@@ -746,6 +766,14 @@ fn apply_in(store: &SqliteStore, change: Change) -> StoreResult<()> {
             tx.prepare_cached("INSERT OR REPLACE INTO peers (address, value) VALUES (?1, ?2)")?
                 .execute(params![a.as_slice(), value])?;
         }
+        Change::PeerAccount { phone, key } => {
+            let p = phone_hash(&store.sealer, &phone);
+            let value = store.seal("peer_accounts", &p, key.as_bytes())?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO peer_accounts (phone, value) VALUES (?1, ?2)",
+            )?
+            .execute(params![p.as_slice(), value])?;
+        }
         Change::RemoveOneTimePreKey(id) => {
             tx.prepare_cached("DELETE FROM one_time_prekeys WHERE id = ?1")?
                 .execute([id.get()])?;
@@ -762,6 +790,19 @@ fn apply_in(store: &SqliteStore, change: Change) -> StoreResult<()> {
                 "INSERT OR IGNORE INTO used_base_keys (signed_prekey, base_key) VALUES (?1, ?2)",
             )?
             .execute(params![signed_prekey.get(), base_key.as_bytes().as_slice()])?;
+        }
+        Change::PreKeyState(state) => {
+            let value = store.seal("prekey_state", b"", &state.to_bytes())?;
+            tx.prepare_cached("INSERT OR REPLACE INTO prekey_state (id, value) VALUES (0, ?1)")?
+                .execute([value])?;
+        }
+        Change::SignedPreKey(key) => prekey_rows::insert_signed(tx, &store.sealer, &key)?,
+        Change::OneTimePreKeys(keys) => prekey_rows::insert_one_time(tx, &store.sealer, &keys)?,
+        Change::KemPreKeys(keys) => prekey_rows::insert_kem(tx, &store.sealer, &keys)?,
+        Change::RemoveSignedPreKey(id) => prekey_rows::remove_signed(tx, id)?,
+        Change::RemoveLastResortKemPreKey(id) => prekey_rows::remove_last_resort(tx, id)?,
+        Change::RemoveOneTimePreKeysBelow { one_time, kem } => {
+            prekey_rows::remove_below(tx, one_time, kem)?
         }
     }
     Ok(())
@@ -796,6 +837,12 @@ fn address_hash(sealer: &Sealer, address: &Address) -> [u8; 32] {
     name.extend_from_slice(user);
     name.extend_from_slice(&address.device().get().to_be_bytes());
     sealer.name("address", &name)
+}
+
+/// The keyed hash standing for `phone` in row keys: `name("phone", phone)`, the ASCII of
+/// its E.164 form.
+fn phone_hash(sealer: &Sealer, phone: &PhoneNumber) -> [u8; 32] {
+    sealer.name("phone", phone.as_str().as_bytes())
 }
 
 /// `value` sealed for (`table`, `row_key`) under this schema version.
@@ -845,6 +892,20 @@ impl ProtocolStore for SqliteStore {
                 Ok(Some(identity))
             }
         }
+    }
+
+    fn peer_account(&self, phone: &PhoneNumber) -> StoreResult<Option<AccountKey>> {
+        let value = self.read_sealed(RowRef::PeerAccount(phone_hash(&self.sealer, phone)))?;
+        value
+            .map(|v| record(AccountKey::try_from(v.as_slice())))
+            .transpose()
+    }
+
+    fn prekey_state(&self) -> StoreResult<Option<PreKeyState>> {
+        let value = self.read_sealed(RowRef::PreKeyState)?;
+        value
+            .map(|v| record(PreKeyState::from_bytes(&v)))
+            .transpose()
     }
 
     fn signed_prekey(&self, id: SignedPreKeyId) -> StoreResult<Option<SignedPreKey>> {

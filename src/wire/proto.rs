@@ -78,7 +78,7 @@ pub(crate) struct AccountKeyRecord {
     pub seed: Vec<u8>,
 }
 
-/// A device's prekey upkeep state (PROTOCOL.md §11.4).
+/// A device's prekey upkeep state (PROTOCOL.md §11.5).
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct PreKeyState {
     #[prost(message, optional, tag = "1")]
@@ -285,6 +285,16 @@ pub(crate) struct PeerIdentity {
     pub identity_key: Vec<u8>,
 }
 
+/// A peer account key remembered by the in-memory store, by phone number.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct PeerAccount {
+    /// The E.164 form, `+` included.
+    #[prost(string, tag = "1")]
+    pub phone: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub account_key: Vec<u8>,
+}
+
 /// A base key already accepted under a signed prekey.
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct UsedBaseKey {
@@ -325,9 +335,11 @@ pub(crate) struct MemoryStore {
     pub sessions: Vec<StoredSession>,
     #[prost(bytes = "vec", repeated, tag = "7")]
     pub kem_prekeys: Vec<Vec<u8>>,
-    /// The prekey upkeep state record (§11.4), empty if there is none.
+    /// The prekey upkeep state record (§11.5), empty if there is none.
     #[prost(bytes = "vec", tag = "9")]
     pub prekey_state: Vec<u8>,
+    #[prost(message, repeated, tag = "8")]
+    pub peer_accounts: Vec<PeerAccount>,
 }
 
 impl Drop for MemoryStore {

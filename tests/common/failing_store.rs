@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use keylink::account::{AccountKey, PhoneNumber};
 use keylink::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PublicKey, SignedPreKey, SignedPreKeyId,
@@ -50,6 +51,10 @@ impl ProtocolStore for FailingStore {
 
     fn peer_identity(&self, address: &Address) -> Result<Option<IdentityKey>, TestStoreError> {
         self.inner.peer_identity(address).map_err(inner_err)
+    }
+
+    fn peer_account(&self, phone: &PhoneNumber) -> Result<Option<AccountKey>, TestStoreError> {
+        self.inner.peer_account(phone).map_err(inner_err)
     }
 
     fn signed_prekey(&self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, TestStoreError> {

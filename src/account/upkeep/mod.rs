@@ -278,7 +278,7 @@ fn expire(state: &mut PreKeyState, count: usize, changes: &mut Changes) {
     let mut bounds = None;
     for r in state.retired.drain(..count.min(state.retired.len())) {
         changes.push(Change::RemoveSignedPreKey(r.generation.signed));
-        changes.push(Change::RemoveKemPreKey(r.generation.last_resort));
+        changes.push(Change::RemoveLastResortKemPreKey(r.generation.last_resort));
         bounds = Some((r.one_time_below, r.kem_below));
     }
     if let Some((one_time, kem)) = bounds {

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The upkeep schedule of a device's published prekeys (PROTOCOL.md §11.4).
+/// The upkeep schedule of a device's published prekeys (PROTOCOL.md §11.5).
 ///
 /// The defaults: 100 one-time bundles published, topped back up to 100 when the server holds
 /// fewer than 25; the signed prekey and the last-resort KEM prekey rotated every 7 days; keys

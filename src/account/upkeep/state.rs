@@ -16,7 +16,7 @@ const MAX_RETIRED: usize = 400;
 /// [`ProtocolStore::prekey_state`](crate::store::ProtocolStore::prekey_state) and writes with
 /// [`Change::PreKeyState`](crate::store::Change::PreKeyState), and nothing else writes. It
 /// holds no secret: ids and times only. Stores keep it as the bytes of
-/// [`to_bytes`](Self::to_bytes) (`0x15 || PreKeyState`, PROTOCOL.md §11.4).
+/// [`to_bytes`](Self::to_bytes) (`0x15 || PreKeyState`, PROTOCOL.md §11.5).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreKeyState {
     pub(super) current: Generation,
