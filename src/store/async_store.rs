@@ -140,8 +140,9 @@ impl<S: ProtocolStore + Send + 'static> AsyncStore<S> {
         self.run(move |store| crate::accept_account(store, &phone, &key))
     }
 
-    /// Run `f` with the store on its thread, in turn with the operations: for what the store
-    /// offers besides them (adding prekeys, assembling a bundle, reading a row).
+    /// Run `f` with the store on its thread, in turn with the operations: for
+    /// [`PreKeyUpkeep::run`](crate::account::PreKeyUpkeep::run) and what the store offers
+    /// besides them (adding prekeys, reading a row).
     pub fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut S) -> T + Send + 'static,

@@ -2,10 +2,11 @@
 //! it.
 //!
 //! Every store-backed operation ([`start_session`], [`encrypt`], [`decrypt`],
-//! [`accept_identity`], [`check_account`], [`accept_account`], also at the crate root) reads
-//! what it needs through the getters of [`ProtocolStore`], computes with the sans-IO core, and
-//! then hands *all* its writes to [`ProtocolStore::commit`] as one [`Changes`] value. A database-backed store writes a
-//! `Changes` in one transaction; if the commit fails the operation returns
+//! [`accept_identity`], [`check_account`], [`accept_account`], also at the crate root, and
+//! [`PreKeyUpkeep::run`](crate::account::PreKeyUpkeep::run)) reads what it needs through the
+//! getters of [`ProtocolStore`], computes with the sans-IO core, and then hands *all* its
+//! writes to [`ProtocolStore::commit`] as one [`Changes`] value. A database-backed store
+//! writes a `Changes` in one transaction; if the commit fails the operation returns
 //! [`Error::Store`](crate::Error::Store) and nothing has changed, so the same message can be
 //! decrypted again later.
 
@@ -41,8 +42,9 @@ use crate::session::{Session, SessionId, SessionIndex, SkippedKeyId, SkippedMess
 /// writes.
 ///
 /// The getters read what an app keeps in separate tables: the local identity, known peer
-/// identities and peer account keys (by phone number), signed prekeys, one-time prekeys, KEM prekeys, the base keys already used with
-/// each signed prekey (replay protection), and a peer's sessions as small rows: one
+/// identities and peer account keys (by phone number), signed prekeys, one-time prekeys, KEM
+/// prekeys, the base keys already used with each signed prekey (replay protection), the
+/// prekey upkeep state, and a peer's sessions as small rows: one
 /// [`SessionIndex`] per address, one [`Session`] per (address, [`SessionId`]) and one
 /// [`SkippedMessageKey`] per (address, [`SkippedKeyId`]). An operation reads the index and
 /// the current session, and an archived session or a skipped key only when a message needs
