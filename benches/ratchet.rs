@@ -300,15 +300,14 @@ fn store(c: &mut Criterion) {
     );
     let spk = SignedPreKey::generate(1, &bob_id, &mut rng);
     let kem = KemPreKey::generate(1, &bob_id, &mut rng);
+    let bundle = PreKeyBundle::new(1, &bob_id, &spk, None, &kem)
+        .verify()
+        .expect("bundle");
     let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
     let mut alice = MemoryStore::new(alice_id);
     let mut bob = MemoryStore::new(bob_id);
     bob.add_signed_prekey(spk);
     bob.add_kem_prekeys([kem]);
-    let bundle = bob
-        .bundle(1, 1, None, 1)
-        .and_then(|b| b.verify())
-        .expect("bundle");
     keylink::start_session(&mut alice, &bob_addr, &bundle, &mut rng).expect("start");
     let first = keylink::encrypt(&mut alice, &bob_addr, b"hi")
         .expect("first")

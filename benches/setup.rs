@@ -130,14 +130,16 @@ fn setup(c: &mut Criterion) {
 fn setup_through_store(c: &mut Criterion) {
     let mut rng = keylink::os_rng();
     let bob_identity = IdentityKeyPair::generate(&mut rng);
-    let mut bob = MemoryStore::new(bob_identity.clone());
-    bob.add_signed_prekey(SignedPreKey::generate(1, &bob_identity, &mut rng));
-    bob.add_one_time_prekeys([OneTimePreKey::generate(2, &mut rng)]);
-    bob.add_kem_prekeys([KemPreKey::generate(3, &bob_identity, &mut rng)]);
-    let bundle = bob
-        .bundle(1, 1, Some(2.into()), 3)
-        .and_then(|b| b.verify())
+    let signed = SignedPreKey::generate(1, &bob_identity, &mut rng);
+    let one_time = OneTimePreKey::generate(2, &mut rng);
+    let kem = KemPreKey::generate(3, &bob_identity, &mut rng);
+    let bundle = PreKeyBundle::new(1, &bob_identity, &signed, Some(&one_time), &kem)
+        .verify()
         .expect("bundle");
+    let mut bob = MemoryStore::new(bob_identity);
+    bob.add_signed_prekey(signed);
+    bob.add_one_time_prekeys([one_time]);
+    bob.add_kem_prekeys([kem]);
     let alice = MemoryStore::new(IdentityKeyPair::generate(&mut rng)).to_bytes();
     let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
     let mut group = c.benchmark_group("setup (in-memory store)");

@@ -92,13 +92,14 @@ fn peer_address() -> Address {
 fn confirmed_peer<S: ProtocolStore>(dut: &mut S) -> MemoryStore {
     let mut rng = keylink::os_rng();
     let identity = IdentityKeyPair::generate(&mut rng);
-    let mut peer = MemoryStore::new(identity.clone());
-    peer.add_signed_prekey(SignedPreKey::generate(1, &identity, &mut rng));
-    peer.add_kem_prekeys([KemPreKey::generate(1, &identity, &mut rng)]);
-    let bundle = peer
-        .bundle(1, 1, None, 1)
-        .and_then(PreKeyBundle::verify)
+    let signed = SignedPreKey::generate(1, &identity, &mut rng);
+    let kem = KemPreKey::generate(1, &identity, &mut rng);
+    let bundle = PreKeyBundle::new(1, &identity, &signed, None, &kem)
+        .verify()
         .expect("peer bundle");
+    let mut peer = MemoryStore::new(identity);
+    peer.add_signed_prekey(signed);
+    peer.add_kem_prekeys([kem]);
     keylink::start_session(dut, &peer_address(), &bundle, &mut rng).expect("start");
     let first = keylink::encrypt(dut, &peer_address(), b"hi")
         .expect("first")
@@ -783,7 +784,19 @@ fn messages(c: &mut Criterion, dir: &Path, key: &StorageKey, large: &Large) {
 trait Device: ProtocolStore {
     fn set_up(&mut self, identity: &IdentityKeyPair, signed_prekey: SignedPreKey);
     fn add_prekeys(&mut self, one_time: Vec<OneTimePreKey>, kem: Vec<KemPreKey>);
-    fn verified_bundle(&self, one_time: u32, kem: u32) -> VerifiedBundle;
+
+    /// The bundle of signed prekey 1, one-time prekey `one_time` and KEM prekey `kem`, read
+    /// through the getters, verified.
+    fn verified_bundle(&self, one_time: u32, kem: u32) -> VerifiedBundle {
+        let identity = self.local_identity().expect("read").expect("identity");
+        let signed = self.signed_prekey(1.into()).expect("read").expect("signed");
+        let one_time = self.one_time_prekey(one_time.into()).expect("read");
+        let kem = self.kem_prekey(kem.into()).expect("read").expect("KEM");
+        let one_time = one_time.expect("one-time");
+        PreKeyBundle::new(1, &identity, &signed, Some(&one_time), &kem)
+            .verify()
+            .expect("bundle")
+    }
 }
 
 impl Device for SqliteStore {
@@ -797,12 +810,6 @@ impl Device for SqliteStore {
         self.add_one_time_prekeys(&one_time).expect("one-time");
         self.add_kem_prekeys(&kem).expect("KEM");
     }
-
-    fn verified_bundle(&self, one_time: u32, kem: u32) -> VerifiedBundle {
-        self.bundle(1, 1, Some(one_time.into()), kem)
-            .and_then(PreKeyBundle::verify)
-            .expect("bundle")
-    }
 }
 
 impl Device for MemoryStore {
@@ -814,12 +821,6 @@ impl Device for MemoryStore {
     fn add_prekeys(&mut self, one_time: Vec<OneTimePreKey>, kem: Vec<KemPreKey>) {
         self.add_one_time_prekeys(one_time);
         self.add_kem_prekeys(kem);
-    }
-
-    fn verified_bundle(&self, one_time: u32, kem: u32) -> VerifiedBundle {
-        self.bundle(1, 1, Some(one_time.into()), kem)
-            .and_then(PreKeyBundle::verify)
-            .expect("bundle")
     }
 }
 

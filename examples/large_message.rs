@@ -5,20 +5,31 @@
 //!
 //! Run with `cargo run --release --example large_message`.
 
-use std::time::Instant;
+use std::collections::VecDeque;
+use std::time::{Instant, SystemTime};
 
-use keylink::keys::{IdentityKeyPair, KemPreKey, SignedPreKey};
+use keylink::Timestamp;
+use keylink::account::{PreKeyPolicy, PreKeyUpkeep};
+use keylink::keys::{IdentityKeyPair, PreKeyBundle};
 use keylink::store::{Address, MemoryStore};
 
 fn main() -> keylink::Result<()> {
     let mut rng = keylink::os_rng();
     let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
     let mut alice = MemoryStore::new(IdentityKeyPair::generate(&mut rng));
-    let bob_identity = IdentityKeyPair::generate(&mut rng);
-    let mut bob = MemoryStore::new(bob_identity.clone());
-    bob.add_signed_prekey(SignedPreKey::generate(1, &bob_identity, &mut rng));
-    bob.add_kem_prekeys([KemPreKey::generate_last_resort(1, &bob_identity, &mut rng)]);
-    let bundle = bob.bundle(bob_addr.device(), 1, None, 1)?.verify()?;
+    let mut bob = MemoryStore::new(IdentityKeyPair::generate(&mut rng));
+
+    // Bob's prekey upkeep makes his prekeys and returns the bundles to publish; the app's
+    // server (here a queue of their bytes) hands one to Alice.
+    let mut server = VecDeque::new();
+    let policy = PreKeyPolicy::default().one_time_target(5).refill_below(2);
+    let upkeep = PreKeyUpkeep::with_policy(bob_addr.device(), policy)?;
+    let now = Timestamp::from(SystemTime::now());
+    if let Some(upload) = upkeep.run(&mut bob, now, 0, &mut rng)? {
+        server.extend(upload.one_time().iter().map(PreKeyBundle::to_bytes));
+    }
+    let published = server.pop_front().ok_or(keylink::Error::NoSession)?;
+    let bundle = PreKeyBundle::try_from(published.as_slice())?.verify()?;
     keylink::start_session(&mut alice, &bob_addr, &bundle, &mut rng)?;
 
     // The first message sets the session up (a PreKey message); Bob answers, so from now on

@@ -6,10 +6,14 @@
 //! `keylink-persistent-example` in the temp directory, or to the directory given as the first
 //! argument; delete it to start over.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
-use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
+use keylink::Timestamp;
+use keylink::account::{PreKeyPolicy, PreKeyUpkeep};
+use keylink::keys::{IdentityKeyPair, PreKeyBundle};
 use keylink::store::at_rest::StorageKey;
 use keylink::store::{Address, ProtocolStore, SqliteStore};
 
@@ -34,18 +38,25 @@ impl Device {
         })
     }
 
-    /// Create the device's identity and prekeys, kept in its store.
-    fn register(&mut self, rng: &mut keylink::OsRng) -> Result<()> {
-        let identity = IdentityKeyPair::generate(rng);
-        let mut kem = KemPreKey::generate_batch(1, 5, &identity, rng);
-        kem.push(KemPreKey::generate_last_resort(100, &identity, rng));
-        self.store.set_local_identity(&identity)?;
+    /// Create the device's identity, kept in its store, and publish its bundles on `server`.
+    fn register(&mut self, server: &mut Server, rng: &mut keylink::OsRng) -> Result<()> {
         self.store
-            .add_signed_prekey(&SignedPreKey::generate(1, &identity, rng))?;
-        self.store
-            .add_one_time_prekeys(&OneTimePreKey::generate_batch(1, 5, rng))?;
-        self.store.add_kem_prekeys(&kem)?;
-        println!("{}: created an identity and prekeys", self.name);
+            .set_local_identity(&IdentityKeyPair::generate(rng))?;
+        // Prekey upkeep makes the prekeys, keeps them and its own state in the store, and
+        // returns the bundles to publish. An app runs it again at each start and on a timer
+        // (see examples/register.rs); the store file keeps its state across restarts.
+        let policy = PreKeyPolicy::default().one_time_target(5).refill_below(2);
+        let upkeep = PreKeyUpkeep::with_policy(self.address.device(), policy)?;
+        let now = Timestamp::from(SystemTime::now());
+        if let Some(upload) = upkeep.run(&mut self.store, now, 0, rng)? {
+            let one_time = upload.one_time().iter().map(PreKeyBundle::to_bytes);
+            let bundles = server.bundles.entry(self.address.clone()).or_default();
+            bundles.extend(one_time);
+        }
+        println!(
+            "{}: created an identity and prekeys, published its bundles",
+            self.name
+        );
         Ok(())
     }
 
@@ -66,6 +77,19 @@ impl Device {
         let text = String::from_utf8_lossy(&plaintext);
         println!("  {} read from {}: {text:?}", self.name, from.name);
         Ok(())
+    }
+}
+
+/// What the app's server would do: keep each device's published one-time bundles, and hand
+/// each one out once. (Here only in memory: the example needs it only on its first run.)
+#[derive(Default)]
+struct Server {
+    bundles: BTreeMap<Address, VecDeque<Vec<u8>>>,
+}
+
+impl Server {
+    fn fetch_bundle(&mut self, address: &Address) -> Option<Vec<u8>> {
+        self.bundles.get_mut(address)?.pop_front()
     }
 }
 
@@ -132,10 +156,13 @@ fn main() -> Result<()> {
                 "== First run: no stores in {}, creating both devices",
                 dir.display()
             );
-            alice.register(&mut rng)?;
-            bob.register(&mut rng)?;
-            // Bob publishes a bundle (through the app's server); Alice fetches it.
-            let published = bob.store.bundle(1, 1, Some(1.into()), 1)?.to_bytes();
+            let mut server = Server::default();
+            alice.register(&mut server, &mut rng)?;
+            bob.register(&mut server, &mut rng)?;
+            // Alice fetches one of Bob's bundles from the server.
+            let published = server
+                .fetch_bundle(&bob.address)
+                .ok_or("Bob published no bundle")?;
             let bundle = PreKeyBundle::try_from(published.as_slice())?.verify()?;
             keylink::start_session(&mut alice.store, &bob.address, &bundle, &mut rng)?;
             println!("Alice: verified Bob's bundle and started a session");

@@ -20,9 +20,12 @@ use crate::account::{
 };
 use crate::constants::{SAFETY_QR_LEN, SAFETY_QR_VERSION};
 use crate::error::{Error, Result};
-use crate::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey};
-use crate::session::{Message, Session, SessionRecord};
-use crate::store::{Address, MemoryStore};
+use crate::keys::{
+    IdentityKeyPair, KemPreKey, OneTimePreKey, OneTimePreKeyId, PreKeyBundle, SignedPreKey,
+};
+use crate::session::{Message, PreKeyIds, Session, SessionRecord};
+use crate::store::ops::local_identity;
+use crate::store::{Address, MemoryStore, prekeys};
 
 /// Most operations one `two_party` input runs, so that each input stays fast.
 const MAX_OPS: usize = 64;
@@ -116,6 +119,17 @@ fn fresh_bob(rng: &mut FuzzRng) -> MemoryStore {
     bob
 }
 
+/// Bob's bundle (device 1) of signed prekey 1, one-time prekey `one_time` if given and KEM
+/// prekey `kem`.
+fn bob_bundle(bob: &MemoryStore, one_time: Option<u32>, kem: u32) -> Result<PreKeyBundle> {
+    let ids = PreKeyIds {
+        signed: 1.into(),
+        one_time: one_time.map(OneTimePreKeyId::new),
+        kem: kem.into(),
+    };
+    prekeys::bundle(bob, &local_identity(bob)?, 1.into(), ids)
+}
+
 fn fresh_alice() -> MemoryStore {
     MemoryStore::new(IdentityKeyPair::from_seed(&[0xA1; 32]))
 }
@@ -128,8 +142,7 @@ fn prekey_message(
     rng: &mut FuzzRng,
 ) -> Result<Vec<u8>> {
     let mut alice = fresh_alice();
-    let one_time = one_time.map(crate::keys::OneTimePreKeyId::new);
-    let bundle = PreKeyBundle::try_from(bob.bundle(1, 1, one_time, kem)?.to_bytes().as_slice())?;
+    let bundle = PreKeyBundle::try_from(bob_bundle(bob, one_time, kem)?.to_bytes().as_slice())?;
     crate::start_session(&mut alice, &bob_addr(), &bundle.verify()?, rng)?;
     Ok(crate::encrypt(&mut alice, &bob_addr(), b"another session")?.to_bytes())
 }
@@ -144,7 +157,7 @@ fn build_fixture() -> Result<Fixture> {
         prekey_message(&bob, Some(1), 1, rng)?,
     ];
     let mut alice = fresh_alice();
-    let bundle = bob.bundle(1, 1, Some(1.into()), 1)?.verify()?;
+    let bundle = bob_bundle(&bob, Some(1), 1)?.verify()?;
     crate::start_session(&mut alice, &bob_addr(), &bundle, rng)?;
     let alice_started = alice.to_bytes().to_vec();
     let (alice_addr, bob_addr) = (alice_addr(), bob_addr());
@@ -965,8 +978,8 @@ mod tests {
         let bob = MemoryStore::from_bytes(&f.bob_established).unwrap();
         let rng = &mut FuzzRng::new(7);
         let fresh = MemoryStore::from_bytes(&f.bob_fresh).unwrap();
-        let bundle = fresh.bundle(1, 1, Some(2.into()), 1000).unwrap().to_bytes();
-        let bundle_no_otp = fresh.bundle(1, 1, None, 1).unwrap().to_bytes();
+        let bundle = bob_bundle(&fresh, Some(2), 1000).unwrap().to_bytes();
+        let bundle_no_otp = bob_bundle(&fresh, None, 1).unwrap().to_bytes();
         let identity = IdentityKeyPair::from_seed(&[0xB0; 32]);
         let records: Vec<(&str, Vec<u8>)> = vec![
             ("identity", identity.to_bytes().to_vec()),

@@ -7,7 +7,7 @@ mod common;
 
 use common::{
     Device, FIRST_KEM, FIRST_OTPK, KEM_COUNT, LAST_RESORT_KEM, OTPK_COUNT, SPK_ID, established,
-    prekey_ids, proto, rng,
+    prekey_ids, proto, rng, stored_bundle,
 };
 use keylink::constants::MAX_ARCHIVED_SESSIONS;
 use keylink::keys::{PreKeyBundle, SignedPreKey};
@@ -507,11 +507,7 @@ fn signed_prekey_rotation_keeps_established_sessions() {
 
     // New sessions use the new signed prekey.
     let mut carol = Device::new("carol", 1);
-    let bundle = bob
-        .store
-        .bundle(1, SPK_ID + 1, None, bob.next_kem_id())
-        .unwrap()
-        .to_bytes();
+    let bundle = stored_bundle(&bob.store, 1, SPK_ID + 1, None, bob.next_kem_id()).to_bytes();
     let bundle = PreKeyBundle::try_from(bundle.as_slice())
         .unwrap()
         .verify()

@@ -9,8 +9,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::rng;
 use common::sqlite::{TempDb, device, introduce};
+use common::{rng, stored_bundle};
 use keylink::Error;
 use keylink::account::{AccountKey, PhoneNumber};
 use keylink::keys::{
@@ -249,11 +249,7 @@ fn a_prekey_message_both_writers_received_is_delivered_once() {
     let (b1, _) = device(&b_db.0, &b_key);
     let mut b2 = SqliteStore::open(&b_db.0, &b_key).unwrap();
     let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
-    let bundle = b1
-        .bundle(1, 1, Some(3.into()), 2)
-        .unwrap()
-        .verify()
-        .unwrap();
+    let bundle = stored_bundle(&b1, 1, 1, Some(3), 2).verify().unwrap();
     keylink::start_session(&mut alice, &bob_addr, &bundle, &mut rng()).unwrap();
     let m = keylink::encrypt(&mut alice, &bob_addr, b"first")
         .unwrap()

@@ -26,6 +26,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::sqlite::device;
+use common::stored_bundle;
 use keylink::Error;
 use keylink::store::at_rest::StorageKey;
 use keylink::store::{Address, SqliteConfig, SqliteStore, Synchronous};
@@ -81,9 +82,7 @@ fn alice_and_bob(dir: &Path) -> (SqliteStore, SqliteStore) {
     let b_key = new_key(&dir.join("bob.key"));
     let (mut alice_store, _) = device(&dir.join("alice.db"), &a_key);
     let (bob_store, _) = device(&dir.join("bob.db"), &b_key);
-    let bundle = bob_store
-        .bundle(1, 1, Some(1.into()), 1)
-        .unwrap()
+    let bundle = stored_bundle(&bob_store, 1, 1, Some(1), 1)
         .verify()
         .unwrap();
     keylink::start_session(&mut alice_store, &bob(), &bundle, &mut keylink::os_rng()).unwrap();

@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::rng;
 use common::sqlite::{TempDb, device};
+use common::{rng, stored_bundle};
 use keylink::Error;
 use keylink::store::at_rest::{AtRestError, StorageKey};
 use keylink::store::{Address, ProtocolStore, SqliteStore, SqliteStoreError};
@@ -22,11 +22,7 @@ fn a_conversation_survives_reopening_both_stores() {
     let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
     let (mut alice, _) = device(&a_db.0, &a_key);
     let (mut bob, _) = device(&b_db.0, &b_key);
-    let bundle = bob
-        .bundle(1, 1, Some(1.into()), 1)
-        .unwrap()
-        .verify()
-        .unwrap();
+    let bundle = stored_bundle(&bob, 1, 1, Some(1), 1).verify().unwrap();
     keylink::start_session(&mut alice, &bob_addr, &bundle, &mut rng()).unwrap();
     let first = keylink::encrypt(&mut alice, &bob_addr, b"hi")
         .unwrap()
@@ -85,7 +81,7 @@ fn skipped_keys_and_evictions_are_rows() {
     let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
     let (mut alice, _) = device(&a_db.0, &key);
     let (mut bob, _) = device(&b_db.0, &key);
-    let bundle = bob.bundle(1, 1, None, 100).unwrap().verify().unwrap();
+    let bundle = stored_bundle(&bob, 1, 1, None, 100).verify().unwrap();
     keylink::start_session(&mut alice, &bob_addr, &bundle, &mut rng()).unwrap();
     let first = keylink::encrypt(&mut alice, &bob_addr, b"0")
         .unwrap()
@@ -117,8 +113,7 @@ fn the_file_holds_no_secret_and_no_contact_name() {
     let bob_db = TempDb::new("bob");
     let (bob, _) = device(&bob_db.0, &StorageKey::generate(&mut rng()));
     let bob_addr = Address::new("bob-the-contact", 7);
-    let bundle = bob.bundle(7, 1, Some(2.into()), 2).unwrap();
-    let bundle = bundle.verify().unwrap();
+    let bundle = stored_bundle(&bob, 7, 1, Some(2), 2).verify().unwrap();
     keylink::start_session(&mut alice, &bob_addr, &bundle, &mut rng()).unwrap();
     keylink::encrypt(&mut alice, &bob_addr, b"x").unwrap();
     drop(alice);

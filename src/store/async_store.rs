@@ -37,18 +37,18 @@ type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
 /// ```
 /// # #[tokio::main(flavor = "multi_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, SignedPreKey};
+/// use keylink::Timestamp;
+/// use keylink::account::PreKeyUpkeep;
+/// use keylink::keys::{IdentityKeyPair, PreKeyBundle};
 /// use keylink::store::{Address, AsyncStore, MemoryStore};
 ///
 /// let mut rng = keylink::os_rng();
-/// let bob_identity = IdentityKeyPair::generate(&mut rng);
-/// let signed = SignedPreKey::generate(1, &bob_identity, &mut rng);
-/// let kem = KemPreKey::generate_last_resort(1, &bob_identity, &mut rng);
-/// let mut bob = MemoryStore::new(bob_identity);
-/// bob.add_signed_prekey(signed);
-/// bob.add_one_time_prekeys(OneTimePreKey::generate_batch(1, 1, &mut rng));
-/// bob.add_kem_prekeys([kem]);
-/// let bundle = bob.bundle(1, 1, Some(1.into()), 1)?.verify()?;
+/// let mut bob = MemoryStore::new(IdentityKeyPair::generate(&mut rng));
+/// // Bob publishes his bundles; Alice fetches one from the server.
+/// let now = Timestamp::from(std::time::SystemTime::now());
+/// let upload = PreKeyUpkeep::new(1).run(&mut bob, now, 0, &mut rng)?;
+/// let published = upload.expect("a first upload").one_time()[0].to_bytes();
+/// let bundle = PreKeyBundle::try_from(published.as_slice())?.verify()?;
 ///
 /// let alice = AsyncStore::new(MemoryStore::new(IdentityKeyPair::generate(&mut rng)))?;
 /// let bob = AsyncStore::new(bob)?;

@@ -8,13 +8,12 @@ use zeroize::Zeroizing;
 use crate::account::{AccountKey, PhoneNumber, PreKeyState};
 use crate::error::{Error, Result};
 use crate::keys::{
-    DeviceId, IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
-    PreKeyBundle, PublicKey, SignedPreKey, SignedPreKeyId,
+    IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
+    PublicKey, SignedPreKey, SignedPreKeyId,
 };
 use crate::session::{
-    PreKeyIds, Session, SessionId, SessionIndex, SessionRecord, SkippedKeyId, SkippedMessageKey,
+    Session, SessionId, SessionIndex, SessionRecord, SkippedKeyId, SkippedMessageKey,
 };
-use crate::store::prekeys;
 use crate::store::{Address, Change, Changes, ProtocolStore};
 use crate::wire::{self, Kind, proto};
 
@@ -189,24 +188,6 @@ impl MemoryStore {
     /// Ids of the signed prekeys kept, in ascending order.
     pub fn signed_prekey_ids(&self) -> Vec<SignedPreKeyId> {
         self.signed_prekeys.keys().copied().collect()
-    }
-
-    /// Assemble a bundle for publication from signed prekey `signed_prekey`, one-time
-    /// prekey `one_time_prekey` if given, and KEM prekey `kem_prekey`.
-    pub fn bundle(
-        &self,
-        device: impl Into<DeviceId>,
-        signed_prekey: impl Into<SignedPreKeyId>,
-        one_time_prekey: Option<OneTimePreKeyId>,
-        kem_prekey: impl Into<KemPreKeyId>,
-    ) -> Result<PreKeyBundle> {
-        let identity = self.identity.as_ref().ok_or(Error::NoLocalIdentity)?;
-        let ids = PreKeyIds {
-            signed: signed_prekey.into(),
-            one_time: one_time_prekey,
-            kem: kem_prekey.into(),
-        };
-        prekeys::bundle(self, identity, device.into(), ids)
     }
 
     /// The whole session record of `address`, assembled from its rows, if there is one.

@@ -1,6 +1,7 @@
 //! The one prekey lookup: the keys a PreKey message or a bundle names, read from a store.
 
 use crate::error::{Error, Result};
+#[cfg(any(test, feature = "fuzzing"))]
 use crate::keys::{DeviceId, IdentityKeyPair, PreKeyBundle};
 use crate::session::{PreKeyIds, ResponderPreKeys};
 use crate::store::ProtocolStore;
@@ -20,7 +21,9 @@ pub(crate) fn lookup<S: ProtocolStore>(store: &S, ids: PreKeyIds) -> Result<Resp
 }
 
 /// The bundle of `device` for publication: `identity` and the prekeys `ids` names, read from
-/// `store` (each must be there).
+/// `store` (each must be there). Only the unit tests and the fuzz fixtures assemble bundles by
+/// id; apps publish through [`PreKeyUpkeep`](crate::account::PreKeyUpkeep).
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn bundle<S: ProtocolStore>(
     store: &S,
     identity: &IdentityKeyPair,

@@ -14,14 +14,11 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::account::{AccountKey, PhoneNumber, PreKeyState};
 use crate::error::{Error, Result};
 use crate::keys::{
-    DeviceId, IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
-    PreKeyBundle, PublicKey, SignedPreKey, SignedPreKeyId,
+    IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
+    PublicKey, SignedPreKey, SignedPreKeyId,
 };
-use crate::session::{
-    PreKeyIds, Session, SessionId, SessionIndex, SkippedKeyId, SkippedMessageKey,
-};
+use crate::session::{Session, SessionId, SessionIndex, SkippedKeyId, SkippedMessageKey};
 use crate::store::at_rest::{AtRestError, Row, Sealer, StorageKey};
-use crate::store::prekeys;
 use crate::store::{Address, Change, Changes, ProtocolStore};
 
 mod migrate;
@@ -231,7 +228,9 @@ impl SqliteConfig {
 /// on the store-backed operations keep everything up to date, one transaction per operation.
 ///
 /// ```
-/// use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, SignedPreKey};
+/// use keylink::Timestamp;
+/// use keylink::account::PreKeyUpkeep;
+/// use keylink::keys::IdentityKeyPair;
 /// use keylink::store::at_rest::StorageKey;
 /// use keylink::store::{Address, SqliteStore};
 ///
@@ -242,20 +241,22 @@ impl SqliteConfig {
 /// // Made once per installation and kept in the OS keystore; read from there at each start.
 /// let storage_key = StorageKey::generate(&mut rng);
 ///
-/// // Registration: a new file, this device's identity and prekeys.
+/// // Registration: a new file, this device's identity, and its prekeys made and published.
 /// let mut store = SqliteStore::open(&path, &storage_key)?;
-/// let identity = IdentityKeyPair::generate(&mut rng);
-/// store.add_signed_prekey(&SignedPreKey::generate(1, &identity, &mut rng))?;
-/// store.add_one_time_prekeys(&OneTimePreKey::generate_batch(1, 100, &mut rng))?;
-/// store.add_kem_prekeys(&[KemPreKey::generate_last_resort(1, &identity, &mut rng)])?;
-/// store.set_local_identity(&identity)?;
-/// let bundle = store.bundle(1, 1, Some(1.into()), 1)?; // to publish
+/// store.set_local_identity(&IdentityKeyPair::generate(&mut rng))?;
+/// let upkeep = PreKeyUpkeep::new(1);
+/// let now = Timestamp::from(std::time::SystemTime::now());
+/// let upload = upkeep.run(&mut store, now, 0, &mut rng)?; // to publish
 /// drop(store);
 ///
-/// # let _ = bundle;
+/// # let _ = upload;
 /// // Every later start: open the same file with the same key, and pass the store to every
-/// // operation.
+/// // operation (and to the upkeep, with the number of bundles the server still holds).
 /// let mut store = SqliteStore::open(&path, &storage_key)?;
+/// # let on_server = 100;
+/// if let Some(upload) = upkeep.run(&mut store, now, on_server, &mut rng)? {
+///     drop(upload); // publish it
+/// }
 /// let bob = Address::new("bob", 1);
 /// match keylink::encrypt(&mut store, &bob, b"hello") {
 ///     Err(keylink::Error::NoSession) => { /* fetch Bob's bundle, start_session */ }
@@ -661,26 +662,6 @@ impl SqliteStore {
     pub fn last_resort_kem_prekey_ids(&self) -> StoreResult<Vec<KemPreKeyId>> {
         let sql = "SELECT id FROM kem_prekeys WHERE last_resort = 1 ORDER BY id";
         prekey_rows::ids(&self.conn, sql)
-    }
-
-    /// Assemble a bundle for publication, as [`MemoryStore::bundle`](crate::store::MemoryStore::bundle).
-    pub fn bundle(
-        &self,
-        device: impl Into<DeviceId>,
-        signed_prekey: impl Into<SignedPreKeyId>,
-        one_time_prekey: Option<OneTimePreKeyId>,
-        kem_prekey: impl Into<KemPreKeyId>,
-    ) -> Result<PreKeyBundle> {
-        let identity = self
-            .local_identity()
-            .map_err(|e| Error::Store(Box::new(e)))?
-            .ok_or(Error::NoLocalIdentity)?;
-        let ids = PreKeyIds {
-            signed: signed_prekey.into(),
-            one_time: one_time_prekey,
-            kem: kem_prekey.into(),
-        };
-        prekeys::bundle(self, &identity, device.into(), ids)
     }
 }
 

@@ -460,9 +460,10 @@ impl Encode for PendingFields<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, SignedPreKey};
-    use crate::session::Session;
-    use crate::store::{Address, MemoryStore};
+    use crate::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, OneTimePreKeyId, SignedPreKey};
+    use crate::session::{PreKeyIds, Session};
+    use crate::store::ops::local_identity;
+    use crate::store::{Address, MemoryStore, prekeys};
     use crate::wire;
 
     // ---- Real sessions, through the public API ----
@@ -483,8 +484,14 @@ mod tests {
 
     /// `from` starts a session with `to`, with one-time prekey `one_time` if given.
     fn start(from: &mut MemoryStore, to: &MemoryStore, to_name: &str, one_time: Option<u32>) {
-        let one_time = one_time.map(crate::keys::OneTimePreKeyId::new);
-        let bundle = to.bundle(1, 1, one_time, 1).unwrap().verify().unwrap();
+        let ids = PreKeyIds {
+            signed: 1.into(),
+            one_time: one_time.map(OneTimePreKeyId::new),
+            kem: 1.into(),
+        };
+        let identity = local_identity(to).unwrap();
+        let bundle = prekeys::bundle(to, &identity, 1.into(), ids).unwrap();
+        let bundle = bundle.verify().unwrap();
         crate::start_session(from, &addr(to_name), &bundle, &mut crate::os_rng()).unwrap();
     }
 

@@ -1,11 +1,36 @@
 //! Crafting bundles a peer could publish: edited fields (through the protobuf mirrors in
-//! [`proto`](super::proto)), small-order keys, and starting a session from raw bundle bytes.
+//! [`proto`](super::proto)), small-order keys, starting a session from raw bundle bytes, and
+//! assembling the bundle of keys a store holds ([`stored_bundle`]).
 
 use keylink::Error;
-use keylink::keys::PreKeyBundle;
-use keylink::store::Address;
+use keylink::keys::{DeviceId, OneTimePreKeyId, PreKeyBundle};
+use keylink::store::{Address, ProtocolStore};
 
 use super::{Device, proto, rng};
+
+/// The bundle of `device` publishing the keys `store` holds: its local identity, signed
+/// prekey `signed`, one-time prekey `one_time` if given and KEM prekey `kem` (each must be
+/// there), as [`PreKeyBundle::new`] assembles it.
+pub fn stored_bundle<S: ProtocolStore>(
+    store: &S,
+    device: impl Into<DeviceId>,
+    signed: u32,
+    one_time: Option<u32>,
+    kem: u32,
+) -> PreKeyBundle {
+    let identity = store.local_identity().unwrap().expect("no local identity");
+    let signed = store.signed_prekey(signed.into()).unwrap();
+    let signed = signed.expect("signed prekey not stored");
+    let one_time = one_time.map(|id| {
+        let key = store.one_time_prekey(OneTimePreKeyId::new(id)).unwrap();
+        key.expect("one-time prekey not stored")
+    });
+    let kem = store
+        .kem_prekey(kem.into())
+        .unwrap()
+        .expect("KEM prekey not stored");
+    PreKeyBundle::new(device, &identity, &signed, one_time.as_ref(), &kem)
+}
 
 pub fn edit_bundle(bytes: &[u8], edit: impl FnOnce(&mut proto::Bundle)) -> Vec<u8> {
     let mut bundle: proto::Bundle = proto::decode(bytes);

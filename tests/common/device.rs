@@ -11,7 +11,7 @@ use keylink::keys::{
 use keylink::session::{Message, SessionRecord};
 use keylink::store::{Address, MemoryStore, ProtocolStore};
 
-use super::rng;
+use super::{rng, stored_bundle};
 
 /// Id of the signed prekey every [`Device`] publishes.
 pub const SPK_ID: u32 = 1;
@@ -91,10 +91,7 @@ impl Device {
 
     /// The serialized bundle with KEM prekey `kem` (which must be in the store).
     pub fn bundle_bytes_with(&self, otpk: Option<u32>, kem: u32) -> Vec<u8> {
-        self.store
-            .bundle(self.addr.device(), SPK_ID, otpk.map(Into::into), kem)
-            .unwrap()
-            .to_bytes()
+        stored_bundle(&self.store, self.addr.device(), SPK_ID, otpk, kem).to_bytes()
     }
 
     /// The bundle as a peer gets it: serialized, parsed and verified.

@@ -7,7 +7,7 @@ use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, SignedPreKey};
 use keylink::store::at_rest::StorageKey;
 use keylink::store::{Address, SqliteStore};
 
-use super::rng;
+use super::{rng, stored_bundle};
 
 /// A fresh path in the temp directory, removed (with its WAL files) when dropped.
 pub struct TempDb(pub PathBuf);
@@ -56,11 +56,7 @@ pub fn device(path: &Path, key: &StorageKey) -> (SqliteStore, IdentityKeyPair) {
 /// KEM prekey 1) and Bob decrypts her first message, "hello".
 pub fn introduce(alice: &mut SqliteStore, bob: &mut SqliteStore) {
     let (alice_addr, bob_addr) = (Address::new("alice", 1), Address::new("bob", 1));
-    let bundle = bob
-        .bundle(1, 1, Some(1.into()), 1)
-        .unwrap()
-        .verify()
-        .unwrap();
+    let bundle = stored_bundle(bob, 1, 1, Some(1), 1).verify().unwrap();
     keylink::start_session(alice, &bob_addr, &bundle, &mut rng()).unwrap();
     let hello = keylink::encrypt(alice, &bob_addr, b"hello")
         .unwrap()

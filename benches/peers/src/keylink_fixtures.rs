@@ -6,7 +6,7 @@ use keylink::keys::{
     VerifiedBundle,
 };
 use keylink::session::{Message, PreKeyMessage, ResponderPreKeys, Session, SessionRecord};
-use keylink::store::{Address, MemoryStore};
+use keylink::store::{Address, MemoryStore, ProtocolStore};
 
 /// A sans-IO pair of records, set up from a bundle without a one-time prekey (as
 /// `benches/ratchet.rs`).
@@ -142,14 +142,22 @@ impl StorePair {
     /// answers, and Alice decrypts the answer. Bob's previous session with her is archived.
     pub fn start_session(&mut self) {
         let mut rng = keylink::os_rng();
-        let bundle = self.bob.bundle(1, 1, None, 1).expect("bundle");
-        let bundle = bundle.verify().expect("verified");
+        let bundle = self.bob_bundle().verify().expect("verified");
         keylink::start_session(&mut self.alice, &self.bob_addr, &bundle, &mut rng).expect("start");
         let first = self.alice_sends(b"hi");
         keylink::decrypt(&mut self.bob, &self.alice_addr, &first, &mut rng).expect("first");
         let reply = keylink::encrypt(&mut self.bob, &self.alice_addr, b"ok").expect("reply");
         keylink::decrypt(&mut self.alice, &self.bob_addr, &reply.to_bytes(), &mut rng)
             .expect("reply decrypts");
+    }
+
+    /// Bob's bundle: his signed prekey 1 and last-resort KEM prekey 1, read from his store.
+    fn bob_bundle(&self) -> PreKeyBundle {
+        let identity = self.bob.local_identity().expect("read").expect("identity");
+        let signed = self.bob.signed_prekey(1.into()).expect("read");
+        let kem = self.bob.kem_prekey(1.into()).expect("read");
+        let (signed, kem) = (signed.expect("signed prekey"), kem.expect("KEM prekey"));
+        PreKeyBundle::new(1, &identity, &signed, None, &kem)
     }
 
     /// The wire bytes of a message from Alice to Bob.

@@ -117,15 +117,14 @@ pub fn play(script: &Script, rng: &mut TestRng) -> Run {
     bob.add_signed_prekey(signed);
     bob.add_one_time_prekeys(one_time);
     bob.add_kem_prekeys([kem]);
-    let bundle = bob
-        .bundle(
-            script.device_id,
-            script.signed_prekey_id,
-            script.one_time_prekey_id.map(Into::into),
-            script.kem_prekey_id,
-        )
-        .unwrap()
-        .to_bytes();
+    let bundle = stored_bundle(
+        &bob,
+        script.device_id,
+        script.signed_prekey_id,
+        script.one_time_prekey_id,
+        script.kem_prekey_id,
+    )
+    .to_bytes();
     let alice_address = Address::new("alice", 1);
     let bob_address = Address::new("bob", script.device_id);
     let mut alice = MemoryStore::new(alice_identity);
