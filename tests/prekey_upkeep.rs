@@ -725,3 +725,19 @@ mod sqlite {
         refused_as_expired(&mut store, &late);
     }
 }
+
+#[test]
+fn a_lost_signed_prekey_is_replaced_at_the_next_refill() {
+    let mut store = bob();
+    let upkeep = PreKeyUpkeep::new(1);
+    let first = upload(&upkeep, &mut store, T0, 0);
+    let lost = first.last_resort().unwrap().signed_prekey_id();
+    store.remove_signed_prekey(lost);
+    // Not due for rotation, but the refill cannot be made with a key the store lost: every
+    // bundle is replaced instead.
+    let healed = upload(&upkeep, &mut store, at(1), 10);
+    assert!(healed.replaces());
+    assert_eq!(healed.one_time().len(), 100);
+    assert!(healed.last_resort().unwrap().signed_prekey_id() > lost);
+    assert!(healed.one_time().iter().all(|b| b.clone().verify().is_ok()));
+}

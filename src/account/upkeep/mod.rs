@@ -144,18 +144,24 @@ impl PreKeyUpkeep {
         changes: &mut Changes,
     ) -> Result<PreKeyUpload> {
         let identity = local_identity(store)?;
-        let (signed, last_resort) = match plan.rotate {
-            true => {
+        let published = match plan.rotate {
+            true => None,
+            false => published_signed_prekey(store, state)?,
+        };
+        let (signed, last_resort, fresh) = match published {
+            Some(signed) => (signed, None, plan.fresh),
+            // A rotation, or a refill whose signed prekey the store lost: rotate, so that
+            // every bundle the server holds is replaced by ones with keys the store holds.
+            None => {
                 let (signed, last_resort) = rotate(state, &identity, now, rng)?;
-                (signed, Some(last_resort))
+                (signed, Some(last_resort), self.policy.one_time_target)
             }
-            false => (published_signed_prekey(store, state)?, None),
         };
         let keys = Keys {
             identity: &identity,
             signed: &signed,
         };
-        let one_time = self.one_time(&mut state.next, plan.fresh, keys, rng, changes)?;
+        let one_time = self.one_time(&mut state.next, fresh, keys, rng, changes)?;
         let Some(last_resort) = last_resort else {
             return Ok(PreKeyUpload {
                 last_resort: None,
@@ -314,18 +320,14 @@ fn rotate<R: CryptoRng + ?Sized>(
     Ok((signed, last_resort))
 }
 
-/// The signed prekey now published, read from the store.
+/// The signed prekey now published, read from the store; `None` if the store lost it.
 fn published_signed_prekey<S: ProtocolStore>(
     store: &S,
     state: &PreKeyState,
-) -> Result<SignedPreKey> {
+) -> Result<Option<SignedPreKey>> {
     let id = state.current.signed;
-    match store.signed_prekey(id).map_err(store_err)? {
-        Some(key) if key.id() == id => Ok(key),
-        _ => Err(Error::Malformed(
-            "prekey upkeep state (the signed prekey it publishes is not stored)",
-        )),
-    }
+    let key = store.signed_prekey(id).map_err(store_err)?;
+    Ok(key.filter(|key| key.id() == id))
 }
 
 /// Hand out `count` ids from `next` on: the first of them.
