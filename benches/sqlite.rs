@@ -982,7 +982,7 @@ const LARGE_TABLES: [(&str, &str); 4] = [
 ];
 
 /// Turn the schema-2 file at `path` into the file schema 1 would have written: each value of
-/// `LARGE_TABLES` sealed for schema 1, no `peer_accounts`, `user_version` 1. Returns the
+/// `LARGE_TABLES` sealed for schema 1, no `peer_accounts` or `prekey_state`, `user_version` 1. Returns the
 /// number of values sealed.
 fn to_schema_1(path: &Path, key: &StorageKey) -> usize {
     let sealer = Sealer::new(key);
@@ -1012,7 +1012,7 @@ fn to_schema_1(path: &Path, key: &StorageKey) -> usize {
             count += 1;
         }
     }
-    tx.execute_batch("DROP TABLE peer_accounts; PRAGMA user_version = 1;")
+    tx.execute_batch("DROP TABLE peer_accounts; DROP TABLE prekey_state; PRAGMA user_version = 1;")
         .expect("schema 1");
     tx.commit().expect("commit");
     count
