@@ -12,6 +12,22 @@ pub const WIRE_VERSION: u8 = 1;
 pub const SIGNED_PREKEY_CONTEXT: &[u8] = b"keylink v1 signed prekey";
 /// Signature context for a KEM prekey: `sig = Sign(IK, CONTEXT || u32be(id) || encaps key)`.
 pub const KEM_PREKEY_CONTEXT: &[u8] = b"keylink v1 kem prekey";
+/// Signature context of the account key over a device's link body:
+/// `account_sig = Sign(AIK, CONTEXT || link_body)`.
+pub const ACCOUNT_SIGNATURE_CONTEXT: &[u8] = b"keylink v1 account signature";
+/// Signature context of a device's identity key over its link body and the account's
+/// signature: `device_sig = Sign(IK_dev, CONTEXT || link_body || account_sig)`.
+pub const DEVICE_SIGNATURE_CONTEXT: &[u8] = b"keylink v1 device signature";
+/// Signature context of the account key over a device list:
+/// `list_sig = Sign(AIK, CONTEXT || list_body)`.
+pub const DEVICE_LIST_CONTEXT: &[u8] = b"keylink v1 device list";
+
+// ---- Accounts -------------------------------------------------------------------------------
+
+/// The most devices on an account's list: the primary and up to four companions.
+pub const MAX_DEVICES: usize = 5;
+/// The device id of an account's primary device, always on its list.
+pub const PRIMARY_DEVICE_ID: u32 = 1;
 
 // ---- Session setup ------------------------------------------------------------------------
 

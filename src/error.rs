@@ -64,6 +64,22 @@ pub enum Error {
         /// The device the bundle was published for.
         bundle: DeviceId,
     },
+    /// A device list issued for another phone number than the one asked about.
+    DeviceListForAnotherNumber,
+    /// A device list older than the one accepted for its account: a server replaying an old
+    /// list (e.g. one that still has a removed, stolen device).
+    DeviceListRollback {
+        /// The version accepted.
+        accepted: u64,
+        /// The version offered.
+        offered: u64,
+    },
+    /// A device list with the version of the accepted one but other contents: the account
+    /// key signed two different lists for one version.
+    DeviceListFork {
+        /// The version.
+        version: u64,
+    },
     /// A [`PreKeyPolicy`](crate::account::PreKeyPolicy) whose values do not work together;
     /// the text says which.
     InvalidPreKeyPolicy(&'static str),
@@ -130,6 +146,17 @@ impl fmt::Display for Error {
             ),
             Error::NoLocalIdentity => f.write_str(
                 "no local identity is stored; generate one with IdentityKeyPair::generate and save it first",
+            ),
+            Error::DeviceListForAnotherNumber => f.write_str(
+                "the device list was issued for another phone number than the one asked about: the server sent the wrong list; ask it again, and accept nothing from this list",
+            ),
+            Error::DeviceListRollback { accepted, offered } => write!(
+                f,
+                "the device list offered (version {offered}) is older than the one accepted (version {accepted}): the server may be replaying an old list; keep the accepted one"
+            ),
+            Error::DeviceListFork { version } => write!(
+                f,
+                "two different device lists carry version {version}: the account key signed conflicting lists (a compromised key or a broken primary); keep the accepted list and warn the user"
             ),
             Error::InvalidPreKeyPolicy(problem) => {
                 write!(f, "invalid prekey policy: {problem}")

@@ -16,7 +16,7 @@ use rand_core::{TryCryptoRng, TryRng};
 use crate::Timestamp;
 use crate::account::{
     AccountKey, AccountKeyPair, PhoneNumber, PreKeyPolicy, PreKeyState, PreKeyUpkeep, SafetyNumber,
-    Verification,
+    SignedDeviceList, Verification,
 };
 use crate::constants::{SAFETY_QR_LEN, SAFETY_QR_VERSION};
 use crate::error::{Error, Result};
@@ -628,6 +628,34 @@ pub fn fuzz_account_record(data: &[u8]) {
     }
 }
 
+/// Parses a device list and verifies it for a fixed number: never a panic; what parses
+/// serializes to the same bytes; only the errors a bad list can give.
+pub fn fuzz_device_list(data: &[u8]) {
+    let Ok(list) = SignedDeviceList::try_from(data) else {
+        return;
+    };
+    assert!(list.to_bytes() == data, "device list does not round-trip");
+    let Ok(phone) = PhoneNumber::parse("+447700900123") else {
+        return;
+    };
+    match list.verify(&phone) {
+        Ok(verified) => {
+            let changes = verified.changes_since(Some(&verified));
+            assert!(
+                changes.is_ok_and(|c| c.is_empty()),
+                "a list is not its own successor"
+            );
+        }
+        Err(e) => assert!(
+            matches!(
+                e,
+                Error::InvalidSignature(_) | Error::DeviceListForAnotherNumber
+            ),
+            "device list: {e:?}"
+        ),
+    }
+}
+
 /// Parses a prekey upkeep state record: never a panic; only `Malformed` or `UnknownVersion`
 /// is refused, and what parses serializes to the same bytes.
 pub fn fuzz_prekey_state(data: &[u8]) {
@@ -776,8 +804,9 @@ mod tests {
 
     type EntryPoint = fn(&[u8]);
 
-    const TARGETS: [(&str, EntryPoint); 11] = [
+    const TARGETS: [(&str, EntryPoint); 12] = [
         ("phone_number", fuzz_phone_number),
+        ("device_list", fuzz_device_list),
         ("prekey_state", fuzz_prekey_state),
         ("prekey_upkeep", fuzz_prekey_upkeep),
         ("safety_qr", fuzz_safety_qr),

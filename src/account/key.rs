@@ -49,6 +49,23 @@ impl AccountKey {
     }
 }
 
+impl AccountKey {
+    /// Verify `signature` over `context || parts...` with `verify_strict`.
+    pub(crate) fn verify(
+        &self,
+        what: &'static str,
+        context: &[u8],
+        parts: &[&[u8]],
+        signature: &[u8; 64],
+    ) -> Result<()> {
+        let signature = ed25519_dalek::Signature::from_bytes(signature);
+        let message = crate::keys::signed_message(context, parts);
+        self.verifying
+            .verify_strict(&message, &signature)
+            .map_err(|_| Error::InvalidSignature(what))
+    }
+}
+
 impl TryFrom<&[u8]> for AccountKey {
     type Error = Error;
 
@@ -95,6 +112,12 @@ impl AccountKeyPair {
             verifying: signing.verifying_key(),
         };
         AccountKeyPair { signing, public }
+    }
+
+    /// Sign `context || parts...` with `AIK`.
+    pub(crate) fn sign(&self, context: &[u8], parts: &[&[u8]]) -> [u8; 64] {
+        let message = crate::keys::signed_message(context, parts);
+        ed25519_dalek::Signer::sign(&self.signing, &message).to_bytes()
     }
 
     /// The public account key `AIK`.

@@ -35,11 +35,15 @@
 //! # }
 //! ```
 
+mod devices;
 mod key;
 mod phone;
 mod safety;
 mod upkeep;
 
+pub use devices::{
+    DeviceAuthorization, DeviceEntry, DeviceListChanges, SignedDeviceList, VerifiedDeviceList,
+};
 pub use key::{AccountKey, AccountKeyPair};
 pub use phone::{PhoneNumber, PhoneNumberError};
 pub use safety::{SafetyNumber, Verification};

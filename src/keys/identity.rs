@@ -116,7 +116,7 @@ pub(crate) fn is_canonical_edwards(bytes: &[u8; 32]) -> bool {
     !(y_at_least_p || (sign == 1 && (y_is_1 || y_is_p_minus_1)))
 }
 
-fn signed_message(context: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn signed_message(context: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut message = context.to_vec();
     for part in parts {
         message.extend_from_slice(part);

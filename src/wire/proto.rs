@@ -78,6 +78,38 @@ pub(crate) struct AccountKeyRecord {
     pub seed: Vec<u8>,
 }
 
+/// An account's signed device list (PROTOCOL.md §11.6).
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct DeviceList {
+    #[prost(bytes = "vec", tag = "1")]
+    pub account_key: Vec<u8>,
+    #[prost(string, tag = "2")]
+    pub phone: String,
+    #[prost(uint64, tag = "3")]
+    pub version: u64,
+    #[prost(uint64, tag = "4")]
+    pub issued_at: u64,
+    #[prost(message, repeated, tag = "5")]
+    pub devices: Vec<DeviceListEntry>,
+    #[prost(bytes = "vec", tag = "6")]
+    pub signature: Vec<u8>,
+}
+
+/// One device of a [`DeviceList`].
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct DeviceListEntry {
+    #[prost(uint32, tag = "1")]
+    pub device_id: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub identity_key: Vec<u8>,
+    #[prost(uint64, tag = "3")]
+    pub linked_at: u64,
+    #[prost(bytes = "vec", tag = "4")]
+    pub account_signature: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub device_signature: Vec<u8>,
+}
+
 /// A device's prekey upkeep state (PROTOCOL.md §11.5).
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct PreKeyState {
