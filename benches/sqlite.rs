@@ -61,7 +61,8 @@ use keylink::session::{
 };
 use keylink::store::at_rest::{Row, Sealer, StorageKey};
 use keylink::store::{
-    Address, Change, Changes, MemoryStore, ProtocolStore, SqliteConfig, SqliteStore, Synchronous,
+    Address, Change, Changes, MemoryStore, ProtocolStore, SCHEMA_VERSION, SqliteConfig,
+    SqliteStore, Synchronous,
 };
 use rusqlite::{Connection, TransactionBehavior, params};
 
@@ -232,6 +233,14 @@ impl<S: ProtocolStore> ProtocolStore for Recording<S> {
         self.inner.skipped_message_key(address, id)
     }
 
+    fn device_list(
+        &self,
+        phone: &keylink::account::PhoneNumber,
+    ) -> Result<Option<keylink::account::SignedDeviceList>, S::Error> {
+        self.read("device_list");
+        self.inner.device_list(phone)
+    }
+
     fn prekey_state(&self) -> Result<Option<keylink::account::PreKeyState>, S::Error> {
         self.read("prekey_state");
         self.inner.prekey_state()
@@ -252,6 +261,7 @@ impl<S: ProtocolStore> ProtocolStore for Recording<S> {
                 Change::RemoveKemPreKey(_) => "RemoveKemPreKey",
                 Change::UsedBaseKey { .. } => "UsedBaseKey",
                 Change::PreKeyState(_) => "PreKeyState",
+                Change::DeviceList { .. } => "DeviceList",
                 Change::SignedPreKey(_) => "SignedPreKey",
                 Change::OneTimePreKeys(_) => "OneTimePreKeys",
                 Change::KemPreKeys(_) => "KemPreKeys",
@@ -467,6 +477,13 @@ impl ProtocolStore for Collector {
         _: &Address,
         _: &SkippedKeyId,
     ) -> Result<Option<SkippedMessageKey>, Infallible> {
+        Ok(None)
+    }
+
+    fn device_list(
+        &self,
+        _: &keylink::account::PhoneNumber,
+    ) -> Result<Option<keylink::account::SignedDeviceList>, Infallible> {
         Ok(None)
     }
 
@@ -981,8 +998,22 @@ const LARGE_TABLES: [(&str, &str); 4] = [
     ("sessions", "CAST(address || session AS BLOB)"),
 ];
 
-/// Turn the schema-2 file at `path` into the file schema 1 would have written: each value of
-/// `LARGE_TABLES` sealed for schema 1, no `peer_accounts` or `prekey_state`, `user_version` 1. Returns the
+/// The tables of schema 1.
+const SCHEMA_1_TABLES: [&str; 10] = [
+    "meta",
+    "identity",
+    "peers",
+    "signed_prekeys",
+    "one_time_prekeys",
+    "kem_prekeys",
+    "used_base_keys",
+    "session_index",
+    "sessions",
+    "skipped_keys",
+];
+
+/// Turn the current-schema file at `path` into the file schema 1 would have written: each value of
+/// `LARGE_TABLES` sealed for schema 1, none of the tables later schemas added, `user_version` 1. Returns the
 /// number of values sealed.
 fn to_schema_1(path: &Path, key: &StorageKey) -> usize {
     let sealer = Sealer::new(key);
@@ -1005,14 +1036,31 @@ fn to_schema_1(path: &Path, key: &StorageKey) -> usize {
                 row_key: &row_key,
                 schema_version,
             };
-            let plain = sealer.open(&row(2), &value).expect("a schema-2 value");
+            let plain = sealer
+                .open(&row(SCHEMA_VERSION), &value)
+                .expect("a current value");
             let sealed = sealer.seal(&row(1), &plain, &mut keylink::os_rng());
             tx.execute(&update, params![sealed.expect("sealed"), rowid])
                 .expect("update");
             count += 1;
         }
     }
-    tx.execute_batch("DROP TABLE peer_accounts; DROP TABLE prekey_state; PRAGMA user_version = 1;")
+    // Every table a later schema added goes.
+    let later: Vec<String> = tx
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .expect("tables")
+        .query_map([], |r| r.get(0))
+        .expect("tables")
+        .collect::<Result<Vec<String>, _>>()
+        .expect("tables")
+        .into_iter()
+        .filter(|name| !SCHEMA_1_TABLES.contains(&name.as_str()))
+        .collect();
+    for table in later {
+        tx.execute_batch(&format!("DROP TABLE {table}"))
+            .expect("drop");
+    }
+    tx.execute_batch("PRAGMA user_version = 1;")
         .expect("schema 1");
     tx.commit().expect("commit");
     count

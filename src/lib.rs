@@ -102,8 +102,8 @@ pub(crate) mod wire;
 
 pub use error::{Error, Result};
 pub use store::{
-    AccountTrust, accept_account, accept_identity, check_account, decrypt, decrypt_in_place,
-    encrypt, encrypt_in_place, start_session,
+    AccountTrust, accept_account, accept_device_list, accept_identity, check_account, decrypt,
+    decrypt_in_place, encrypt, encrypt_in_place, start_session,
 };
 pub use time::Timestamp;
 

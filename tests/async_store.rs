@@ -150,6 +150,12 @@ impl keylink::store::ProtocolStore for Panicking {
     ) -> Result<Option<keylink::session::SkippedMessageKey>, Self::Error> {
         self.0.skipped_message_key(a, id)
     }
+    fn device_list(
+        &self,
+        phone: &keylink::account::PhoneNumber,
+    ) -> Result<Option<keylink::account::SignedDeviceList>, Self::Error> {
+        self.0.device_list(phone)
+    }
     fn prekey_state(&self) -> Result<Option<keylink::account::PreKeyState>, Self::Error> {
         self.0.prekey_state()
     }

@@ -72,7 +72,7 @@ fn a_first_list_is_trusted_on_first_use_and_round_trips() {
     let parsed = SignedDeviceList::try_from(bytes.as_slice()).unwrap();
     assert_eq!(parsed.to_bytes(), bytes);
     let changes = list.changes_since(None).unwrap();
-    assert!(changes.first);
+    assert!(changes.is_first());
     assert_eq!(changes.added.len(), 1);
     assert_eq!(list.devices()[0].device_id().get(), 1);
     assert!(list.lists(1, bob.primary.public()));
@@ -88,8 +88,8 @@ fn linking_and_removing_a_companion_are_new_versions() {
     assert_eq!(v2.version(), 2);
     let changes = v2.changes_since(Some(&v1)).unwrap();
     assert_eq!(
-        (changes.first, changes.added, changes.removed.len()),
-        (false, vec![laptop.clone()], 0)
+        (changes.previous, changes.added, changes.removed.len()),
+        (Some(1), vec![laptop.clone()], 0)
     );
     let v3 = bob
         .received(&v2.without_device(&bob.account, 2, T0).unwrap())
@@ -98,7 +98,7 @@ fn linking_and_removing_a_companion_are_new_versions() {
     assert_eq!(changes.removed, vec![laptop]);
     assert!(changes.added.is_empty());
     // The same list again changes nothing.
-    assert!(v3.changes_since(Some(&v3)).unwrap().is_empty());
+    assert!(v3.changes_since(Some(&v3)).unwrap().is_same_list());
 }
 
 #[test]
@@ -268,7 +268,7 @@ fn a_new_account_key_starts_afresh() {
         ..bob
     };
     let fresh = again.first_list();
-    assert!(fresh.changes_since(Some(&v5)).unwrap().first);
+    assert!(fresh.changes_since(Some(&v5)).unwrap().is_first());
 }
 
 proptest! {

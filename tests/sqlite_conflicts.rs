@@ -86,6 +86,12 @@ impl ProtocolStore for Interfering<'_> {
     ) -> R<Option<SkippedMessageKey>> {
         self.inner.skipped_message_key(address, id)
     }
+    fn device_list(
+        &self,
+        phone: &keylink::account::PhoneNumber,
+    ) -> R<Option<keylink::account::SignedDeviceList>> {
+        self.inner.device_list(phone)
+    }
     fn prekey_state(&self) -> R<Option<keylink::account::PreKeyState>> {
         self.inner.prekey_state()
     }

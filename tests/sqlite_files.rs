@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use common::{Device, FIRST_OTPK, proto, rng, stored_bundle, verified};
-use keylink::account::{AccountKey, AccountKeyPair, PhoneNumber};
+use keylink::account::{AccountKey, AccountKeyPair, DeviceEntry, PhoneNumber, SignedDeviceList};
 use keylink::keys::{IdentityKeyPair, KemPreKey, OneTimePreKey, SignedPreKey};
 use keylink::session::{SessionId, SkippedKeyId};
 use keylink::store::at_rest::{AtRestError, Sealer, StorageKey};
@@ -331,6 +331,22 @@ fn a_copied_database_shows_no_secret_and_no_contact_name() {
     keylink::accept_account(&mut alice, &accounts[1].0, &changed).unwrap();
     assert_eq!(alice.peer_account(&accounts[1].0).unwrap(), Some(changed));
 
+    // 6. Alice accepts a third contact's device list: its number, account key and device
+    // identity key must not be readable in the files either.
+    let (list_account, list_device) = (
+        AccountKeyPair::generate(&mut rng()),
+        IdentityKeyPair::generate(&mut rng()),
+    );
+    let list_phone = PhoneNumber::parse("+33612345678").unwrap();
+    let at = keylink::Timestamp::from_unix_secs(1_800_000_000);
+    let entry = DeviceEntry::primary(&list_account, &list_device, at);
+    let list = SignedDeviceList::issue(&list_account, &list_phone, 1, at, vec![entry]).unwrap();
+    keylink::accept_device_list(&mut alice, &list_phone, list).unwrap();
+    let accounts: Vec<(PhoneNumber, AccountKey)> = accounts
+        .into_iter()
+        .chain([(list_phone, *list_account.public())])
+        .collect();
+
     // The store is what it should be: every kind of row is there.
     for (table, rows) in [
         ("identity", 1),
@@ -342,7 +358,8 @@ fn a_copied_database_shows_no_secret_and_no_contact_name() {
         ("sessions", 4),
         ("used_base_keys", 1),
         ("skipped_keys", 4),
-        ("peer_accounts", 2),
+        ("peer_accounts", 3),
+        ("device_lists", 1),
     ] {
         assert_eq!(count(&path, table), rows, "rows of {table}");
     }
@@ -391,6 +408,11 @@ fn a_copied_database_shows_no_secret_and_no_contact_name() {
         .map(|(number, key)| (format!("the account key of {number}"), *key))
         .collect();
     account_keys.push(("the changed account key".to_string(), changed));
+    let device_key = AccountKey::from_bytes(list_device.public().as_bytes()).unwrap();
+    account_keys.push((
+        "a device identity key from a device list".to_string(),
+        device_key,
+    ));
     let mut found = Vec::new();
     for (file, bytes) in &files {
         found.extend(occurrences(file, bytes, &secrets));
@@ -866,7 +888,7 @@ fn a_newer_schema_is_refused_and_left_alone() {
     let file = keylink_file();
     {
         let conn = rusqlite::Connection::open(&file.path).unwrap();
-        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.pragma_update(None, "user_version", 4).unwrap();
     }
     assert_eq!(listing(file.dir.path()).len(), 1);
     let e = refused(file.dir.path(), &file.path, &file.key);
@@ -874,8 +896,8 @@ fn a_newer_schema_is_refused_and_left_alone() {
         matches!(
             e,
             SqliteStoreError::NewerSchema {
-                found: 3,
-                supported: 2
+                found: 4,
+                supported: 3
             }
         ),
         "{e:?}"

@@ -148,15 +148,15 @@ fn newer_and_foreign_files_are_refused_and_left_alone() {
     drop(SqliteStore::open(&newer.0, &key).unwrap());
     {
         let conn = rusqlite::Connection::open(&newer.0).unwrap();
-        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.pragma_update(None, "user_version", 4).unwrap();
     }
     let e = SqliteStore::open(&newer.0, &key).unwrap_err();
     assert!(
         matches!(
             e,
             SqliteStoreError::NewerSchema {
-                found: 3,
-                supported: 2
+                found: 4,
+                supported: 3
             }
         ),
         "{e}"
@@ -296,7 +296,7 @@ fn a_schema_1_database_is_migrated_and_works() {
     let before = sealed_values(&db.0);
     assert!(before.len() > 10, "{}", before.len());
     let mut bob = SqliteStore::open(&db.0, &key).unwrap();
-    assert_eq!(pragma(&db.0, "user_version"), 2);
+    assert_eq!(pragma(&db.0, "user_version"), 3);
     assert_eq!(pragma(&db.0, "application_id"), 0x6B6C_6B31);
     // Every value sealed again (each under a fresh salt), for the same rows.
     let after = sealed_values(&db.0);
@@ -312,7 +312,7 @@ fn a_schema_1_database_is_migrated_and_works() {
     // A second open migrates nothing: no value is sealed again.
     let migrated = sealed_values(&db.0);
     let bob = SqliteStore::open(&db.0, &key).unwrap();
-    assert_eq!(pragma(&db.0, "user_version"), 2);
+    assert_eq!(pragma(&db.0, "user_version"), 3);
     assert_eq!(pragma(&db.0, "application_id"), 0x6B6C_6B31);
     assert!(sealed_values(&db.0) == migrated, "a second open wrote");
     assert!(bob.signed_prekey(1.into()).unwrap().is_some());
@@ -361,7 +361,7 @@ fn an_interrupted_migration_leaves_a_schema_1_file_that_migrates_later() {
         .execute_batch("DROP TRIGGER stop")
         .unwrap();
     let mut bob = SqliteStore::open(&db.0, &key).unwrap();
-    assert_eq!(pragma(&db.0, "user_version"), 2);
+    assert_eq!(pragma(&db.0, "user_version"), 3);
     works_after_migration(&mut bob);
 }
 
@@ -375,7 +375,7 @@ fn stores_opening_a_schema_1_file_at_once_migrate_it_once() {
             .collect();
         opening.into_iter().map(|t| t.join().unwrap()).collect()
     });
-    assert_eq!(pragma(&db.0, "user_version"), 2);
+    assert_eq!(pragma(&db.0, "user_version"), 3);
     // Sealed again once: every value opens for schema 2, through any of the stores.
     let mut stores = stores.into_iter();
     works_after_migration(&mut stores.next().unwrap());
@@ -413,7 +413,7 @@ fn a_damaged_value_stays_refused_after_the_migration() {
             .unwrap();
     }
     let bob = SqliteStore::open(&db.0, &StorageKey::from_bytes(SCHEMA_1_KEY)).unwrap();
-    assert_eq!(pragma(&db.0, "user_version"), 2);
+    assert_eq!(pragma(&db.0, "user_version"), 3);
     let e = bob.signed_prekey(1.into()).unwrap_err();
     assert!(
         matches!(e, SqliteStoreError::AtRest(AtRestError::Rejected)),

@@ -68,6 +68,7 @@ fn kind(change: &Change) -> &'static str {
         Change::RemoveKemPreKey(_) => "remove KEM prekey",
         Change::UsedBaseKey { .. } => "used base key",
         Change::PreKeyState(_) => "prekey state",
+        Change::DeviceList { .. } => "device list",
         Change::SignedPreKey(_) => "signed prekey",
         Change::OneTimePreKeys(_) => "one-time prekeys",
         Change::KemPreKeys(_) => "KEM prekeys",
@@ -116,6 +117,12 @@ impl ProtocolStore for Recording {
     ) -> Result<Option<SkippedMessageKey>, Self::Error> {
         self.reads.borrow_mut().skipped_keys += 1;
         self.inner.skipped_message_key(address, id)
+    }
+    fn device_list(
+        &self,
+        phone: &keylink::account::PhoneNumber,
+    ) -> Result<Option<keylink::account::SignedDeviceList>, Self::Error> {
+        self.inner.device_list(phone)
     }
     fn prekey_state(&self) -> Result<Option<keylink::account::PreKeyState>, Self::Error> {
         self.inner.prekey_state()

@@ -8,7 +8,7 @@ use core::task::{Context, Poll, Waker};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::account::{AccountKey, PhoneNumber};
+use crate::account::{AccountKey, DeviceListChanges, PhoneNumber, SignedDeviceList};
 use crate::error::{Error, Result};
 use crate::keys::{IdentityKey, VerifiedBundle};
 use crate::session::Message;
@@ -138,6 +138,15 @@ impl<S: ProtocolStore + Send + 'static> AsyncStore<S> {
     /// [`accept_account`](crate::accept_account), on the store's thread.
     pub fn accept_account(&self, phone: PhoneNumber, key: AccountKey) -> Pending<()> {
         self.run(move |store| crate::accept_account(store, &phone, &key))
+    }
+
+    /// [`accept_device_list`](crate::accept_device_list) on the store's thread.
+    pub fn accept_device_list(
+        &self,
+        phone: PhoneNumber,
+        list: SignedDeviceList,
+    ) -> Pending<DeviceListChanges> {
+        self.run(move |store| crate::accept_device_list(store, &phone, list))
     }
 
     /// Run `f` with the store on its thread, in turn with the operations: for

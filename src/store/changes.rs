@@ -1,7 +1,7 @@
 //! The writes of one protocol operation: a list of [`Change`]s that a store applies all or
 //! nothing.
 
-use crate::account::{AccountKey, PhoneNumber, PreKeyState};
+use crate::account::{AccountKey, PhoneNumber, PreKeyState, SignedDeviceList};
 use crate::keys::{
     IdentityKey, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId, PublicKey, SignedPreKey,
     SignedPreKeyId,
@@ -89,6 +89,13 @@ pub enum Change {
         phone: PhoneNumber,
         /// Its account key `AIK`.
         key: AccountKey,
+    },
+    /// Remember `list` as the device list accepted for `phone` (replace the one remembered).
+    DeviceList {
+        /// The account's phone number.
+        phone: PhoneNumber,
+        /// The list, verified when it was accepted (boxed: it is large beside the others).
+        list: Box<SignedDeviceList>,
     },
     /// Delete this one-time prekey: a session set up with it authenticated its first message.
     RemoveOneTimePreKey(OneTimePreKeyId),

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use zeroize::Zeroizing;
 
-use crate::account::{AccountKey, PhoneNumber, PreKeyState};
+use crate::account::{AccountKey, PhoneNumber, PreKeyState, SignedDeviceList};
 use crate::error::{Error, Result};
 use crate::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
@@ -26,6 +26,7 @@ pub struct MemoryStore {
     identity: Option<IdentityKeyPair>,
     peers: BTreeMap<Address, IdentityKey>,
     accounts: BTreeMap<PhoneNumber, AccountKey>,
+    device_lists: BTreeMap<PhoneNumber, SignedDeviceList>,
     signed_prekeys: BTreeMap<SignedPreKeyId, SignedPreKey>,
     one_time_prekeys: BTreeMap<OneTimePreKeyId, Zeroizing<Vec<u8>>>,
     kem_prekeys: BTreeMap<KemPreKeyId, StoredKemPreKey>,
@@ -231,6 +232,8 @@ impl MemoryStore {
             .map_or_else(Vec::new, |i| i.to_bytes().to_vec());
         snapshot.peers = self.peers.iter().map(peer_to_proto).collect();
         snapshot.peer_accounts = self.accounts.iter().map(account_to_proto).collect();
+        let lists = self.device_lists.values();
+        snapshot.device_lists = lists.map(SignedDeviceList::to_bytes).collect();
         snapshot.signed_prekeys = self
             .signed_prekeys
             .values()
@@ -289,6 +292,10 @@ impl MemoryStore {
         for account in &snapshot.peer_accounts {
             let (phone, key) = account_from_proto(account)?;
             store.accounts.insert(phone, key);
+        }
+        for bytes in &snapshot.device_lists {
+            let list = SignedDeviceList::try_from(bytes.as_slice())?;
+            store.device_lists.insert(list.phone().clone(), list);
         }
         for bytes in &snapshot.signed_prekeys {
             store.add_signed_prekey(SignedPreKey::from_bytes(bytes)?);
@@ -436,6 +443,13 @@ impl ProtocolStore for MemoryStore {
         row.map(|bytes| read(parse(bytes))).transpose()
     }
 
+    fn device_list(
+        &self,
+        phone: &PhoneNumber,
+    ) -> Result<Option<SignedDeviceList>, MemoryStoreError> {
+        Ok(self.device_lists.get(phone).cloned())
+    }
+
     fn prekey_state(&self) -> Result<Option<PreKeyState>, MemoryStoreError> {
         Ok(self.prekey_state.clone())
     }
@@ -511,6 +525,9 @@ impl MemoryStore {
                     .insert((signed_prekey, base_key.to_bytes()));
             }
             Change::PreKeyState(state) => self.prekey_state = Some(state),
+            Change::DeviceList { phone, list } => {
+                self.device_lists.insert(phone, *list);
+            }
             Change::SignedPreKey(key) => self.add_signed_prekey(*key),
             Change::OneTimePreKeys(keys) => self.add_one_time_prekeys(keys),
             Change::KemPreKeys(keys) => self.add_kem_prekeys(keys),

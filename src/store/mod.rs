@@ -14,6 +14,7 @@ mod address;
 mod async_store;
 pub mod at_rest;
 mod changes;
+mod device_lists;
 mod memory;
 pub(crate) mod ops;
 pub(crate) mod prekeys;
@@ -23,6 +24,7 @@ mod sqlite;
 pub use address::Address;
 pub use async_store::{AsyncStore, Pending, WorkerStopped};
 pub use changes::{Change, Changes};
+pub use device_lists::accept_device_list;
 pub use memory::{MemoryStore, MemoryStoreError};
 pub use ops::{
     AccountTrust, accept_account, accept_identity, check_account, decrypt, decrypt_in_place,
@@ -31,7 +33,7 @@ pub use ops::{
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SCHEMA_VERSION, SqliteConfig, SqliteStore, SqliteStoreError, Synchronous};
 
-use crate::account::{AccountKey, PhoneNumber, PreKeyState};
+use crate::account::{AccountKey, PhoneNumber, PreKeyState, SignedDeviceList};
 use crate::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
     PublicKey, SignedPreKey, SignedPreKeyId,
@@ -65,6 +67,10 @@ pub trait ProtocolStore {
     /// The account key remembered for `phone`, if any: the row written by
     /// [`Change::PeerAccount`].
     fn peer_account(&self, phone: &PhoneNumber) -> Result<Option<AccountKey>, Self::Error>;
+
+    /// The device list last accepted for `phone`, if any: the row written by
+    /// [`Change::DeviceList`]. It verified when it was accepted and is not checked again.
+    fn device_list(&self, phone: &PhoneNumber) -> Result<Option<SignedDeviceList>, Self::Error>;
 
     /// The signed prekey with `id`, if it is still kept.
     fn signed_prekey(&self, id: SignedPreKeyId) -> Result<Option<SignedPreKey>, Self::Error>;

@@ -394,7 +394,10 @@ pub(crate) fn local_identity<S: ProtocolStore>(store: &S) -> Result<IdentityKeyP
 }
 
 /// The index and current session of `address`, if it has a record.
-fn stored_record<S: ProtocolStore>(store: &S, address: &Address) -> Result<Option<RecordView>> {
+pub(crate) fn stored_record<S: ProtocolStore>(
+    store: &S,
+    address: &Address,
+) -> Result<Option<RecordView>> {
     let Some(index) = store.session_index(address).map_err(store_err)? else {
         return Ok(None);
     };

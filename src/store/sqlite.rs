@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::account::{AccountKey, PhoneNumber, PreKeyState};
+use crate::account::{AccountKey, PhoneNumber, PreKeyState, SignedDeviceList};
 use crate::error::{Error, Result};
 use crate::keys::{
     IdentityKey, IdentityKeyPair, KemPreKey, KemPreKeyId, OneTimePreKey, OneTimePreKeyId,
@@ -26,7 +26,7 @@ mod prekey_rows;
 
 /// The schema this version of keylink writes (`PRAGMA user_version`). A file of an earlier
 /// schema is migrated to it when it is opened (PROTOCOL.md §8.2).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `PRAGMA application_id` of a keylink store: "klk1".
 const APPLICATION_ID: i32 = 0x6B6C_6B31;
@@ -55,9 +55,14 @@ CREATE TABLE peer_accounts (phone BLOB PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE prekey_state (id INTEGER PRIMARY KEY CHECK (id = 0), value BLOB NOT NULL);
 ";
 
+/// The table schema 3 added: the device list accepted per (keyed hash of) phone number.
+const TABLES_3: &str = "
+CREATE TABLE device_lists (phone BLOB PRIMARY KEY, value BLOB NOT NULL);
+";
+
 /// The tables of a new file: those of schema 1 and those each later schema added, the same
 /// tables a migrated file has.
-const SCHEMA: [&str; 2] = [TABLES_1, TABLES_2];
+const SCHEMA: [&str; 3] = [TABLES_1, TABLES_2, TABLES_3];
 
 /// Why a [`SqliteStore`] failed. It reaches callers of the store-backed operations inside
 /// [`Error::Store`], where it can be downcast.
@@ -307,6 +312,7 @@ enum RowRef {
     Identity,
     Peer([u8; 32]),
     PeerAccount([u8; 32]),
+    DeviceList([u8; 32]),
     PreKeyState,
     SignedPreKey(u32),
     OneTimePreKey(u32),
@@ -324,6 +330,7 @@ impl RowRef {
             RowRef::Identity => "identity",
             RowRef::Peer(_) => "peers",
             RowRef::PeerAccount(_) => "peer_accounts",
+            RowRef::DeviceList(_) => "device_lists",
             RowRef::PreKeyState => "prekey_state",
             RowRef::SignedPreKey(_) => "signed_prekeys",
             RowRef::OneTimePreKey(_) => "one_time_prekeys",
@@ -339,7 +346,10 @@ impl RowRef {
     fn key(&self) -> Vec<u8> {
         match self {
             RowRef::Identity | RowRef::PreKeyState => Vec::new(),
-            RowRef::Peer(a) | RowRef::SessionIndex(a) | RowRef::PeerAccount(a) => a.to_vec(),
+            RowRef::Peer(a)
+            | RowRef::SessionIndex(a)
+            | RowRef::PeerAccount(a)
+            | RowRef::DeviceList(a) => a.to_vec(),
             RowRef::SignedPreKey(id) | RowRef::OneTimePreKey(id) | RowRef::KemPreKey(id) => {
                 id.to_be_bytes().to_vec()
             }
@@ -541,6 +551,11 @@ impl SqliteStore {
             RowRef::PeerAccount(p) => {
                 let mut s =
                     conn.prepare_cached("SELECT value FROM peer_accounts WHERE phone = ?1")?;
+                s.query_row([p.as_slice()], |r| r.get(0)).optional()?
+            }
+            RowRef::DeviceList(p) => {
+                let mut s =
+                    conn.prepare_cached("SELECT value FROM device_lists WHERE phone = ?1")?;
                 s.query_row([p.as_slice()], |r| r.get(0)).optional()?
             }
             RowRef::PreKeyState => {
@@ -772,6 +787,14 @@ fn apply_in(store: &SqliteStore, change: Change) -> StoreResult<()> {
             )?
             .execute(params![signed_prekey.get(), base_key.as_bytes().as_slice()])?;
         }
+        Change::DeviceList { phone, list } => {
+            let p = phone_hash(&store.sealer, &phone);
+            let value = store.seal("device_lists", &p, &list.to_bytes())?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO device_lists (phone, value) VALUES (?1, ?2)",
+            )?
+            .execute(params![p.as_slice(), value])?;
+        }
         Change::PreKeyState(state) => {
             let value = store.seal("prekey_state", b"", &state.to_bytes())?;
             tx.prepare_cached("INSERT OR REPLACE INTO prekey_state (id, value) VALUES (0, ?1)")?
@@ -879,6 +902,13 @@ impl ProtocolStore for SqliteStore {
         let value = self.read_sealed(RowRef::PeerAccount(phone_hash(&self.sealer, phone)))?;
         value
             .map(|v| record(AccountKey::try_from(v.as_slice())))
+            .transpose()
+    }
+
+    fn device_list(&self, phone: &PhoneNumber) -> StoreResult<Option<SignedDeviceList>> {
+        let value = self.read_sealed(RowRef::DeviceList(phone_hash(&self.sealer, phone)))?;
+        value
+            .map(|v| record(SignedDeviceList::try_from(v.as_slice())))
             .transpose()
     }
 

@@ -372,6 +372,9 @@ pub(crate) struct MemoryStore {
     pub prekey_state: Vec<u8>,
     #[prost(message, repeated, tag = "8")]
     pub peer_accounts: Vec<PeerAccount>,
+    /// The device lists accepted, each a device list record (§11.6), by phone number.
+    #[prost(bytes = "vec", repeated, tag = "10")]
+    pub device_lists: Vec<Vec<u8>>,
 }
 
 impl Drop for MemoryStore {

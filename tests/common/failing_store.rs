@@ -104,6 +104,13 @@ impl ProtocolStore for FailingStore {
             .map_err(inner_err)
     }
 
+    fn device_list(
+        &self,
+        phone: &keylink::account::PhoneNumber,
+    ) -> Result<Option<keylink::account::SignedDeviceList>, TestStoreError> {
+        self.inner.device_list(phone).map_err(inner_err)
+    }
+
     fn prekey_state(&self) -> Result<Option<keylink::account::PreKeyState>, TestStoreError> {
         self.inner.prekey_state().map_err(inner_err)
     }

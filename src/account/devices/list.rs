@@ -32,9 +32,11 @@ pub struct VerifiedDeviceList(SignedDeviceList);
 /// ([`VerifiedDeviceList::changes_since`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceListChanges {
-    /// Whether no list was accepted before for this number and account key (trust on first
-    /// use), in which case every device is in `added`.
-    pub first: bool,
+    /// The version of the list accepted before for this number and account key; `None` if
+    /// there was none (trust on first use), in which case every device is in `added`.
+    pub previous: Option<u64>,
+    /// The version of the new list: above `previous`, or equal for the same list again.
+    pub version: u64,
     /// Devices on the new list that were not on the accepted one (same id and key).
     pub added: Vec<DeviceEntry>,
     /// Devices on the accepted list that the new one drops: their sessions are to be archived
@@ -43,9 +45,14 @@ pub struct DeviceListChanges {
 }
 
 impl DeviceListChanges {
-    /// Whether the new list is the accepted one again.
-    pub fn is_empty(&self) -> bool {
-        !self.first && self.added.is_empty() && self.removed.is_empty()
+    /// Whether no list was accepted before for this number and account key.
+    pub fn is_first(&self) -> bool {
+        self.previous.is_none()
+    }
+
+    /// Whether the new list is the accepted one again (nothing to remember).
+    pub fn is_same_list(&self) -> bool {
+        self.previous == Some(self.version)
     }
 }
 
@@ -217,6 +224,11 @@ fn has_repeated_key(devices: &[DeviceEntry]) -> bool {
 }
 
 impl VerifiedDeviceList {
+    /// A list a store remembers: it verified when it was accepted.
+    pub(crate) fn stored(list: SignedDeviceList) -> Self {
+        VerifiedDeviceList(list)
+    }
+
     /// The list as signed (to store it, or to hand it on).
     pub fn signed(&self) -> &SignedDeviceList {
         &self.0
@@ -270,7 +282,8 @@ impl VerifiedDeviceList {
     ) -> Result<DeviceListChanges> {
         let Some(accepted) = accepted.filter(|a| a.account_key() == self.account_key()) else {
             return Ok(DeviceListChanges {
-                first: true,
+                previous: None,
+                version: self.version(),
                 added: self.devices().to_vec(),
                 removed: Vec::new(),
             });
@@ -288,7 +301,8 @@ impl VerifiedDeviceList {
         let not_in =
             |list: &VerifiedDeviceList, d: &DeviceEntry| !list.lists(d.device, &d.identity);
         Ok(DeviceListChanges {
-            first: false,
+            previous: Some(before),
+            version,
             added: self
                 .devices()
                 .iter()

@@ -7,29 +7,41 @@
 use rusqlite::{Connection, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
-use super::{APPLICATION_ID, RowRef, SCHEMA_VERSION, SqliteStoreError, StoreResult, TABLES_2};
+use super::{
+    APPLICATION_ID, RowRef, SCHEMA_VERSION, SqliteStoreError, StoreResult, TABLES_2, TABLES_3,
+};
 use crate::session::{SessionId, SkippedKeyId};
 use crate::store::at_rest::{Row, Sealer};
 
-/// One step: what turns a file of schema `from` into one of schema `from + 1`, run inside
-/// the migration's transaction.
+/// One step: what turns the tables of a file of schema `from` into those of schema
+/// `from + 1`, run inside the migration's transaction. The values are sealed again once,
+/// after the last step, from the file's schema to the current one.
 struct Step {
     from: u32,
-    run: fn(&Connection, &Sealer) -> StoreResult<()>,
+    run: fn(&Connection) -> StoreResult<()>,
 }
 
 /// Every step, oldest first. A later schema appends the step from the one before it, so a
 /// file of any earlier schema runs every step from its own on.
-const STEPS: [Step; 1] = [Step {
-    from: 1,
-    run: one_to_two,
-}];
+const STEPS: [Step; 2] = [
+    Step {
+        from: 1,
+        run: one_to_two,
+    },
+    Step {
+        from: 2,
+        run: two_to_three,
+    },
+];
 
-/// Schema 1 to 2: the `peer_accounts` and `prekey_state` tables, and every value sealed
-/// again for schema 2.
-fn one_to_two(conn: &Connection, sealer: &Sealer) -> StoreResult<()> {
-    conn.execute_batch(TABLES_2)?;
-    reseal(conn, sealer, 1)
+/// Schema 1 to 2: the `peer_accounts` and `prekey_state` tables.
+fn one_to_two(conn: &Connection) -> StoreResult<()> {
+    Ok(conn.execute_batch(TABLES_2)?)
+}
+
+/// Schema 2 to 3: the `device_lists` table.
+fn two_to_three(conn: &Connection) -> StoreResult<()> {
+    Ok(conn.execute_batch(TABLES_3)?)
 }
 
 /// Bring the file of `conn` from its schema to [`SCHEMA_VERSION`], and give it keylink's
@@ -51,8 +63,9 @@ pub(super) fn to_current(conn: &mut Connection, sealer: &Sealer) -> StoreResult<
         _ => {}
     }
     for step in STEPS.iter().filter(|step| step.from >= version) {
-        (step.run)(&tx, sealer)?;
+        (step.run)(&tx)?;
     }
+    reseal(&tx, sealer, version, SCHEMA_VERSION)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.pragma_update(None, "application_id", APPLICATION_ID)?;
     tx.commit()?;
@@ -61,7 +74,7 @@ pub(super) fn to_current(conn: &mut Connection, sealer: &Sealer) -> StoreResult<
 
 /// The tables of sealed values, each with the schema that added it and the query that reads
 /// its rows: rowid, sealed value, then the columns its row key is made of.
-const SEALED: [(&str, u32, &str); 10] = [
+const SEALED: [(&str, u32, &str); 11] = [
     ("identity", 1, "SELECT rowid, value FROM identity"),
     ("peers", 1, "SELECT rowid, value, address FROM peers"),
     (
@@ -96,16 +109,22 @@ const SEALED: [(&str, u32, &str); 10] = [
         "SELECT rowid, value, phone FROM peer_accounts",
     ),
     ("prekey_state", 2, "SELECT rowid, value FROM prekey_state"),
+    (
+        "device_lists",
+        3,
+        "SELECT rowid, value, phone FROM device_lists",
+    ),
 ];
 
-/// Seal every value of a schema-`from` file again for schema `from + 1`: a sealed value is
-/// bound to the schema version (PROTOCOL.md §8.1), under a fresh salt as every write. A value
-/// that does not open for its row under schema `from` (damaged or moved) is left as it is,
-/// and so stays refused when it is read, as it was.
-fn reseal(conn: &Connection, sealer: &Sealer, from: u32) -> StoreResult<()> {
+/// Seal every value of a schema-`from` file again for schema `to`: a sealed value is bound
+/// to the schema version (PROTOCOL.md §8.1), under a fresh salt as every write. Only the
+/// tables schema `from` had hold values (those added since are empty). A value that does not
+/// open for its row under schema `from` (damaged or moved) is left as it is, and so stays
+/// refused when it is read, as it was.
+fn reseal(conn: &Connection, sealer: &Sealer, from: u32, to: u32) -> StoreResult<()> {
     let tables = SEALED.iter().filter(|(_, since, _)| *since <= from);
     for (table, _, select) in tables {
-        let values = resealed(conn, sealer, table, select, from)?;
+        let values = resealed(conn, sealer, table, select, (from, to))?;
         let sql = format!("UPDATE {table} SET value = ?1 WHERE rowid = ?2");
         let mut update = conn.prepare(&sql)?;
         for (rowid, value) in values {
@@ -121,7 +140,7 @@ fn resealed(
     sealer: &Sealer,
     table: &str,
     select: &str,
-    from: u32,
+    versions: (u32, u32),
 ) -> StoreResult<Vec<(i64, Vec<u8>)>> {
     let mut statement = conn.prepare(select)?;
     let mut rows = statement.query([])?;
@@ -131,20 +150,20 @@ fn resealed(
         let (Some(at), Ok(sealed)) = (row_ref(table, row), row.get_ref(1)?.as_blob()) else {
             continue; // a row keylink never writes: no value of it opens
         };
-        if let Some(value) = reseal_value(sealer, &at, sealed, from)? {
+        if let Some(value) = reseal_value(sealer, &at, sealed, versions)? {
             out.push((rowid, value));
         }
     }
     Ok(out)
 }
 
-/// `sealed`, the value of row `at` under schema `from`, sealed for schema `from + 1`; `None`
-/// if it does not open.
+/// `sealed`, the value of row `at` under schema `from`, sealed for schema `to`; `None` if it
+/// does not open.
 fn reseal_value(
     sealer: &Sealer,
     at: &RowRef,
     sealed: &[u8],
-    from: u32,
+    (from, to): (u32, u32),
 ) -> StoreResult<Option<Vec<u8>>> {
     let key = at.key();
     let row = |schema_version| Row {
@@ -155,7 +174,7 @@ fn reseal_value(
     let Ok(value): Result<Zeroizing<Vec<u8>>, _> = sealer.open(&row(from), sealed) else {
         return Ok(None);
     };
-    let resealed = sealer.seal(&row(from + 1), &value, &mut crate::os_rng())?;
+    let resealed = sealer.seal(&row(to), &value, &mut crate::os_rng())?;
     Ok(Some(resealed))
 }
 
@@ -169,6 +188,7 @@ fn row_ref(table: &str, row: &rusqlite::Row<'_>) -> Option<RowRef> {
         "peers" => RowRef::Peer(hash(2)?),
         "peer_accounts" => RowRef::PeerAccount(hash(2)?),
         "prekey_state" => RowRef::PreKeyState,
+        "device_lists" => RowRef::DeviceList(hash(2)?),
         "signed_prekeys" => RowRef::SignedPreKey(id(2)?),
         "one_time_prekeys" => RowRef::OneTimePreKey(id(2)?),
         "kem_prekeys" => RowRef::KemPreKey(id(2)?),
