@@ -449,6 +449,58 @@ mod tests {
         assert_eq!(format!("{ls:?}"), "LinkSecret(<redacted>)");
     }
 
+    /// The worked example of PROTOCOL.md §12.2.
+    #[test]
+    fn the_protocol_md_example() {
+        let code = crate::link::LinkingCode::parse("1234-567W").unwrap();
+        let prs = code.prs();
+        assert_eq!(prs.as_ref(), b"1234567");
+        let sid: Sid = core::array::from_fn(|i| i as u8);
+        let ci = crate::constants::LINK_CPACE_CI;
+        let string = generator_string(prs.as_ref(), ci, &sid);
+        assert_eq!(string.len(), 166);
+        assert_eq!(string[26..28], [0x65, 0]);
+        assert_eq!(string[127..129], [0, 0x14]);
+        let g = calculate_generator(prs.as_ref(), ci, &sid)
+            .compress()
+            .to_bytes();
+        let hex = |b: &[u8]| hex::encode(b);
+        assert_eq!(
+            hex(&g),
+            "9cb7269c2eb5639ff96f135f8b66ef0e4e42f0a4cb06c586805b7f50faa57b12"
+        );
+        let (mut ya, mut yb) = ([0x11; 32], [0x22; 32]);
+        (ya[31], yb[31]) = (0x01, 0x02);
+        let (c, ya) = Initiator::start_with_scalar(prs.as_ref(), ci, &sid, b"", scalar(ya));
+        assert_eq!(
+            hex(&ya),
+            "ae163c98b4bce41562e8904cbe4fd03e15285c897c0157eb8b0ff76921d0c54e"
+        );
+        let k = scalar_mult_vfy(&scalar(yb), &ya).unwrap();
+        assert_eq!(
+            hex(&*k),
+            "349d79880be649e37181a8179901fc9a32adcd877733f042dc38c5e17a618423"
+        );
+        let (isk_p, yb) =
+            respond_with_scalar(prs.as_ref(), ci, &sid, &ya, b"", b"", scalar(yb)).unwrap();
+        assert_eq!(
+            hex(&yb),
+            "d055f7016ff167b1270cfae65fa4e942bf1a18e10b5847c276b02c664275ae01"
+        );
+        let isk_c = c.finish(&yb, b"").unwrap();
+        assert_eq!(
+            hex(isk_c.as_bytes()),
+            "8aed3d6b7fa7ac92c8c287f17a5bc04c10a95d9edef14a433048bdfece69ab65\
+             87fed0c044f1e22607a4a219c4993fb0d03353464d2af103b38495ba08f912d5"
+        );
+        assert_eq!(isk_c.as_bytes(), isk_p.as_bytes());
+        let ls = isk_c.link_secret().unwrap();
+        assert_eq!(
+            hex(ls.as_bytes()),
+            "7fb47cdfb947a531058d59dc9715060e8ccc80f5ad1e7929d4080c52791672d8"
+        );
+    }
+
     /// What goes differently in a run, for the property test.
     #[derive(Clone, Copy, Debug)]
     enum Deviation {
