@@ -60,7 +60,8 @@ impl LinkingCode {
     /// unknown symbol, then a wrong number of symbols, then a check symbol that does not
     /// match (see [`LinkingCodeError`]).
     pub fn parse(typed: &str) -> Result<Self, LinkingCodeError> {
-        let mut values = [0u8; LINK_CODE_LEN];
+        // Zeroized on every return: the symbols read so far are part of the secret.
+        let mut values = Zeroizing::new([0u8; LINK_CODE_LEN]);
         let mut symbols = 0;
         for (position, character) in (1..).zip(typed.chars()) {
             if character.is_whitespace() || character == '-' {
@@ -76,10 +77,9 @@ impl LinkingCode {
             symbols += 1;
         }
         if symbols != LINK_CODE_LEN {
-            values.zeroize();
             return Err(LinkingCodeError::WrongLength { symbols });
         }
-        let code = LinkingCode { values };
+        let code = LinkingCode { values: *values };
         match check_symbol(&code.values) == code.values[LINK_CODE_DATA] {
             true => Ok(code),
             false => Err(LinkingCodeError::Mistyped),

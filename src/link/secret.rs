@@ -20,9 +20,9 @@ impl LinkSecret {
 
     /// 32 uniformly random bytes (the QR flow).
     pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        let mut bytes = [0u8; Self::LEN];
-        rng.fill_bytes(&mut bytes);
-        LinkSecret(bytes)
+        let mut secret = LinkSecret([0u8; Self::LEN]);
+        rng.fill_bytes(&mut secret.0);
+        secret
     }
 
     /// Takes the bytes out of a zeroizing buffer, which zeroizes its own copy.
