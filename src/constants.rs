@@ -90,6 +90,36 @@ pub const SAFETY_QR_VERSION: u8 = 0x01;
 /// Bytes of a safety number QR payload: the version byte and two 32-byte fingerprints.
 pub const SAFETY_QR_LEN: usize = 65;
 
+// ---- Linking a device ---------------------------------------------------------------------
+
+/// Symbols of a typed linking code: 7 random data symbols and 1 check symbol (Crockford base32,
+/// [`CODE_ALPHABET`]).
+pub const LINK_CODE_LEN: usize = 8;
+/// Data symbols of a typed linking code (35 random bits); their canonical upper-case ASCII is
+/// CPace's `PRS`.
+pub const LINK_CODE_DATA: usize = 7;
+/// CPace channel identifier `CI` of the typed-code flow; separates keylink's CPace runs from any
+/// other application's with the same code.
+pub const LINK_CPACE_CI: &[u8] = b"keylink v1 link code";
+/// Bytes of the CPace session id `sid`, which the new companion draws and sends with `Ya`.
+pub const LINK_CPACE_SID_LEN: usize = 16;
+/// HKDF info deriving the link secret `LS` from CPace's `ISK`; separates `LS` from any other
+/// use of the `ISK`.
+pub const LINK_CODE_SECRET_INFO: &[u8] = b"keylink v1 link code secret";
+/// CPace's domain-separation identifier `G.DSI` for ristretto255 (draft-irtf-cfrg-cpace): the
+/// first field of the generator string.
+pub const CPACE_DSI: &[u8] = b"CPaceRistretto255";
+/// CPace's `G.DSI || "_ISK"`: the first field of the `ISK` hash input; separates it from the
+/// generator string.
+pub const CPACE_ISK_DSI: &[u8] = b"CPaceRistretto255_ISK";
+/// SHA-512's input block size `H.s_in_bytes`: the generator string's `DSI`, `PRS` and zero
+/// padding fill at least this many bytes (the first hash block).
+pub const CPACE_HASH_BLOCK: usize = 128;
+/// First byte of a linking QR payload (`0x01 || LS || E_C.public`): its format version.
+pub const LINK_QR_VERSION: u8 = 0x01;
+/// Bytes of a linking QR payload: the version byte, `LS` (32) and `E_C.public` (32).
+pub const LINK_QR_LEN: usize = 65;
+
 // ---- Storage at rest ----------------------------------------------------------------------
 
 /// HKDF info deriving the key that seals stored values from the app's storage key.

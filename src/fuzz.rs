@@ -550,6 +550,76 @@ pub fn fuzz_phone_number(data: &[u8]) {
     }
 }
 
+/// Parse arbitrary text as a typed linking code: never a panic; what parses shows as
+/// `XXXX-XXXX` in the alphabet, parses again to itself, and has the check symbol of
+/// PROTOCOL.md §12.1.
+pub fn fuzz_linking_code(data: &[u8]) {
+    use crate::constants::{CODE_ALPHABET, LINK_CODE_DATA};
+    use crate::link::LinkingCode;
+
+    let typed = String::from_utf8_lossy(data);
+    let Ok(code) = LinkingCode::parse(&typed) else {
+        return;
+    };
+    let shown = code.to_string();
+    let symbols: Vec<u8> = shown.bytes().filter(|&b| b != b'-').collect();
+    assert!(
+        shown.len() == 9 && shown.as_bytes().get(4) == Some(&b'-'),
+        "{shown}"
+    );
+    let values: Vec<u32> = symbols
+        .iter()
+        .filter_map(|s| CODE_ALPHABET.iter().position(|a| a == s))
+        .filter_map(|v| u32::try_from(v).ok())
+        .collect();
+    assert!(values.len() == 8, "{shown}");
+    let check = (1u32..)
+        .step_by(2)
+        .zip(&values)
+        .take(LINK_CODE_DATA)
+        .map(|(w, v)| w * v)
+        .sum::<u32>()
+        % 32;
+    assert!(values.last() == Some(&check), "{shown}");
+    assert!(code.prs().as_slice() == symbols.get(..LINK_CODE_DATA).unwrap_or_default());
+    assert!(LinkingCode::parse(&shown).as_ref() == Ok(&code), "{shown}");
+}
+
+/// Read arbitrary bytes as a linking QR payload: never a panic; the outcome is the one
+/// PROTOCOL.md §12.1 gives (unknown version for a first byte other than `0x01`, whatever the
+/// length; malformed for empty input or a length other than 65; else accepted exactly when
+/// the key is canonical, on curve25519 and not of small order), and what is accepted
+/// serializes back to the input.
+pub fn fuzz_linking_qr(data: &[u8]) {
+    use crate::constants::{LINK_QR_LEN, LINK_QR_VERSION};
+    use crate::link::LinkingQr;
+
+    let parsed = LinkingQr::parse(data);
+    let outcome = match &parsed {
+        Ok(_) => "ok",
+        Err(Error::Malformed(_)) => "malformed",
+        Err(Error::UnknownVersion { found, .. }) if data.first() == Some(found) => {
+            "unknown version"
+        }
+        Err(Error::InvalidKey(_)) => "invalid key",
+        Err(_) => "another error",
+    };
+    let expected = match data.first() {
+        None => "malformed",
+        Some(&version) if version != LINK_QR_VERSION => "unknown version",
+        Some(_) if data.len() != LINK_QR_LEN => "malformed",
+        Some(_) if outcome == "invalid key" => "invalid key",
+        Some(_) => "ok",
+    };
+    assert!(outcome == expected, "{outcome}, expected {expected}");
+    if let Ok(qr) = parsed {
+        assert!(
+            qr.to_bytes().as_slice() == data,
+            "the payload does not round-trip"
+        );
+    }
+}
+
 /// One conversation for `safety_qr`, computed once: Alice's safety number and the QR payload
 /// Bob's screen shows for it.
 struct SafetyFixture {
@@ -804,9 +874,11 @@ mod tests {
 
     type EntryPoint = fn(&[u8]);
 
-    const TARGETS: [(&str, EntryPoint); 12] = [
+    const TARGETS: [(&str, EntryPoint); 14] = [
         ("phone_number", fuzz_phone_number),
         ("device_list", fuzz_device_list),
+        ("linking_code", fuzz_linking_code),
+        ("linking_qr", fuzz_linking_qr),
         ("prekey_state", fuzz_prekey_state),
         ("prekey_upkeep", fuzz_prekey_upkeep),
         ("safety_qr", fuzz_safety_qr),

@@ -74,6 +74,9 @@
 //!   [`Timestamp`]s the app passes in: keylink reads no clock. [`check_account`] remembers a
 //!   peer's account key per phone number on first use and refuses a changed one until
 //!   [`accept_account`].
+//! - [`link`]: linking a new companion device: the typed [`LinkingCode`](link::LinkingCode)
+//!   and the [`LinkingQr`](link::LinkingQr) payload, each ending in a shared
+//!   [`LinkSecret`](link::LinkSecret).
 //! - [`constants`]: every protocol label and limit.
 //!
 //! The wire format and every encoding choice are specified in `docs/PROTOCOL.md`.
@@ -92,6 +95,7 @@ pub mod fuzz;
 pub mod hazmat;
 mod hex;
 pub mod keys;
+pub mod link;
 pub(crate) mod pqxdh;
 pub(crate) mod primitives;
 pub(crate) mod ratchet;

@@ -168,6 +168,20 @@ pub(crate) fn dh_edwards(
     Ok(shared)
 }
 
+/// Checks, without a secret, that an X25519 public key `u` is one a Diffie-Hellman with it would
+/// accept: on curve25519 (not the twist, [`TWIST_KEY`]) and not of small order (its result
+/// would be all zeros for every secret). For a key that is used later, where failing early is
+/// worth a decompression (a scanned linking QR code).
+pub(crate) fn check_x25519_public(public: &PublicKey) -> Result<()> {
+    const SMALL_ORDER: Error = Error::InvalidKey("X25519 public key (small order)");
+    match edwards_from_u(public.as_bytes()) {
+        Ok(point) if point.is_small_order() => Err(SMALL_ORDER),
+        Ok(_) => Ok(()),
+        Err(Error::NonContributoryKey) => Err(SMALL_ORDER),
+        Err(e) => Err(e),
+    }
+}
+
 /// The public key `X25519(secret, 9)`, as `u([clamp(secret)]B)` from the precomputed table of
 /// the Ed25519 base point `B` (whose Montgomery form is u = 9).
 pub(crate) fn public_key(secret: &StaticSecret) -> PublicKey {

@@ -4,6 +4,14 @@
 
 #[cfg(feature = "backup")]
 mod backup;
+/// CPace (draft-irtf-cfrg-cpace, ristretto255 with SHA-512) as the typed-code way of linking
+/// runs it, with deterministic entry points for the draft's test vectors.
+pub mod cpace {
+    pub use crate::link::cpace::vectors::{
+        generator, generator_string, respond_with_scalar, scalar_mult_vfy, start_with_scalar,
+    };
+    pub use crate::link::cpace::{Initiator, Isk, Share, Sid, respond};
+}
 pub mod kat;
 pub mod primitives;
 
