@@ -77,6 +77,11 @@
 //! - [`link`]: linking a new companion device: the typed [`LinkingCode`](link::LinkingCode)
 //!   and the [`LinkingQr`](link::LinkingQr) payload, each ending in a shared
 //!   [`LinkSecret`](link::LinkSecret).
+//!   Device lists ([`SignedDeviceList`](account::SignedDeviceList)) say which device keys
+//!   belong to an account; [`accept_device_list`] accepts one only forward.
+//! - [`link`]: linking a new device to an account: the typed
+//!   [`LinkingCode`](link::LinkingCode) and the [`LinkingQr`](link::LinkingQr) payload (the
+//!   handshake is not there yet).
 //! - [`constants`]: every protocol label and limit.
 //!
 //! The wire format and every encoding choice are specified in `docs/PROTOCOL.md`.
