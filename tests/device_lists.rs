@@ -483,3 +483,34 @@ mod vectors {
         std::fs::write(path(), text).unwrap();
     }
 }
+
+/// The list signature does not cover the entries' signatures: each entry is checked on its
+/// own. A companion that never countersigned (or an account signature that is not the
+/// account's) is refused inside a list whose own signature is valid.
+#[test]
+fn each_entry_signature_is_checked_inside_a_valid_list() {
+    let bob = bob();
+    let v2 = bob
+        .first_list()
+        .with_device(&bob.account, bob.companion(2, 0x02), T0)
+        .unwrap();
+    for (field, expected) in [
+        (0, "device list entry (account signature)"),
+        (1, "device list entry (device signature)"),
+    ] {
+        let mut wire: ListProto = common::proto::decode(&v2.to_bytes());
+        let entry = &mut wire.devices[1];
+        let signature = match field {
+            0 => &mut entry.account_signature,
+            _ => &mut entry.device_signature,
+        };
+        signature[5] ^= 0x40;
+        let forged = common::proto::encode(0x16, &wire);
+        let list = SignedDeviceList::try_from(forged.as_slice()).unwrap();
+        let err = list.verify(&bob.phone).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidSignature(what) if what == expected),
+            "{err}"
+        );
+    }
+}
