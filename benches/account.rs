@@ -127,5 +127,58 @@ fn upkeep(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, safety_number, upkeep);
+/// A list of five devices: parse + verify (1 list signature and 2 per device, 11 Ed25519
+/// `verify_strict`) beside 11 bare `verify_strict` of messages of the same lengths.
+fn device_list(c: &mut Criterion) {
+    use keylink::account::{DeviceEntry, SignedDeviceList};
+    let mut rng = keylink::os_rng();
+    let account = AccountKeyPair::generate(&mut rng);
+    let phone = PhoneNumber::parse("+447700900123").expect("valid");
+    let t = Timestamp::from_unix_secs(1_800_000_000);
+    let mut devices = vec![DeviceEntry::primary(
+        &account,
+        &IdentityKeyPair::generate(&mut rng),
+        t,
+    )];
+    for id in 2..=5u32 {
+        let device = IdentityKeyPair::generate(&mut rng);
+        let authorization = account.authorize_device(id, device.public(), t);
+        let device_sig = authorization.countersign(&device).expect("countersign");
+        devices.push(authorization.complete(device_sig).expect("complete"));
+    }
+    let bytes = SignedDeviceList::issue(&account, &phone, 5, t, devices)
+        .expect("issue")
+        .to_bytes();
+    let signing = SigningKey::generate(&mut rng);
+    let verifying = signing.verifying_key();
+    // The signed messages' lengths: the list (22 + 271), then per device the account's
+    // (28 + 76) and the device's (27 + 76 + 64).
+    let lengths = [293usize].into_iter().chain([104, 167].repeat(5));
+    let pairs: Vec<(Vec<u8>, ed25519_dalek::Signature)> = lengths
+        .map(|len| {
+            let message = vec![7u8; len];
+            let signature = signing.sign(&message);
+            (message, signature)
+        })
+        .collect();
+    let mut group = c.benchmark_group("device list");
+    group.bench_function("parse + verify, 5 devices", |b| {
+        b.iter(|| {
+            SignedDeviceList::try_from(black_box(bytes.as_slice()))
+                .and_then(|list| list.verify(&phone))
+                .expect("verifies")
+        })
+    });
+    group.bench_function("11 x Ed25519 verify_strict (primitives)", |b| {
+        b.iter(|| {
+            let verified = pairs
+                .iter()
+                .map(|(m, s)| verifying.verify_strict(m, s).is_ok());
+            black_box(verified.fold(true, |all, ok| all & ok))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, safety_number, upkeep, device_list);
 criterion_main!(benches);
