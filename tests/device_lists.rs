@@ -514,3 +514,20 @@ fn each_entry_signature_is_checked_inside_a_valid_list() {
         );
     }
 }
+
+/// A list of many entries is refused by its count, before any of its keys is decoded (so an
+/// entry with a bad key past the fifth is not what is reported).
+#[test]
+fn too_many_entries_are_refused_before_their_keys_are_read() {
+    let bob = bob();
+    let mut wire: ListProto = common::proto::decode(&bob.first_list().signed().to_bytes());
+    let mut bad = wire.devices[0].clone();
+    bad.identity_key = vec![0xFF; 32];
+    wire.devices.extend(std::iter::repeat_n(bad, 1000));
+    let err =
+        SignedDeviceList::try_from(common::proto::encode(0x16, &wire).as_slice()).unwrap_err();
+    assert!(
+        matches!(err, Error::Malformed("device list (1 to 5 devices)")),
+        "{err}"
+    );
+}

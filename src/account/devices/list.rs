@@ -167,6 +167,10 @@ impl TryFrom<&[u8]> for SignedDeviceList {
             return Err(Error::Malformed(PHONE));
         }
         let account = AccountKey::try_from(list.account_key.as_slice())?;
+        // Counted before any key is decoded: a list of thousands of entries costs nothing.
+        if list.devices.is_empty() || list.devices.len() > MAX_DEVICES {
+            return Err(Error::Malformed(COUNT));
+        }
         let devices = list.devices.iter().map(entry_from_proto);
         let devices = devices.collect::<Result<Vec<_>>>()?;
         check_devices(&account, &devices)?;
@@ -182,6 +186,7 @@ impl TryFrom<&[u8]> for SignedDeviceList {
 }
 
 const PHONE: &str = "device list (phone number not in E.164 form)";
+const COUNT: &str = "device list (1 to 5 devices)";
 
 fn entry_from_proto(entry: &proto::DeviceListEntry) -> Result<DeviceEntry> {
     Ok(DeviceEntry {
@@ -196,7 +201,7 @@ fn entry_from_proto(entry: &proto::DeviceListEntry) -> Result<DeviceEntry> {
 /// The rules on a list's devices, in ascending id order.
 fn check_devices(account: &AccountKey, devices: &[DeviceEntry]) -> Result<()> {
     let problem = if devices.is_empty() || devices.len() > MAX_DEVICES {
-        "device list (1 to 5 devices)"
+        COUNT
     } else if devices.first().map(|d| d.device.get()) != Some(PRIMARY_DEVICE_ID) {
         "device list (no primary device, id 1)"
     } else if devices
