@@ -119,6 +119,24 @@ pub const CPACE_HASH_BLOCK: usize = 128;
 pub const LINK_QR_VERSION: u8 = 0x01;
 /// Bytes of a linking QR payload: the version byte, `LS` (32) and `E_C.public` (32).
 pub const LINK_QR_LEN: usize = 65;
+/// Failed runs a linking code survives: at the third failure it is dead on that side, and
+/// the new companion shows a new code (PROTOCOL.md §12.3).
+pub const LINK_CODE_ATTEMPTS: u8 = 3;
+/// `flow` byte of the link transcript for a scanned QR code.
+pub const LINK_FLOW_QR: u8 = 0x01;
+/// `flow` byte of the link transcript for a typed code (CPace).
+pub const LINK_FLOW_CODE: u8 = 0x02;
+/// SHA-256 prefix of the link transcript hash `th`; separates it from every other hash.
+pub const LINK_TRANSCRIPT_LABEL: &[u8] = b"keylink v1 link transcript";
+/// HKDF info prefix (followed by `th`) deriving `k_pc || k_cp || conf_p || conf_c` from the
+/// link secret, the X25519 output and the ML-KEM shared secret.
+pub const LINK_KEYS_INFO: &[u8] = b"keylink v1 link";
+/// Bytes of the link key schedule's output: four 32-byte keys.
+pub const LINK_KEYS_LEN: usize = 128;
+/// Payload type of the primary's account payload (in the AEAD's associated data).
+pub const LINK_PAYLOAD_ACCOUNT: u8 = 0x01;
+/// Payload type of the companion's device signature (in the AEAD's associated data).
+pub const LINK_PAYLOAD_DEVICE: u8 = 0x02;
 
 // ---- Storage at rest ----------------------------------------------------------------------
 

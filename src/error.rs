@@ -80,6 +80,22 @@ pub enum Error {
         /// The version.
         version: u64,
     },
+    /// A linking run with a typed code failed its key confirmation: the code typed on the
+    /// primary is not the one the new device shows (or someone tried to guess it). The run
+    /// is over; another run of the same code may be started while attempts are left.
+    InvalidLinkingCode {
+        /// Runs this code may still fail before it is dead.
+        attempts_left: u8,
+    },
+    /// A linking code failed 3 runs (or the QR code's one run failed): it is dead on this
+    /// side and the new device must show a new one.
+    LinkingCodeExpired,
+    /// The primary cannot link a new device with this grant: the text says why (a full
+    /// device list, a list of another account, a device id already used).
+    CannotLink(&'static str),
+    /// A linking run was aborted: a message arrived out of order, twice, from another run,
+    /// or tampered with. The text says which step refused it. The run is over.
+    LinkAborted(&'static str),
     /// A [`PreKeyPolicy`](crate::account::PreKeyPolicy) whose values do not work together;
     /// the text says which.
     InvalidPreKeyPolicy(&'static str),
@@ -157,6 +173,18 @@ impl fmt::Display for Error {
             Error::DeviceListFork { version } => write!(
                 f,
                 "two different device lists carry version {version}: the account key signed conflicting lists (a compromised key or a broken primary); keep the accepted list and warn the user"
+            ),
+            Error::InvalidLinkingCode { attempts_left } => write!(
+                f,
+                "invalid code: the code typed on the phone is not the one this device shows; check it and type it again ({attempts_left} attempts left)"
+            ),
+            Error::LinkingCodeExpired => f.write_str(
+                "this linking code failed too often and can no longer be used: show a new code (or QR code) on the new device and start again",
+            ),
+            Error::CannotLink(why) => write!(f, "cannot link a new device: {why}"),
+            Error::LinkAborted(why) => write!(
+                f,
+                "linking aborted: {why}; the run is over and nothing was linked: start it again (a message out of order, replayed, from another run or tampered with ends a run)"
             ),
             Error::InvalidPreKeyPolicy(problem) => {
                 write!(f, "invalid prekey policy: {problem}")

@@ -12,6 +12,26 @@ pub mod cpace {
     };
     pub use crate::link::cpace::{Initiator, Isk, Share, Sid, respond};
 }
+/// The link handshake's key schedule (PROTOCOL.md §12.3), for test vectors.
+pub mod link {
+    use zeroize::Zeroizing;
+
+    use crate::error::Result;
+    use crate::link::LinkSecret;
+    use crate::link::handshake::LinkKeys;
+
+    /// `k_pc || k_cp || conf_p || conf_c = HKDF(LS, dh || ss, "keylink v1 link" || th, 128)`.
+    pub fn link_keys(
+        link_secret: &[u8; 32],
+        dh: &[u8; 32],
+        ss: &[u8; 32],
+        transcript: &[u8; 32],
+    ) -> Result<Zeroizing<[u8; 128]>> {
+        let secret = LinkSecret::from_bytes(&Zeroizing::new(*link_secret));
+        let keys = LinkKeys::derive(&secret, dh, ss, *transcript)?;
+        Ok(Zeroizing::new(*keys.okm()))
+    }
+}
 pub mod kat;
 pub mod primitives;
 

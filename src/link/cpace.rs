@@ -6,8 +6,8 @@
 //! `Yb`. Both ends hold the same [`Isk`] exactly when `PRS`, `CI`, `sid` and the transcript
 //! agree; [`Isk::link_secret`] derives keylink's `LS` from it.
 //!
-//! Until the linking state machine exists, only tests and the `hazmat` feature (for the
-//! draft's test vectors) build this module.
+//! The linking state machines ([`Companion`](super::Companion), [`Primary`](super::Primary))
+//! run it; the `hazmat` feature exposes it for the draft's test vectors.
 
 use core::fmt;
 

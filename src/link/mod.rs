@@ -20,11 +20,18 @@
 //! ```
 
 mod code;
-#[cfg(any(test, feature = "hazmat"))]
+mod companion;
 pub(crate) mod cpace;
+pub(crate) mod handshake;
+mod history;
+mod messages;
+mod primary;
 mod qr;
 mod secret;
 
 pub use code::{LinkingCode, LinkingCodeError};
+pub use companion::{Companion, CompanionStep, LinkedAccount};
+pub use history::HistoryKey;
+pub use primary::{LinkGrant, LinkedDevice, Primary, PrimaryStep};
 pub use qr::LinkingQr;
 pub use secret::LinkSecret;

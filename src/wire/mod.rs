@@ -79,16 +79,86 @@ pub(crate) fn body(kind: Kind, bytes: &[u8]) -> Result<&[u8]> {
 
 /// Decode `bytes` as `kind`, strictly (see the module docs).
 pub(crate) fn decode<M: Message + Default>(kind: Kind, bytes: &[u8]) -> Result<M> {
-    let body = body(kind, bytes)?;
-    let msg = M::decode(body).map_err(|_| Error::Malformed(kind.name()))?;
+    decode_body(kind.name(), body(kind, bytes)?)
+}
+
+/// Decode a protobuf body strictly: it must be the canonical encoding of what it decodes to.
+fn decode_body<M: Message + Default>(what: &'static str, body: &[u8]) -> Result<M> {
+    let msg = M::decode(body).map_err(|_| Error::Malformed(what))?;
     if msg.encoded_len() != body.len() {
-        return Err(Error::Malformed(kind.name()));
+        return Err(Error::Malformed(what));
     }
     let canonical = Zeroizing::new(msg.encode_to_vec());
     if canonical.as_slice() != body {
-        return Err(Error::Malformed(kind.name()));
+        return Err(Error::Malformed(what));
     }
     Ok(msg)
+}
+
+/// The structures behind the extended kind 7: their leading byte is `0x17`, and a second
+/// byte says which structure follows (PROTOCOL.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // only linking uses extended kinds so far
+pub(crate) enum ExtKind {
+    LinkHello = 0x01,
+    LinkReply = 0x02,
+    LinkConfirm = 0x03,
+    LinkAccount = 0x04,
+    LinkDevice = 0x05,
+    LinkAccountPayload = 0x06,
+}
+
+/// The kind nibble that announces an extended kind in the next byte.
+const EXTENDED: u8 = 0x7;
+
+impl ExtKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ExtKind::LinkHello => "link hello",
+            ExtKind::LinkReply => "link reply",
+            ExtKind::LinkConfirm => "link confirmation",
+            ExtKind::LinkAccount => "link account message",
+            ExtKind::LinkDevice => "link device message",
+            ExtKind::LinkAccountPayload => "link account payload",
+        }
+    }
+
+    /// The two leading bytes for this kind at the current version.
+    pub(crate) fn leading_bytes(self) -> [u8; 2] {
+        [(WIRE_VERSION << 4) | EXTENDED, self as u8]
+    }
+}
+
+/// The extended kind byte of `bytes`, once its leading byte was checked (`what` names the
+/// structure expected, for the errors).
+pub(crate) fn ext_kind_byte(what: &'static str, bytes: &[u8]) -> Result<u8> {
+    let (&lead, rest) = bytes.split_first().ok_or(Error::Malformed(what))?;
+    if lead >> 4 != WIRE_VERSION {
+        return Err(Error::UnknownVersion {
+            what,
+            found: lead >> 4,
+        });
+    }
+    if lead & 0x0F != EXTENDED {
+        return Err(Error::Malformed(what));
+    }
+    rest.first().copied().ok_or(Error::Malformed(what))
+}
+
+/// Decode `bytes` as the extended kind `kind`, strictly.
+pub(crate) fn decode_ext<M: Message + Default>(kind: ExtKind, bytes: &[u8]) -> Result<M> {
+    if ext_kind_byte(kind.name(), bytes)? != kind as u8 {
+        return Err(Error::Malformed(kind.name()));
+    }
+    decode_body(kind.name(), bytes.get(2..).unwrap_or_default())
+}
+
+/// Encode `msg` as the extended kind `kind`.
+pub(crate) fn encode_ext<M: Message>(kind: ExtKind, msg: &M) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + msg.encoded_len());
+    out.extend_from_slice(&kind.leading_bytes());
+    msg.encode_raw(&mut out);
+    out
 }
 
 /// Encode `msg` as `kind`.

@@ -407,6 +407,7 @@ zeroize_on_drop! {
     SkippedKey: message_key;
     Session: root_key, send_header_key, next_send_header_key, next_receive_header_key;
     StoredSession: record;
+    LinkAccountPayload: history_key;
 }
 
 /// A `Debug` for the secret-holding messages that prints the named public fields and
@@ -435,6 +436,7 @@ redacted_debug! {
     SessionRecord: ;
     StoredSession: device;
     MemoryStore: ;
+    LinkAccountPayload: device_id, linked_at;
 }
 
 #[cfg(test)]
@@ -552,4 +554,65 @@ mod tests {
             "Session { initiator: false, previous_counter: 2, .. }"
         );
     }
+}
+
+/// The new companion's first link message (PROTOCOL.md §12.3). The CPace fields and the
+/// ephemeral key are present in the typed-code flow only (the QR code carries `E_C`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct LinkHello {
+    #[prost(bytes = "vec", tag = "1")]
+    pub sid: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub cpace_share: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub ephemeral: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub kem_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub identity_key: Vec<u8>,
+}
+
+/// The primary's answer to a [`LinkHello`]; `cpace_share` (`Yb`) in the typed-code flow only.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct LinkReply {
+    #[prost(bytes = "vec", tag = "1")]
+    pub cpace_share: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub ephemeral: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub kem_ciphertext: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub confirmation: Vec<u8>,
+}
+
+/// The companion's key confirmation.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct LinkConfirm {
+    #[prost(bytes = "vec", tag = "1")]
+    pub confirmation: Vec<u8>,
+}
+
+/// An encrypted link payload (the account payload, or the device signature).
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct LinkSealed {
+    #[prost(bytes = "vec", tag = "1")]
+    pub ciphertext: Vec<u8>,
+}
+
+/// The plaintext of the primary's account payload (holds the history key).
+#[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
+pub(crate) struct LinkAccountPayload {
+    #[prost(bytes = "vec", tag = "1")]
+    pub account_key: Vec<u8>,
+    #[prost(string, tag = "2")]
+    pub phone: String,
+    #[prost(uint32, tag = "3")]
+    pub device_id: u32,
+    #[prost(uint64, tag = "4")]
+    pub linked_at: u64,
+    #[prost(bytes = "vec", tag = "5")]
+    pub account_signature: Vec<u8>,
+    #[prost(bytes = "vec", tag = "6")]
+    pub history_key: Vec<u8>,
 }
