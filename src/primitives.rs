@@ -234,9 +234,8 @@ fn is_minus_one(u: &[u8; 32]) -> bool {
     masked == minus_one
 }
 
-/// AES-256-GCM encryption; the tag is appended to the ciphertext. One-shot, for test vectors
-/// (the protocol seals in place, see [`Gcm`]).
-#[cfg(any(test, feature = "hazmat"))]
+/// AES-256-GCM encryption; the tag is appended to the ciphertext. One-shot, for short
+/// payloads (linking) and test vectors (messages seal in place, see [`Gcm`]).
 pub(crate) fn aead_seal(
     key: &[u8; 32],
     nonce: &[u8; 12],
@@ -255,8 +254,8 @@ pub(crate) fn aead_seal(
 }
 
 /// AES-256-GCM decryption of `ciphertext || tag`. Plaintext is returned only after the tag
-/// verified; on failure nothing is released. One-shot, for test vectors.
-#[cfg(feature = "hazmat")]
+/// verified; on failure nothing is released. One-shot, for short payloads (linking) and test
+/// vectors.
 pub(crate) fn aead_open(
     key: &[u8; 32],
     nonce: &[u8; 12],

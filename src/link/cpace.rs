@@ -125,6 +125,7 @@ impl Isk {
     }
 
     /// The 64 bytes, for test vectors.
+    #[cfg(any(test, feature = "hazmat"))]
     pub fn as_bytes(&self) -> &[u8; 64] {
         &self.0
     }

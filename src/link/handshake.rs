@@ -164,7 +164,7 @@ impl LinkKeys {
         aead_seal(
             self.key(index)?,
             &[0u8; 12],
-            &[&self.transcript, &[payload]],
+            &[self.transcript.as_slice(), &[payload]],
             plaintext,
         )
     }
@@ -173,7 +173,7 @@ impl LinkKeys {
         aead_open(
             self.key(index)?,
             &[0u8; 12],
-            &[&self.transcript, &[payload]],
+            &[self.transcript.as_slice(), &[payload]],
             sealed,
         )
         .map(Zeroizing::new)
