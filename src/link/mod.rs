@@ -10,14 +10,57 @@
 //!   with SHA-512) with the code's 7 data symbols as the password, and derive `LS` from its
 //!   key.
 //!
-//! ```
-//! use keylink::link::{LinkingCode, LinkingCodeError};
+//! Then the same handshake (ML-KEM-1024 + X25519, keyed by `LS`, with key confirmation)
+//! gives C the account's key, number, its device id and a [`HistoryKey`], and gives P the new
+//! device's signed entry and the account's next device list. [`Companion`] and [`Primary`]
+//! are its two sides, as sans-IO state machines: the app carries the bytes.
 //!
-//! let shown = LinkingCode::generate(&mut keylink::os_rng()).to_string();
-//! let typed = shown.to_lowercase().replace('-', " ");
-//! assert_eq!(LinkingCode::parse(&typed)?.to_string(), shown);
-//! # Ok::<(), LinkingCodeError>(())
 //! ```
+//! use keylink::Timestamp;
+//! use keylink::account::{AccountKeyPair, DeviceEntry, PhoneNumber, SignedDeviceList};
+//! use keylink::keys::IdentityKeyPair;
+//! use keylink::link::{Companion, CompanionStep, LinkGrant, LinkingCode, Primary, PrimaryStep};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut rng = keylink::os_rng();
+//! let now = Timestamp::from_unix_secs(1_800_000_000);
+//!
+//! // Bob's phone, the primary of his account, with its current device list.
+//! let phone = PhoneNumber::parse("+44 7700 900123")?;
+//! let account = AccountKeyPair::generate(&mut rng);
+//! let primary_identity = IdentityKeyPair::generate(&mut rng);
+//! let entry = DeviceEntry::primary(&account, &primary_identity, now);
+//! let list = SignedDeviceList::issue(&account, &phone, 1, now, vec![entry])?.verify(&phone)?;
+//!
+//! // The laptop shows a code; Bob types it on the phone.
+//! let mut laptop = Companion::with_code(IdentityKeyPair::generate(&mut rng), &mut rng);
+//! let typed = LinkingCode::parse(&laptop.code().unwrap().to_string())?;
+//! let mut phone_side = Primary::typed(&typed, LinkGrant::new(account, list, now)?);
+//!
+//! // Five messages, carried by the app.
+//! let hello = laptop.start(&mut rng)?;
+//! let PrimaryStep::Send(reply) = phone_side.receive(&hello, &mut rng)? else { unreachable!() };
+//! let CompanionStep::Send(confirmation) = laptop.receive(&reply)? else { unreachable!() };
+//! let PrimaryStep::Send(payload) = phone_side.receive(&confirmation, &mut rng)? else {
+//!     unreachable!()
+//! };
+//! let CompanionStep::Linked { reply, account } = laptop.receive(&payload)? else {
+//!     unreachable!()
+//! };
+//! let PrimaryStep::Linked(linked) = phone_side.receive(&reply, &mut rng)? else {
+//!     unreachable!()
+//! };
+//!
+//! // The laptop is device 2 on version 2 of Bob's list, which the phone now publishes.
+//! assert_eq!(u32::from(account.device_id()), 2);
+//! assert_eq!(linked.list().version(), 2);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A wrong code typed on the phone makes the laptop's [`Companion::receive`] return
+//! [`Error::InvalidLinkingCode`](crate::Error::InvalidLinkingCode) with the attempts left; after
+//! 3 the code is dead ([`Error::LinkingCodeExpired`](crate::Error::LinkingCodeExpired)) and the
+//! laptop shows a new one.
 
 mod code;
 mod companion;
