@@ -10,6 +10,12 @@
 //!   with SHA-512) with the code's 7 data symbols as the password, and derive `LS` from its
 //!   key.
 //!
+//! Once linked, the primary sends its contacts and message history as one file in the backup
+//! file format, under the link's [`HistoryKey`]: [`HistoryKey::writer`] on the primary,
+//! [`HistoryKey::reader`] on the companion (§12.4). The file's key comes from a random history
+//! key sent in the link payload and its header's id from the link's transcript hash, so it
+//! opens for this link and no other.
+//!
 //! ```
 //! use keylink::link::{LinkingCode, LinkingCodeError};
 //!
@@ -22,9 +28,13 @@
 mod code;
 #[cfg(any(test, feature = "hazmat"))]
 pub(crate) mod cpace;
+mod history;
 mod qr;
 mod secret;
 
 pub use code::{LinkingCode, LinkingCodeError};
+pub use history::HistoryKey;
+#[cfg(feature = "backup")]
+pub use history::{HistoryReader, HistoryWriter};
 pub use qr::LinkingQr;
 pub use secret::LinkSecret;
