@@ -49,7 +49,10 @@ fn read(key: &HistoryKey, file: &[u8]) -> (Vec<u8>, Result<(), BackupError>) {
         Ok(r) => r,
         Err(e) => return (out, Err(e)),
     };
-    let end = reader.read_to_end(&mut out).map(|_| ()).map_err(BackupError::from);
+    let end = reader
+        .read_to_end(&mut out)
+        .map(|_| ())
+        .map_err(BackupError::from);
     (out, end)
 }
 
@@ -88,7 +91,10 @@ fn each_file_has_a_fresh_salt() {
 fn another_links_transcript_is_refused_at_the_header() {
     let file = history(b"contacts");
     let other = history_key(KEY, [0x18; 32]);
-    assert!(matches!(other.reader(&file[..]), Err(BackupError::WrongLink)));
+    assert!(matches!(
+        other.reader(&file[..]),
+        Err(BackupError::WrongLink)
+    ));
 }
 
 #[test]
@@ -97,7 +103,10 @@ fn another_links_key_is_refused_at_the_header() {
     let mut key = KEY;
     key[31] ^= 1;
     let other = history_key(key, TH);
-    assert!(matches!(other.reader(&file[..]), Err(BackupError::WrongLink)));
+    assert!(matches!(
+        other.reader(&file[..]),
+        Err(BackupError::WrongLink)
+    ));
     let text = BackupError::WrongLink.to_string();
     assert!(text.contains("different device link"), "{text}");
     assert!(text.contains("link the device again"), "{text}");
@@ -106,7 +115,18 @@ fn another_links_key_is_refused_at_the_header() {
 #[test]
 fn truncation_is_caught_everywhere() {
     let file = history(&data(2 * CHUNK + 100));
-    let truncated = [0, 5, 9, 24, 25, 48, 80, PREFIX, PREFIX + 15, PREFIX + SEALED];
+    let truncated = [
+        0,
+        5,
+        9,
+        24,
+        25,
+        48,
+        80,
+        PREFIX,
+        PREFIX + 15,
+        PREFIX + SEALED,
+    ];
     for cut in truncated {
         let err = error(&link(), &file[..cut]);
         assert!(matches!(err, BackupError::Truncated), "cut {cut}: {err:?}");
@@ -155,7 +175,11 @@ fn a_flipped_byte_in_the_body_names_its_chunk() {
             matches!(err, BackupError::CorruptedChunk { index: i, last: l } if i == index && l == last),
             "{at}: {err:?}"
         );
-        assert_eq!(out.len(), CHUNK * index as usize, "only authenticated chunks");
+        assert_eq!(
+            out.len(),
+            CHUNK * index as usize,
+            "only authenticated chunks"
+        );
     }
 }
 

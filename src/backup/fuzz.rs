@@ -230,7 +230,10 @@ mod tests {
         let key = fuzz_history_key();
         let file = history_with_salt(&key, &[7; 20_000]).unwrap();
         let mut out = Vec::new();
-        key.reader(&file[..]).unwrap().read_to_end(&mut out).unwrap();
+        key.reader(&file[..])
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, [7; 20_000]);
         assert!(file.starts_with(&history_prefix(&key)));
     }
@@ -249,7 +252,10 @@ mod tests {
         let seeds: [(&str, Vec<u8>); 6] = [
             ("whole-file", [&[0u8][..], &file].concat()),
             ("chunks", [&[1u8][..], &file[prefix..]].concat()),
-            ("short-final", [&[1u8][..], &file[file.len() - 40..]].concat()),
+            (
+                "short-final",
+                [&[1u8][..], &file[file.len() - 40..]].concat(),
+            ),
             ("other-link", [&[0u8][..], &other_link].concat()),
             ("backup", [&[0u8][..], &backup].concat()),
             ("garbage", b"\x00KLBACKUP\x01garbage".to_vec()),

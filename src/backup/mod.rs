@@ -49,9 +49,9 @@ mod rng;
 pub use chunked::{ChunkedReader, ChunkedWriter, InputKey};
 pub use envelope::{Argon2Limits, Argon2Params, ENVELOPE_LEN, PasswordEnvelope};
 pub use error::BackupError;
-pub use file::{BackupReader, BackupWriter};
 #[cfg(any(test, feature = "hazmat", feature = "fuzzing"))]
 pub(crate) use file::start_file_with_salt;
+pub use file::{BackupReader, BackupWriter};
 pub(crate) use file::{open_file, start_file};
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -82,10 +82,7 @@ impl HistoryKey {
 
     /// A fresh random history key for the link with transcript hash `transcript` (the
     /// primary's side).
-    #[cfg_attr(
-        not(test),
-        allow(dead_code, reason = "called by the link handshake")
-    )]
+    #[cfg_attr(not(test), allow(dead_code, reason = "called by the link handshake"))]
     pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R, transcript: [u8; 32]) -> Self {
         let mut key = Zeroizing::new([0u8; Self::LEN]);
         rng.fill_bytes(key.as_mut());
