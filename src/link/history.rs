@@ -69,9 +69,9 @@ impl HistoryKey {
 
     /// The history key `key` received in (or sent with) the link payload of the link whose
     /// transcript hash is `transcript`.
-    #[cfg_attr(
-        not(any(test, feature = "hazmat")),
-        allow(dead_code, reason = "called by the link handshake")
+    #[allow(
+        dead_code,
+        reason = "called by the link handshake (src/link/handshake.rs)"
     )]
     pub(crate) fn new(key: Zeroizing<[u8; 32]>, transcript: [u8; 32]) -> Self {
         HistoryKey {
@@ -82,7 +82,10 @@ impl HistoryKey {
 
     /// A fresh random history key for the link with transcript hash `transcript` (the
     /// primary's side).
-    #[cfg_attr(not(test), allow(dead_code, reason = "called by the link handshake"))]
+    #[allow(
+        dead_code,
+        reason = "called by the link handshake (src/link/handshake.rs)"
+    )]
     pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R, transcript: [u8; 32]) -> Self {
         let mut key = Zeroizing::new([0u8; Self::LEN]);
         rng.fill_bytes(key.as_mut());
@@ -90,9 +93,9 @@ impl HistoryKey {
     }
 
     /// The 32 key bytes, for the link payload that carries them to the companion.
-    #[cfg_attr(
-        not(test),
-        allow(dead_code, reason = "called by the link payload encoder")
+    #[allow(
+        dead_code,
+        reason = "called by the link payload encoder (src/link/handshake.rs)"
     )]
     pub(crate) fn key_bytes(&self) -> &[u8; 32] {
         &self.key
@@ -276,6 +279,31 @@ mod tests {
         let header = BackupHeader::read_from(&mut &file[..]).unwrap();
         assert_eq!(header.backup_id(), key().file_id());
         assert_eq!(hex(&file[..9]), "4b4c4241434b555001");
+    }
+
+    /// The worked example of PROTOCOL.md §12.4 (computed independently there): history key
+    /// 00 01 .. 1f, th 20 21 .. 3f, salt 24 x 0x11, plaintext "hello, history".
+    #[test]
+    fn worked_example_matches_the_protocol_document() {
+        let k = HistoryKey::new(
+            Zeroizing::new(core::array::from_fn(|i| i as u8)),
+            core::array::from_fn(|i| 0x20 + i as u8),
+        );
+        let mut w = k.writer_with_salt(Vec::new(), [0x11; 24]).unwrap();
+        w.write_all(b"hello, history").unwrap();
+        let file = w.finish().unwrap();
+        assert_eq!(
+            hex(&file),
+            concat!(
+                "4b4c4241434b55500194934f4e9399b40d07c8aa16f444b82c",
+                "111111111111111111111111111111111111111111111111",
+                "1024d267437247ba160036d7db1d8a3fbc5c798bd491152f7112490c071ede00",
+                "628974fa2e23f8121510c6de44d49b357109e05f0c85141e26eca727c741"
+            )
+        );
+        let mut out = Vec::new();
+        k.reader(&file[..]).unwrap().read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"hello, history");
     }
 
     #[test]
