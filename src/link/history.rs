@@ -214,6 +214,9 @@ impl<W: Write> Write for HistoryWriter<W> {
 /// [`BackupError`] (get it with `BackupError::from(io_error)`), and every read after that
 /// fails too. Data read before the error came from authenticated chunks, but the history as a
 /// whole is not valid: discard it.
+///
+/// The file is in the backup file format, so its errors are the backup file's (their messages
+/// speak of a backup file); only [`BackupError::WrongLink`] is the history file's own.
 #[cfg(feature = "backup")]
 pub struct HistoryReader<R: Read> {
     inner: ChunkedReader<R>,
