@@ -5,6 +5,10 @@
 //!   streaming backup encryption and decryption of the same 16 MiB through `io::Write` /
 //!   `io::Read`, in the same run. The target is 85% of raw throughput or better.
 //! - `argon2id_default`: opening a password envelope at the default Argon2id parameters.
+//! - `history_1MiB` (with the `hazmat` feature, which builds a `HistoryKey` from fixed bytes):
+//!   a link's history file (PROTOCOL.md §12.4) encrypted and decrypted beside a backup file of
+//!   the same 1 MiB. Both are one header and one chunked-encryption message, so the ratio
+//!   should be 1.0.
 //!
 //! Run: `cargo bench --bench backup`. Figures measured are in `benches/README.md`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -114,5 +118,71 @@ fn argon2(c: &mut Criterion) {
     drop(group);
 }
 
-criterion_group!(benches, raw, streaming, argon2);
+/// Writes `plain` into `w` in 64 KiB pieces.
+#[cfg(feature = "hazmat")]
+fn fill<W: Write>(mut w: W, plain: &[u8]) -> W {
+    for piece in plain.chunks(64 << 10) {
+        w.write_all(piece).unwrap();
+    }
+    w
+}
+
+/// Reads `r` to its end through `buf`; returns the bytes read.
+#[cfg(feature = "hazmat")]
+fn drain(mut r: impl Read, buf: &mut [u8]) -> usize {
+    let mut total = 0;
+    loop {
+        match r.read(buf).unwrap() {
+            0 => return total,
+            n => total += n,
+        }
+    }
+}
+
+#[cfg(feature = "hazmat")]
+fn history(c: &mut Criterion) {
+    const SIZE: usize = 1 << 20;
+    let backup_key = RecoveryCode::generate().unwrap().backup_key();
+    let history_key = keylink::hazmat::history_key([7; 32], [9; 32]);
+    let plain = vec![0x42u8; SIZE];
+    let mut group = c.benchmark_group("history_1MiB");
+    group.throughput(Throughput::Bytes(SIZE as u64));
+    group.bench_function("backup_encrypt", |b| {
+        b.iter(|| {
+            let w = BackupWriter::new(io::sink(), &backup_key, ACCOUNT).unwrap();
+            fill(w, &plain).finish().unwrap();
+        })
+    });
+    group.bench_function("history_encrypt", |b| {
+        b.iter(|| {
+            let w = history_key.writer(io::sink()).unwrap();
+            fill(w, &plain).finish().unwrap();
+        })
+    });
+    let backup = BackupWriter::new(Vec::new(), &backup_key, ACCOUNT).unwrap();
+    let backup = fill(backup, &plain).finish().unwrap();
+    let file = fill(history_key.writer(Vec::new()).unwrap(), &plain);
+    let file = file.finish().unwrap();
+    let mut buf = vec![0u8; 64 << 10];
+    group.bench_function("backup_decrypt", |b| {
+        b.iter(|| {
+            let r = BackupReader::new(&backup[..], &backup_key, ACCOUNT).unwrap();
+            assert_eq!(drain(r, &mut buf), SIZE);
+        })
+    });
+    group.bench_function("history_decrypt", |b| {
+        b.iter(|| {
+            assert_eq!(
+                drain(history_key.reader(&file[..]).unwrap(), &mut buf),
+                SIZE
+            )
+        })
+    });
+    drop(group);
+}
+
+#[cfg(not(feature = "hazmat"))]
+fn history(_: &mut Criterion) {}
+
+criterion_group!(benches, raw, streaming, argon2, history);
 criterion_main!(benches);

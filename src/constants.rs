@@ -167,6 +167,13 @@ pub const BACKUP_APP_KEY_INFO: &[u8] = b"keylink v1 app key ";
 /// header bytes); separates the envelope's seal from any other use of a password-derived key.
 pub const BACKUP_ENVELOPE_AAD: &[u8] = b"keylink v1 backup password";
 
+/// HKDF info deriving the chunked-encryption input key of a link's history file from the
+/// history key the primary sends the companion; separates it from the `BackupKey`'s file key.
+pub const HISTORY_FILE_INFO: &[u8] = b"keylink v1 history";
+/// HKDF info prefix (followed by the 32-byte link transcript hash `th`) deriving the 16-byte id
+/// in a history file's header, which ties the file to one link.
+pub const HISTORY_ID_INFO: &[u8] = b"keylink v1 history id";
+
 /// Magic bytes opening every backup file; separates backup files from any other file.
 pub const BACKUP_FILE_MAGIC: [u8; 8] = *b"KLBACKUP";
 /// Format version byte of a backup file, after the magic.

@@ -40,6 +40,10 @@ pub enum BackupError {
     WrongKey,
     /// The key opens this backup, but it was made for a different account id.
     WrongAccount,
+    /// A link's history file was opened with the history key of another link (or the file is
+    /// not a history file at all, e.g. a backup): its key or its header's id is not this
+    /// link's.
+    WrongLink,
     /// The password does not open the envelope (or the envelope was altered).
     WrongPassword,
     /// The file does not start like a keylink backup.
@@ -126,6 +130,7 @@ impl BackupError {
             &CodeTypo { group } => CodeTypo { group },
             WrongKey => WrongKey,
             WrongAccount => WrongAccount,
+            WrongLink => WrongLink,
             WrongPassword => WrongPassword,
             NotABackup => NotABackup,
             Truncated => Truncated,
@@ -188,6 +193,9 @@ impl fmt::Display for BackupError {
             ),
             BackupError::WrongAccount => f.write_str(
                 "the key opens this backup, but it was made for a different account; restore it into the account it was made for",
+            ),
+            BackupError::WrongLink => f.write_str(
+                "this history file was made for a different device link (or is not a history file); use the file the primary device sent during this link, or link the device again",
             ),
             BackupError::WrongPassword => f.write_str(
                 "wrong password (or the password file is damaged); try again, or restore with the recovery code",

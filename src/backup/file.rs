@@ -19,10 +19,8 @@ pub struct BackupWriter<W: Write> {
 impl<W: Write> BackupWriter<W> {
     /// Starts a backup of `account_id`'s data under `key`: writes the header, the salt and the
     /// key commitment to `inner`.
-    pub fn new(mut inner: W, key: &BackupKey, account_id: &[u8]) -> Result<Self, BackupError> {
-        let header = BackupHeader::new(key.backup_id(account_id)).to_bytes();
-        inner.write_all(&header)?;
-        let inner = ChunkedWriter::new(inner, &key.file_key(), &header)?;
+    pub fn new(inner: W, key: &BackupKey, account_id: &[u8]) -> Result<Self, BackupError> {
+        let inner = start_file(inner, &key.file_key(), key.backup_id(account_id))?;
         Ok(BackupWriter { inner })
     }
 
@@ -62,21 +60,62 @@ impl<R: Read> BackupReader<R> {
     /// [`BackupError::HeaderChanged`] when the header was altered, and with
     /// [`BackupError::NotABackup`], [`BackupError::UnknownVersion`] or
     /// [`BackupError::Truncated`] for files that are not (whole) backups.
-    pub fn new(mut inner: R, key: &BackupKey, account_id: &[u8]) -> Result<Self, BackupError> {
-        let header = BackupHeader::read_from(&mut inner)?;
-        let prelude = Prelude::read_from(&mut inner)?;
-        let expected = key.backup_id(account_id);
-        let file_key = key.file_key();
-        let Some(keys) = prelude.open(&file_key, &header.to_bytes()) else {
-            return Err(why_not_opened(&header, expected, &prelude, &file_key));
-        };
-        if header.backup_id() != expected {
-            return Err(BackupError::WrongAccount);
-        }
-        Ok(BackupReader {
-            inner: ChunkedReader::from_keys(inner, keys),
-        })
+    pub fn new(inner: R, key: &BackupKey, account_id: &[u8]) -> Result<Self, BackupError> {
+        let inner = open_file(inner, &key.file_key(), key.backup_id(account_id))?;
+        Ok(BackupReader { inner })
     }
+}
+
+/// Starts a file in the backup file format (a [`BackupHeader`] with `id`, then one
+/// chunked-encryption message under `key` with the header as context, fresh random salt):
+/// writes the header, the salt and the commitment to `inner`. Backups and link history files
+/// share it.
+pub(crate) fn start_file<W: Write>(
+    mut inner: W,
+    key: &InputKey,
+    id: BackupId,
+) -> Result<ChunkedWriter<W>, BackupError> {
+    let header = BackupHeader::new(id).to_bytes();
+    inner.write_all(&header)?;
+    ChunkedWriter::new(inner, key, &header)
+}
+
+/// [`start_file`] with a given salt: deterministic, for test vectors only. A salt must never
+/// repeat under one key.
+#[cfg(any(test, feature = "hazmat", feature = "fuzzing"))]
+pub(crate) fn start_file_with_salt<W: Write>(
+    mut inner: W,
+    key: &InputKey,
+    id: BackupId,
+    salt: [u8; crate::constants::CHUNKED_SALT_LEN],
+) -> Result<ChunkedWriter<W>, BackupError> {
+    let header = BackupHeader::new(id).to_bytes();
+    inner.write_all(&header)?;
+    ChunkedWriter::with_salt(inner, key, &header, salt)
+}
+
+/// Opens a file in the backup file format whose header should carry `expected`, under `key`:
+/// reads the header, the salt and the commitment and checks them before any chunk is read.
+///
+/// Fails with [`BackupError::WrongKey`] when `key` is not the file's,
+/// [`BackupError::WrongAccount`] when it is but the header's id is not `expected`,
+/// [`BackupError::HeaderChanged`] when the header was altered, and with the errors of
+/// [`BackupHeader::read_from`] and [`BackupError::Truncated`] for files that are not (whole)
+/// files of this format.
+pub(crate) fn open_file<R: Read>(
+    mut inner: R,
+    key: &InputKey,
+    expected: BackupId,
+) -> Result<ChunkedReader<R>, BackupError> {
+    let header = BackupHeader::read_from(&mut inner)?;
+    let prelude = Prelude::read_from(&mut inner)?;
+    let Some(keys) = prelude.open(key, &header.to_bytes()) else {
+        return Err(why_not_opened(&header, expected, &prelude, key));
+    };
+    if header.backup_id() != expected {
+        return Err(BackupError::WrongAccount);
+    }
+    Ok(ChunkedReader::from_keys(inner, keys))
 }
 
 /// Why the commitment failed: if the key is this backup's (its id matches, or the commitment

@@ -14,6 +14,7 @@ use super::header::BackupHeader;
 use super::keys::BackupKey;
 use super::recovery_code::RecoveryCode;
 use crate::constants::ARGON2_MAX_P_COST;
+use crate::link::HistoryKey;
 
 /// The account id the fuzzed backups belong to.
 const ACCOUNT: &[u8] = b"fuzz";
@@ -94,9 +95,38 @@ pub fn fuzz_reader(data: &[u8]) {
         1 => [valid_prefix(&key).as_slice(), rest].concat(),
         _ => rest.to_vec(),
     };
-    let Ok(mut reader) = BackupReader::new(&file[..], &key, ACCOUNT) else {
+    let Ok(reader) = BackupReader::new(&file[..], &key, ACCOUNT) else {
         return;
     };
+    read_until_error(reader);
+}
+
+/// The history key of every fuzzed history file.
+fn fuzz_history_key() -> HistoryKey {
+    HistoryKey::new(zeroize::Zeroizing::new([0x5a; 32]), [0xa5; 32])
+}
+
+/// Reads arbitrary bytes as a link's history file under a fixed [`HistoryKey`]. If the first
+/// byte is odd, the rest follows a valid header, salt and commitment, so the chunk layer is
+/// reached; otherwise the rest is the whole file. A reader that failed must keep failing.
+#[doc(hidden)]
+pub fn fuzz_history_reader(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let key = fuzz_history_key();
+    let file = match mode & 1 {
+        1 => [history_prefix(&key).as_slice(), rest].concat(),
+        _ => rest.to_vec(),
+    };
+    let Ok(reader) = key.reader(&file[..]) else {
+        return;
+    };
+    read_until_error(reader);
+}
+
+/// Reads `reader` to its end or first error; after an error, it must keep failing.
+fn read_until_error(mut reader: impl Read) {
     let mut buf = [0u8; 4096];
     loop {
         match reader.read(&mut buf) {
@@ -109,6 +139,24 @@ pub fn fuzz_reader(data: &[u8]) {
         reader.read(&mut buf).is_err(),
         "reader did not keep failing"
     );
+}
+
+/// A whole history file of `plain` under `key` with salt [`SALT`] (deterministic).
+fn history_with_salt(key: &HistoryKey, plain: &[u8]) -> Result<Vec<u8>, BackupError> {
+    let mut w = key.writer_with_salt(Vec::new(), SALT)?;
+    w.write_all(plain)?;
+    w.finish()
+}
+
+/// Header, salt and commitment of a history file under `key` with salt [`SALT`].
+fn history_prefix(key: &HistoryKey) -> Vec<u8> {
+    history_with_salt(key, b"").map_or_else(
+        |_| Vec::new(),
+        |mut file| {
+            file.truncate(file.len().saturating_sub(16)); // the empty final chunk
+            file
+        },
+    )
 }
 
 /// Header, salt and commitment of a backup under the fuzz key with salt [`SALT`].
@@ -138,11 +186,12 @@ mod tests {
 
     type EntryPoint = fn(&[u8]);
 
-    const TARGETS: [(&str, EntryPoint); 4] = [
+    const TARGETS: [(&str, EntryPoint); 5] = [
         ("backup_header", fuzz_header),
         ("backup_envelope", fuzz_envelope),
         ("backup_recovery_code", fuzz_recovery_code),
         ("backup_reader", fuzz_reader),
+        ("history_reader", fuzz_history_reader),
     ];
 
     fn corpus(target: &str) -> PathBuf {
@@ -174,6 +223,48 @@ mod tests {
             .unwrap();
         assert_eq!(out, [7; 20_000]);
         assert!(file.starts_with(&valid_prefix(&key)));
+    }
+
+    #[test]
+    fn history_prefix_opens() {
+        let key = fuzz_history_key();
+        let file = history_with_salt(&key, &[7; 20_000]).unwrap();
+        let mut out = Vec::new();
+        key.reader(&file[..])
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, [7; 20_000]);
+        assert!(file.starts_with(&history_prefix(&key)));
+    }
+
+    /// Writes the history reader's seed corpus:
+    /// `cargo test --features fuzzing --lib write_history_fuzz_seeds -- --ignored`.
+    #[test]
+    #[ignore]
+    fn write_history_fuzz_seeds() {
+        let key = fuzz_history_key();
+        let file = history_with_salt(&key, &[0xab; 17_000]).unwrap();
+        let prefix = history_prefix(&key).len();
+        let other = HistoryKey::new(zeroize::Zeroizing::new([0x5a; 32]), [0xa6; 32]);
+        let other_link = history_with_salt(&other, b"history").unwrap();
+        let backup = backup_with_salt(&fuzz_key(), b"backup").unwrap();
+        let seeds: [(&str, Vec<u8>); 6] = [
+            ("whole-file", [&[0u8][..], &file].concat()),
+            ("chunks", [&[1u8][..], &file[prefix..]].concat()),
+            (
+                "short-final",
+                [&[1u8][..], &file[file.len() - 40..]].concat(),
+            ),
+            ("other-link", [&[0u8][..], &other_link].concat()),
+            ("backup", [&[0u8][..], &backup].concat()),
+            ("garbage", b"\x00KLBACKUP\x01garbage".to_vec()),
+        ];
+        let dir = corpus("history_reader");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in seeds {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
     }
 
     /// Writes the seed corpus: `cargo test --lib write_fuzz_seeds -- --ignored`.

@@ -49,10 +49,13 @@ mod rng;
 pub use chunked::{ChunkedReader, ChunkedWriter, InputKey};
 pub use envelope::{Argon2Limits, Argon2Params, ENVELOPE_LEN, PasswordEnvelope};
 pub use error::BackupError;
+#[cfg(any(test, feature = "hazmat", feature = "fuzzing"))]
+pub(crate) use file::start_file_with_salt;
 pub use file::{BackupReader, BackupWriter};
+pub(crate) use file::{open_file, start_file};
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
-pub use fuzz::{fuzz_envelope, fuzz_header, fuzz_reader, fuzz_recovery_code};
+pub use fuzz::{fuzz_envelope, fuzz_header, fuzz_history_reader, fuzz_reader, fuzz_recovery_code};
 pub use header::{BackupHeader, HEADER_LEN};
 pub use keys::{AppKey, BACKUP_ID_LEN, BackupId, BackupKey, MAX_APP_KEY_LEN};
 pub use recovery_code::{CODE_LEN, RecoveryCode};

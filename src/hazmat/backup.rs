@@ -6,6 +6,7 @@ use std::io::Write;
 
 use crate::backup::{BackupError, ChunkedWriter, InputKey, RecoveryCode};
 use crate::constants::{CHUNKED_SALT_LEN, CODE_ENTROPY_LEN};
+use crate::link::{HistoryKey, HistoryWriter};
 
 /// [`ChunkedWriter::new`] with the salt given instead of drawn from the operating system:
 /// deterministic, so a test can reproduce a published ciphertext (Wycheproof's
@@ -23,4 +24,15 @@ pub fn chunked_writer_with_salt<W: Write>(
 /// [`RecoveryCode::generate`] (worked examples, test vectors).
 pub fn recovery_code_from_entropy(entropy: [u8; CODE_ENTROPY_LEN]) -> RecoveryCode {
     RecoveryCode::from_entropy(entropy)
+}
+
+/// [`HistoryKey::writer`] with the salt given instead of drawn from the operating system:
+/// deterministic, for the history file's test vectors. The salt must never repeat under one
+/// key.
+pub fn history_writer_with_salt<W: Write>(
+    key: &HistoryKey,
+    inner: W,
+    salt: [u8; CHUNKED_SALT_LEN],
+) -> Result<HistoryWriter<W>, BackupError> {
+    key.writer_with_salt(inner, salt)
 }

@@ -36,12 +36,19 @@ pub mod kat;
 pub mod primitives;
 
 #[cfg(feature = "backup")]
-pub use backup::{chunked_writer_with_salt, recovery_code_from_entropy};
+pub use backup::{chunked_writer_with_salt, history_writer_with_salt, recovery_code_from_entropy};
 
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::keys::{IdentityKeyPair, KemCiphertext, KemKeyPair, KemPublicKey};
+use crate::link::HistoryKey;
+
+/// A link's [`HistoryKey`] from a caller-chosen history key and transcript hash, instead of the
+/// one a link handshake ends with (test vectors, tests, benches).
+pub fn history_key(key: [u8; 32], transcript: [u8; 32]) -> HistoryKey {
+    HistoryKey::new(Zeroizing::new(key), transcript)
+}
 
 /// An identity rebuilt from a caller-chosen 32-byte Ed25519 seed (test vectors, tests).
 pub fn identity_from_seed(seed: &[u8; 32]) -> IdentityKeyPair {

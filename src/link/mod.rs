@@ -15,6 +15,12 @@
 //! device's signed entry and the account's next device list. [`Companion`] and [`Primary`]
 //! are its two sides, as sans-IO state machines: the app carries the bytes.
 //!
+//! Once linked, the primary sends its contacts and message history as one file in the backup
+//! file format, under the link's [`HistoryKey`]: `HistoryKey::writer` on the primary,
+//! `HistoryKey::reader` on the companion (§12.4, feature `backup`). The file's key comes from
+//! the random history key sent in the link payload and its header's id from the link's
+//! transcript hash, so it opens for this link and no other.
+//!
 //! ```
 //! use keylink::Timestamp;
 //! use keylink::account::{AccountKeyPair, DeviceEntry, PhoneNumber, SignedDeviceList};
@@ -75,6 +81,8 @@ mod secret;
 pub use code::{LinkingCode, LinkingCodeError};
 pub use companion::{Companion, CompanionStep, LinkedAccount};
 pub use history::HistoryKey;
+#[cfg(feature = "backup")]
+pub use history::{HistoryReader, HistoryWriter};
 pub use primary::{LinkGrant, LinkedDevice, Primary, PrimaryStep};
 pub use qr::LinkingQr;
 pub use secret::LinkSecret;
