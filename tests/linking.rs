@@ -732,3 +732,38 @@ fn debug_prints_no_secret() {
     assert_redacted(&before, &secrets);
     assert_redacted(&during, &secrets);
 }
+
+/// Regression: `LinkGrant::new` gave out the id one above the list's highest even when that
+/// was 2^32 - 1 (which `with_device_id` refuses), or, saturating, an id already on the list:
+/// the companion then linked with a taken id and the primary's last step failed.
+#[test]
+fn no_grant_when_no_device_id_is_left() {
+    let mut rng = keylink::os_rng();
+    let mut a = account();
+    let mut pair = Pair::code(&a);
+    pair.primary = primary_for(
+        &pair.companion,
+        grant(&a).with_device_id(u32::MAX - 1).unwrap(),
+    );
+    a.list = pair.link().list().clone().verify(&a.phone).unwrap();
+    let at = Timestamp::from_unix_secs(1_800_000_100);
+    let account = || AccountKeyPair::from_bytes(&a.account.to_bytes()).unwrap();
+    assert!(matches!(
+        LinkGrant::new(account(), a.list.clone(), at),
+        Err(Error::CannotLink(_))
+    ));
+    // A list with the id 2^32 - 1 itself (issued by hand): no id is left either.
+    let laptop = IdentityKeyPair::generate(&mut rng);
+    let authorization = a.account.authorize_device(u32::MAX, laptop.public(), at);
+    let device_sig = authorization.countersign(&laptop).unwrap();
+    let entries = vec![
+        DeviceEntry::primary(&a.account, &a.primary, at),
+        authorization.complete(device_sig).unwrap(),
+    ];
+    let list = SignedDeviceList::issue(&a.account, &a.phone, 9, at, entries).unwrap();
+    let list = list.verify(&a.phone).unwrap();
+    assert!(matches!(
+        LinkGrant::new(account(), list, at),
+        Err(Error::CannotLink(_))
+    ));
+}
