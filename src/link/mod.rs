@@ -86,3 +86,7 @@ pub use history::{HistoryReader, HistoryWriter};
 pub use primary::{LinkGrant, LinkedDevice, Primary, PrimaryStep};
 pub use qr::LinkingQr;
 pub use secret::LinkSecret;
+
+/// The message parsers, for the fuzz targets' round-trip oracles (`keylink::fuzz`).
+#[cfg(feature = "fuzzing")]
+pub(crate) use messages::{AccountPayload, Hello, Reply};

@@ -36,7 +36,9 @@ impl LinkGrant {
     /// A grant of the next device id on `list`, at `linked_at`.
     ///
     /// # Errors
-    /// [`Error::CannotLink`] if `list` is not signed by `account` or already has 5 devices.
+    /// [`Error::CannotLink`] if `list` is not signed by `account`, already has 5 devices, or
+    /// has no id left above its highest (ids stay below 2^32 - 1, as in
+    /// [`with_device_id`](Self::with_device_id)).
     pub fn new(
         account: AccountKeyPair,
         list: VerifiedDeviceList,
@@ -58,6 +60,11 @@ impl LinkGrant {
             .map(|d| u32::from(d.device_id()))
             .max();
         let next = highest.unwrap_or(1).saturating_add(1);
+        if next == u32::MAX {
+            return Err(Error::CannotLink(
+                "no device id below 2^32 - 1 is left above the ids on the list",
+            ));
+        }
         Ok(LinkGrant {
             account,
             list,
