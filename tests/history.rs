@@ -344,3 +344,61 @@ mod vectors {
         std::fs::write(path(), text).unwrap();
     }
 }
+
+/// The history key both sides hold at the end of a real link: the primary's file opens on
+/// the companion, and not on the companion of another link of the same account.
+#[test]
+fn a_history_file_opens_on_the_linked_companion_only() {
+    use keylink::Timestamp;
+    use keylink::account::{AccountKeyPair, DeviceEntry, PhoneNumber, SignedDeviceList};
+    use keylink::keys::IdentityKeyPair;
+    use keylink::link::{Companion, CompanionStep, LinkGrant, LinkingQr, Primary, PrimaryStep};
+
+    let mut rng = keylink::os_rng();
+    let phone = PhoneNumber::parse("+447700900123").unwrap();
+    let account = AccountKeyPair::generate(&mut rng);
+    let now = Timestamp::from_unix_secs(1_800_000_000);
+    let entry = DeviceEntry::primary(&account, &IdentityKeyPair::generate(&mut rng), now);
+    let list = SignedDeviceList::issue(&account, &phone, 1, now, vec![entry]).unwrap();
+    let list = list.verify(&phone).unwrap();
+    let mut link = || {
+        let account = AccountKeyPair::from_bytes(&account.to_bytes()).unwrap();
+        let mut companion = Companion::with_qr(IdentityKeyPair::generate(&mut rng), &mut rng);
+        let qr = LinkingQr::parse(companion.qr().unwrap().to_bytes().as_slice()).unwrap();
+        let grant = LinkGrant::new(account, list.clone(), now).unwrap();
+        let mut primary = Primary::scanned(qr, grant);
+        let hello = companion.start(&mut rng).unwrap();
+        let PrimaryStep::Send(reply) = primary.receive(&hello, &mut rng).unwrap() else {
+            panic!()
+        };
+        let CompanionStep::Send(confirm) = companion.receive(&reply).unwrap() else {
+            panic!()
+        };
+        let PrimaryStep::Send(payload) = primary.receive(&confirm, &mut rng).unwrap() else {
+            panic!()
+        };
+        let CompanionStep::Linked { reply, account } = companion.receive(&payload).unwrap() else {
+            panic!()
+        };
+        let PrimaryStep::Linked(linked) = primary.receive(&reply, &mut rng).unwrap() else {
+            panic!()
+        };
+        (linked, account)
+    };
+    let (primary, companion) = link();
+    let (_, other_companion) = link();
+    let plain = data(40_000);
+    let file = history_in(primary.history_key(), &plain, 1000);
+    let mut read = Vec::new();
+    companion
+        .history_key()
+        .reader(file.as_slice())
+        .unwrap()
+        .read_to_end(&mut read)
+        .unwrap();
+    assert_eq!(read, plain);
+    assert!(matches!(
+        other_companion.history_key().reader(file.as_slice()),
+        Err(BackupError::WrongLink)
+    ));
+}
