@@ -6,7 +6,9 @@
 
 use core::fmt;
 
+use crate::account::PhoneNumber;
 use crate::keys::{DeviceId, PreKeyKind};
+use crate::store::Address;
 
 /// A boxed error from the application's store, carried as-is so it can be downcast.
 pub type StoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -79,6 +81,28 @@ pub enum Error {
     DeviceListFork {
         /// The version.
         version: u64,
+    },
+    /// An address of an account's device (its user part a phone number in E.164 form) whose
+    /// device, with the identity key in question, is not on the account's accepted device
+    /// list: a ghost device the server added, a device the list removed, or a key the list
+    /// replaced. Nothing is sent to it or accepted from it, and nothing was changed.
+    DeviceNotOnList {
+        /// The device the address names.
+        device: DeviceId,
+    },
+    /// No device list is accepted for this account's phone number, so none of its devices
+    /// can be checked: fetch the list and accept it
+    /// ([`accept_device_list`](crate::accept_device_list)) first. Nothing was changed.
+    NoDeviceList {
+        /// The account's phone number (its `Debug` shows only the last two digits).
+        phone: PhoneNumber,
+    },
+    /// A fan-out ([`encrypt_for_accounts`](crate::encrypt_for_accounts)) found devices on
+    /// the accepted lists without a current session with their listed identity key; nothing
+    /// was encrypted or changed.
+    MissingSessions {
+        /// The devices to fetch a bundle for and start a session with, in list order.
+        devices: Vec<Address>,
     },
     /// A [`PreKeyPolicy`](crate::account::PreKeyPolicy) whose values do not work together;
     /// the text says which.
@@ -157,6 +181,19 @@ impl fmt::Display for Error {
             Error::DeviceListFork { version } => write!(
                 f,
                 "two different device lists carry version {version}: the account key signed conflicting lists (a compromised key or a broken primary); keep the accepted list and warn the user"
+            ),
+            Error::DeviceNotOnList { device } => write!(
+                f,
+                "device {device} with this identity key is not on the account's accepted device list (a ghost device, or one the list removed or replaced): nothing is sent to it or accepted from it; if the account just linked it, fetch and accept the account's latest device list, then the device's bundle"
+            ),
+            // Phone numbers are personal data: they stay out of the text (the fields have them).
+            Error::NoDeviceList { .. } => f.write_str(
+                "no device list is accepted for this account (the error's phone number): fetch the account's device list from the server and accept it (accept_device_list) first, then try again; nothing was changed",
+            ),
+            Error::MissingSessions { devices } => write!(
+                f,
+                "{} device(s) on the accepted device lists have no session (the error lists them): fetch their bundles and call start_session for each, then send again; nothing was sent",
+                devices.len()
             ),
             Error::InvalidPreKeyPolicy(problem) => {
                 write!(f, "invalid prekey policy: {problem}")
