@@ -818,3 +818,25 @@ proptest! {
         model.fan_out();
     }
 }
+
+#[test]
+fn the_new_errors_say_what_to_do_and_keep_numbers_out_of_their_text() {
+    let mut w = World::new(memory());
+    let carol = Account::new("+12025550123", &IdentityKeyPair::generate(&mut rng()));
+    let no_list = w.me.fan_out(&[&carol], b"x").unwrap_err();
+    let missing = w.me.fan_out(&[&w.bob], b"x").unwrap_err();
+    let ghost = w.me.start(&Device::new(BOB, 3)).unwrap_err();
+    for (e, advice) in [
+        (&no_list, "accept_device_list"),
+        (&missing, "start_session"),
+        (&ghost, "device list"),
+    ] {
+        let text = e.to_string();
+        assert!(text.contains(advice), "{text}");
+        for digits in ["2025550123", "7700900123"] {
+            assert!(!text.contains(digits), "a phone number in {text:?}");
+        }
+    }
+    // Debug shows a phone number's last two digits only.
+    assert!(!format!("{no_list:?}").contains("2025550123"));
+}
