@@ -16,6 +16,7 @@ use crate::store::{Address, Changes, ProtocolStore};
 /// of its device list (ascending device id). Iterate over it, or take the vector with
 /// [`into_messages`](Self::into_messages).
 #[derive(Debug)]
+#[must_use = "the sessions advanced already: messages not delivered are lost"]
 pub struct FanOut {
     messages: Vec<(Address, Message)>,
 }
