@@ -224,5 +224,47 @@ fn one_message_primitives(plaintext: &[u8; SIZE]) -> [u8; 16] {
     tag.into()
 }
 
-criterion_group!(benches, fan_out);
+/// What each operation on an account device reads besides its sessions: the accepted list.
+/// `MemoryStore` hands out a clone; `SqliteStore` opens the sealed row and parses the list,
+/// which decodes and checks every key on it (six point decompressions for five devices).
+#[cfg(feature = "sqlite")]
+fn list_reads(c: &mut Criterion) {
+    use keylink::store::SqliteStore;
+    use keylink::store::at_rest::StorageKey;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(
+        dir.path().join("lists.db"),
+        &StorageKey::from_bytes([3; 32]),
+    )
+    .unwrap();
+    let mut rng = keylink::os_rng();
+    store
+        .set_local_identity(&IdentityKeyPair::generate(&mut rng))
+        .unwrap();
+    let others: Vec<IdentityKeyPair> = (0..4)
+        .map(|_| IdentityKeyPair::generate(&mut rng))
+        .collect();
+    let others: Vec<&IdentityKeyPair> = others.iter().collect();
+    let list = account(
+        "+447700900123",
+        &IdentityKeyPair::generate(&mut rng),
+        &others,
+    );
+    let phone = list.phone().clone();
+    let bytes = list.to_bytes();
+    keylink::accept_device_list(&mut store, &phone, list).unwrap();
+    let mut group = c.benchmark_group("accepted list read, 5 devices");
+    group.bench_function("SqliteStore::device_list", |b| {
+        b.iter(|| black_box(store.device_list(&phone).unwrap()))
+    });
+    group.bench_function("SignedDeviceList::try_from (parse alone)", |b| {
+        b.iter(|| black_box(SignedDeviceList::try_from(bytes.as_slice()).unwrap()))
+    });
+    group.finish();
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn list_reads(_: &mut Criterion) {}
+
+criterion_group!(benches, fan_out, list_reads);
 criterion_main!(benches);
