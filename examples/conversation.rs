@@ -1,19 +1,89 @@
-//! A whole conversation: Alice talks to Bob, who has a phone and a laptop. Messages go both
-//! ways, arrive out of order, one is lost, and Bob's phone restarts from its serialized store.
+//! A whole conversation: Alice talks to Bob, who has a phone and a laptop. Each account
+//! publishes its signed device list, and each side accepts the other's before talking to it.
+//! Alice sends one message to all of Bob's devices at once; messages go both ways, arrive out
+//! of order, one is lost, Bob's phone restarts from its serialized store, and a device the
+//! server slips into Bob's account is refused.
 //!
 //! Run with `cargo run --example conversation`.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use keylink::Timestamp;
-use keylink::account::{PreKeyPolicy, PreKeyUpkeep, PreKeyUpload};
+use keylink::account::{
+    AccountKeyPair, DeviceEntry, PhoneNumber, PreKeyPolicy, PreKeyUpkeep, PreKeyUpload,
+    SignedDeviceList, VerifiedDeviceList,
+};
 use keylink::keys::{IdentityKeyPair, PreKeyBundle};
 use keylink::store::{Address, MemoryStore};
 
-/// What the app's server would do: keep published bundles and relay opaque bytes.
+/// The app's clock: keylink reads none, the app passes times in.
+fn now() -> Timestamp {
+    Timestamp::from(std::time::SystemTime::now())
+}
+
+/// What the app's server would do: keep published bundles and device lists, and relay
+/// opaque bytes.
 #[derive(Default)]
 struct Server {
     bundles: BTreeMap<Address, Published>,
+    lists: BTreeMap<PhoneNumber, Vec<u8>>,
+}
+
+/// An account as its primary device holds it: the phone number, the account key (which
+/// only signs) and the device list it issued last.
+struct Account {
+    name: &'static str,
+    phone: PhoneNumber,
+    key: AccountKeyPair,
+    list: VerifiedDeviceList,
+}
+
+impl Account {
+    /// Create the account on its primary device (device 1): a first list with it alone.
+    fn create(
+        name: &'static str,
+        primary: &Device,
+        rng: &mut keylink::OsRng,
+    ) -> Result<Account, Box<dyn std::error::Error>> {
+        let phone = PhoneNumber::parse(primary.address.user())?;
+        let key = AccountKeyPair::generate(rng);
+        let entry = DeviceEntry::primary(&key, &primary.identity, now());
+        let list = SignedDeviceList::issue(&key, &phone, 1, now(), vec![entry])?;
+        let list = list.verify(&phone)?;
+        Ok(Account {
+            name,
+            phone,
+            key,
+            list,
+        })
+    }
+
+    /// Link a companion: the primary vouches for its identity key under the account key,
+    /// the companion countersigns, and the primary issues the next list with it.
+    fn link(&mut self, companion: &Device) -> keylink::Result<()> {
+        let id = companion.address.device();
+        let authorization = self
+            .key
+            .authorize_device(id, companion.identity.public(), now());
+        // On the companion (sent over the linking channel): it signs that it joins.
+        let device_sig = authorization.countersign(&companion.identity)?;
+        let entry = authorization.complete(device_sig)?;
+        let next = self.list.with_device(&self.key, entry, now())?;
+        self.list = next.verify(&self.phone)?;
+        println!(
+            "{}: linked {} as device {id}, list version {}",
+            self.name,
+            companion.name,
+            self.list.version()
+        );
+        Ok(())
+    }
+
+    /// Publish the list on the server, where peers fetch it.
+    fn publish(&self, server: &mut Server) {
+        let bytes = self.list.signed().to_bytes();
+        server.lists.insert(self.phone.clone(), bytes);
+    }
 }
 
 /// One device's bundles: each one-time bundle goes to one requester only; the last-resort
@@ -46,10 +116,11 @@ impl Server {
     }
 }
 
-/// One device: its address and its store.
+/// One device: its address, its identity key and its store.
 struct Device {
     name: &'static str,
     address: Address,
+    identity: IdentityKeyPair,
     store: MemoryStore,
 }
 
@@ -61,14 +132,14 @@ impl Device {
         server: &mut Server,
         rng: &mut keylink::OsRng,
     ) -> keylink::Result<Device> {
-        let mut store = MemoryStore::new(IdentityKeyPair::generate(rng));
+        let identity = IdentityKeyPair::generate(rng);
+        let mut store = MemoryStore::new(identity.clone());
         // Prekey upkeep makes the signed prekey, one-time X25519 and ML-KEM-1024 prekeys and
         // the last-resort ML-KEM-1024 prekey, and returns them as bundles to publish. The app
         // runs it again at start and on a timer (see examples/register.rs).
         let policy = PreKeyPolicy::default().one_time_target(5).refill_below(2);
         let upkeep = PreKeyUpkeep::with_policy(address.device(), policy)?;
-        let now = Timestamp::from(std::time::SystemTime::now());
-        if let Some(upload) = upkeep.run(&mut store, now, 0, rng)? {
+        if let Some(upload) = upkeep.run(&mut store, now(), 0, rng)? {
             println!(
                 "{name}: registered as {address}, published {} one-time bundles and a last-resort one",
                 upload.one_time().len()
@@ -78,8 +149,30 @@ impl Device {
         Ok(Device {
             name,
             address,
+            identity,
             store,
         })
+    }
+
+    /// Fetch the device list of `owner`'s account from the server, check it and accept it:
+    /// from now on this device talks only to the devices it lists.
+    fn accept_list(&mut self, owner: &Account, server: &Server) -> keylink::Result<()> {
+        let bytes = server
+            .lists
+            .get(&owner.phone)
+            .ok_or(keylink::Error::NoDeviceList {
+                phone: owner.phone.clone(),
+            })?;
+        let list = SignedDeviceList::try_from(bytes.as_slice())?;
+        let changes = keylink::accept_device_list(&mut self.store, &owner.phone, list)?;
+        println!(
+            "{}: accepted {}'s device list, version {} ({} device(s) added)",
+            self.name,
+            owner.name,
+            changes.version,
+            changes.added.len()
+        );
+        Ok(())
     }
 
     fn connect(
@@ -117,6 +210,24 @@ impl Device {
         Ok(bytes)
     }
 
+    /// One message for every device on the accounts' accepted lists (but this one), each
+    /// with the address it goes to: sealed and committed together.
+    fn send_to_accounts(
+        &mut self,
+        accounts: &[&Account],
+        text: &str,
+    ) -> keylink::Result<BTreeMap<Address, Vec<u8>>> {
+        let phones: Vec<PhoneNumber> = accounts.iter().map(|a| a.phone.clone()).collect();
+        let fan_out = keylink::encrypt_for_accounts(&mut self.store, &phones, text.as_bytes())?;
+        println!(
+            "{} -> {} device(s): {text:?} (one fan-out, one commit)",
+            self.name,
+            fan_out.len()
+        );
+        let messages = fan_out.into_iter().map(|(to, m)| (to, m.to_bytes()));
+        Ok(messages.collect())
+    }
+
     fn receive(
         &mut self,
         from: &Device,
@@ -134,7 +245,7 @@ impl Device {
     }
 }
 
-fn main() -> keylink::Result<()> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = keylink::os_rng();
     let mut server = Server::default();
 
@@ -153,11 +264,28 @@ fn main() -> keylink::Result<()> {
         &mut rng,
     )?;
 
-    println!("\n== Alice writes to both of Bob's devices");
+    println!("\n== Accounts: each primary signs its device list; Bob links his laptop");
+    let alice_account = Account::create("Alice", &alice, &mut rng)?;
+    let mut bob_account = Account::create("Bob", &phone, &mut rng)?;
+    bob_account.link(&laptop)?;
+    alice_account.publish(&mut server);
+    bob_account.publish(&mut server);
+    // An address whose user part is a phone number in E.164 form is a device of that
+    // account: keylink talks to it only if the accepted list names it with its key.
+    alice.accept_list(&bob_account, &server)?;
+    phone.accept_list(&alice_account, &server)?;
+    laptop.accept_list(&alice_account, &server)?;
+
+    println!("\n== Alice writes to all of Bob's devices at once");
     alice.connect(&phone, &mut server, &mut rng)?;
     alice.connect(&laptop, &mut server, &mut rng)?;
-    let to_phone = alice.send(&phone, "Hi Bob! Lunch tomorrow?")?;
-    let to_laptop = alice.send(&laptop, "Hi Bob! Lunch tomorrow?")?;
+    let mut to_bob = alice.send_to_accounts(&[&bob_account], "Hi Bob! Lunch tomorrow?")?;
+    let to_phone = to_bob
+        .remove(&phone.address)
+        .ok_or("no message for the phone")?;
+    let to_laptop = to_bob
+        .remove(&laptop.address)
+        .ok_or("no message for the laptop")?;
     phone.receive(&alice, &to_phone, &mut rng)?;
     laptop.receive(&alice, &to_laptop, &mut rng)?;
 
@@ -200,6 +328,18 @@ fn main() -> keylink::Result<()> {
     match laptop.receive(&alice, &tampered, &mut rng) {
         Err(e) => println!("  Bob's laptop refused it: {e}"),
         Ok(()) => println!("  unexpected: the tampered message decrypted"),
+    }
+
+    println!("\n== The server slips a device of its own into Bob's account");
+    let ghost = Device::register(
+        "a ghost device",
+        Address::new("+15550002", 3),
+        &mut server,
+        &mut rng,
+    )?;
+    match alice.connect(&ghost, &mut server, &mut rng) {
+        Err(e) => println!("  Alice refused its bundle: {e}"),
+        Ok(()) => println!("  unexpected: a session with a device not on Bob's list"),
     }
 
     println!("\nDone: every delivered message was read exactly once.");

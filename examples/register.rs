@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use keylink::account::{
-    AccountKey, AccountKeyPair, PhoneNumber, PreKeyUpkeep, PreKeyUpload, SafetyNumber, Verification,
+    AccountKey, AccountKeyPair, DeviceEntry, PhoneNumber, PreKeyUpkeep, PreKeyUpload, SafetyNumber,
+    SignedDeviceList, Verification,
 };
 use keylink::keys::{IdentityKeyPair, PreKeyBundle};
 use keylink::store::{Address, MemoryStore};
@@ -16,11 +17,12 @@ use keylink::{AccountTrust, Error, Timestamp};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// What the messenger's server keeps per phone number: the account key it registered with
-/// and the bundles of its device, as opaque bytes.
+/// What the messenger's server keeps per phone number: the account key it registered with,
+/// the bundles of its device and its signed device list, as opaque bytes.
 #[derive(Default)]
 struct Server {
     accounts: BTreeMap<PhoneNumber, (AccountKey, Bundles)>,
+    lists: BTreeMap<PhoneNumber, Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -47,6 +49,17 @@ impl Server {
         bundles
             .one_time
             .extend(one_time.iter().map(PreKeyBundle::to_bytes));
+    }
+
+    /// Keep the device list the account's primary issued.
+    fn publish_list(&mut self, list: &SignedDeviceList) {
+        self.lists.insert(list.phone().clone(), list.to_bytes());
+    }
+
+    /// The device list published for `phone`, parsed (its signatures not checked yet).
+    fn device_list(&self, phone: &PhoneNumber) -> Option<SignedDeviceList> {
+        let bytes = self.lists.get(phone)?;
+        SignedDeviceList::try_from(bytes.as_slice()).ok()
     }
 
     /// One bundle for one requester: each one-time bundle once, then the last-resort one.
@@ -92,7 +105,17 @@ impl Phone {
         let number = PhoneNumber::parse(typed)?;
         let account = AccountKeyPair::generate(rng);
         // The app keeps account.to_bytes() in its own storage, never in a backup.
-        let store = MemoryStore::new(IdentityKeyPair::generate(rng));
+        let identity = IdentityKeyPair::generate(rng);
+        // The account's device list: this phone alone, as device 1, signed by the account key.
+        let entry = DeviceEntry::primary(&account, &identity, now);
+        server.publish_list(&SignedDeviceList::issue(
+            &account,
+            &number,
+            1,
+            now,
+            vec![entry],
+        )?);
+        let store = MemoryStore::new(identity);
         let mut phone = Phone {
             name,
             number,
@@ -139,7 +162,10 @@ impl Phone {
     }
 }
 
-/// A contact who fetches `phone`'s bundle and sends a first message (a PreKey message).
+/// A contact who fetches `phone`'s device list and bundle and sends a first message (a
+/// PreKey message). The address `(phone, 1)` is a device of `phone`'s account, so the
+/// contact accepts the account's device list first: keylink starts a session with an
+/// account's device only if that list names it with the bundle's identity key.
 fn first_message(
     server: &mut Server,
     phone: &PhoneNumber,
@@ -149,6 +175,8 @@ fn first_message(
     let bundle = server.fetch(phone).ok_or("not registered")?;
     let bundle = PreKeyBundle::try_from(bundle.as_slice())?.verify()?;
     let mut contact = MemoryStore::new(IdentityKeyPair::generate(rng));
+    let list = server.device_list(phone).ok_or("no device list")?;
+    keylink::accept_device_list(&mut contact, phone, list)?;
     let to = Address::new(phone.as_str(), 1);
     keylink::start_session(&mut contact, &to, &bundle, rng)?;
     Ok(keylink::encrypt(&mut contact, &to, text.as_bytes())?.to_bytes())

@@ -6,7 +6,9 @@
 
 use core::fmt;
 
+use crate::account::PhoneNumber;
 use crate::keys::{DeviceId, PreKeyKind};
+use crate::store::Address;
 
 /// A boxed error from the application's store, carried as-is so it can be downcast.
 pub type StoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -96,6 +98,28 @@ pub enum Error {
     /// A linking run was aborted: a message arrived out of order, twice, from another run,
     /// or tampered with. The text says which step refused it. The run is over.
     LinkAborted(&'static str),
+    /// An address of an account's device (its user part a phone number in E.164 form) whose
+    /// device, with the identity key in question, is not on the account's accepted device
+    /// list: a ghost device the server added, a device the list removed, or a key the list
+    /// replaced. Nothing is sent to it or accepted from it, and nothing was changed.
+    DeviceNotOnList {
+        /// The device the address names.
+        device: DeviceId,
+    },
+    /// No device list is accepted for this account's phone number, so none of its devices
+    /// can be checked: fetch the list and accept it
+    /// ([`accept_device_list`](crate::accept_device_list)) first. Nothing was changed.
+    NoDeviceList {
+        /// The account's phone number (its `Debug` shows only the last two digits).
+        phone: PhoneNumber,
+    },
+    /// A fan-out ([`encrypt_for_accounts`](crate::encrypt_for_accounts)) found devices on
+    /// the accepted lists without a current session with their listed identity key; nothing
+    /// was encrypted or changed.
+    MissingSessions {
+        /// The devices to fetch a bundle for and start a session with, in list order.
+        devices: Vec<Address>,
+    },
     /// A [`PreKeyPolicy`](crate::account::PreKeyPolicy) whose values do not work together;
     /// the text says which.
     InvalidPreKeyPolicy(&'static str),
@@ -185,6 +209,19 @@ impl fmt::Display for Error {
             Error::LinkAborted(why) => write!(
                 f,
                 "linking aborted: {why}; the run is over and nothing was linked: start it again (a message out of order, replayed, from another run or tampered with ends a run)"
+            ),
+            Error::DeviceNotOnList { device } => write!(
+                f,
+                "device {device} with this identity key is not on the account's accepted device list (a ghost device, or one the list removed or replaced): nothing is sent to it or accepted from it; if the account just linked it, fetch and accept the account's latest device list, then the device's bundle"
+            ),
+            // Phone numbers are personal data: they stay out of the text (the fields have them).
+            Error::NoDeviceList { .. } => f.write_str(
+                "no device list is accepted for this account (the error's phone number): fetch the account's device list from the server and accept it (accept_device_list) first, then try again; nothing was changed",
+            ),
+            Error::MissingSessions { devices } => write!(
+                f,
+                "{} device(s) on the accepted device lists have no session (the error lists them): fetch their bundles and call start_session for each, then send again; nothing was sent",
+                devices.len()
             ),
             Error::InvalidPreKeyPolicy(problem) => {
                 write!(f, "invalid prekey policy: {problem}")

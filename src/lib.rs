@@ -78,7 +78,12 @@
 //!   and the [`LinkingQr`](link::LinkingQr) payload, each ending in a shared
 //!   [`LinkSecret`](link::LinkSecret).
 //!   Device lists ([`SignedDeviceList`](account::SignedDeviceList)) say which device keys
-//!   belong to an account; [`accept_device_list`] accepts one only forward.
+//!   belong to an account; [`accept_device_list`] accepts one only forward. An address whose
+//!   user part is a phone number in E.164 form (`"+447700900123"`) is a device of that
+//!   account: sessions and messages with it are refused unless the accepted list names that
+//!   device with that identity key (no ghost devices), and [`encrypt_for_accounts`] sends one
+//!   message to every listed device of some accounts in one commit. Other user parts
+//!   (`"bob"`) are outside accounts.
 //! - [`link`]: linking a new device to an account: the typed
 //!   [`LinkingCode`](link::LinkingCode) and the [`LinkingQr`](link::LinkingQr) payload (the
 //!   handshake is not there yet).
@@ -111,8 +116,9 @@ pub(crate) mod wire;
 
 pub use error::{Error, Result};
 pub use store::{
-    AccountTrust, accept_account, accept_device_list, accept_identity, check_account, decrypt,
-    decrypt_in_place, encrypt, encrypt_in_place, start_session,
+    AccountTrust, FanOut, accept_account, accept_device_list, accept_identity, check_account,
+    decrypt, decrypt_in_place, devices_without_session, encrypt, encrypt_for_accounts,
+    encrypt_in_place, start_session,
 };
 pub use time::Timestamp;
 

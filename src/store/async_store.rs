@@ -12,7 +12,7 @@ use crate::account::{AccountKey, DeviceListChanges, PhoneNumber, SignedDeviceLis
 use crate::error::{Error, Result};
 use crate::keys::{IdentityKey, VerifiedBundle};
 use crate::session::Message;
-use crate::store::{AccountTrust, Address, ProtocolStore};
+use crate::store::{AccountTrust, Address, FanOut, ProtocolStore};
 
 /// One call, run on the worker with the store.
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
@@ -118,6 +118,23 @@ impl<S: ProtocolStore + Send + 'static> AsyncStore<S> {
             crate::encrypt_in_place(store, &address, &mut buffer)?;
             Ok(core::mem::take(&mut *buffer))
         })
+    }
+
+    /// [`encrypt_for_accounts`](crate::encrypt_for_accounts), on the store's thread.
+    pub fn encrypt_for_accounts(
+        &self,
+        accounts: Vec<PhoneNumber>,
+        plaintext: Vec<u8>,
+    ) -> Pending<FanOut> {
+        self.run(move |store| {
+            let plaintext = zeroize::Zeroizing::new(plaintext);
+            crate::encrypt_for_accounts(store, &accounts, &plaintext)
+        })
+    }
+
+    /// [`devices_without_session`](crate::devices_without_session), on the store's thread.
+    pub fn devices_without_session(&self, accounts: Vec<PhoneNumber>) -> Pending<Vec<Address>> {
+        self.run(move |store| crate::devices_without_session(store, &accounts))
     }
 
     /// [`decrypt`](crate::decrypt), on the store's thread.

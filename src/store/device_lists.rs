@@ -6,6 +6,7 @@ use crate::account::{
     AccountKey, DeviceListChanges, PhoneNumber, SignedDeviceList, VerifiedDeviceList,
 };
 use crate::error::{Error, Result};
+use crate::store::account_devices::remember_listed;
 use crate::store::ops::{Failure, Outcome, run, stored_record};
 use crate::store::prekeys::store_err;
 use crate::store::{Address, Change, Changes, ProtocolStore};
@@ -19,9 +20,12 @@ use crate::store::{Address, Change, Changes, ProtocolStore};
 /// [`accept_account`](crate::accept_account) the list is accepted as a first one), or is
 /// remembered now if none is; it must not be older than the accepted list
 /// ([`Error::DeviceListRollback`]) nor differ from it at the same version
-/// ([`Error::DeviceListFork`]). Then, in one commit, the list is remembered and the current
-/// session with each removed device (the address `(phone, device id)`) is archived. On any
-/// error nothing is written.
+/// ([`Error::DeviceListFork`]). Then, in one commit, the list is remembered, the current
+/// session with each removed device (the address `(phone, device id)`) is archived, and the
+/// identity key of each added device is remembered for its address (replacing one
+/// remembered before: the account key vouches for it). From then on sessions and messages
+/// with the account's devices are checked against this list (PROTOCOL.md §11.7): a removed
+/// device's messages are refused. On any error nothing is written.
 pub fn accept_device_list<S: ProtocolStore>(
     store: &mut S,
     phone: &PhoneNumber,
@@ -53,6 +57,7 @@ fn accept_once<S: ProtocolStore>(
             changes.record(&address, record);
         }
     }
+    remember_listed(&mut changes, phone, &found.added);
     changes.push(Change::DeviceList {
         phone: phone.clone(),
         list: Box::new(list.signed().clone()),

@@ -2,7 +2,8 @@
 //! it.
 //!
 //! Every store-backed operation ([`start_session`], [`encrypt`], [`decrypt`],
-//! [`accept_identity`], [`check_account`], [`accept_account`], also at the crate root, and
+//! [`accept_identity`], [`check_account`], [`accept_account`], [`accept_device_list`],
+//! [`encrypt_for_accounts`], also at the crate root, and
 //! [`PreKeyUpkeep::run`](crate::account::PreKeyUpkeep::run)) reads what it needs through the
 //! getters of [`ProtocolStore`], computes with the sans-IO core, and then hands *all* its
 //! writes to [`ProtocolStore::commit`] as one [`Changes`] value. A database-backed store
@@ -10,11 +11,13 @@
 //! [`Error::Store`](crate::Error::Store) and nothing has changed, so the same message can be
 //! decrypted again later.
 
+mod account_devices;
 mod address;
 mod async_store;
 pub mod at_rest;
 mod changes;
 mod device_lists;
+mod fan_out;
 mod memory;
 pub(crate) mod ops;
 pub(crate) mod prekeys;
@@ -25,6 +28,7 @@ pub use address::Address;
 pub use async_store::{AsyncStore, Pending, WorkerStopped};
 pub use changes::{Change, Changes};
 pub use device_lists::accept_device_list;
+pub use fan_out::{FanOut, devices_without_session, encrypt_for_accounts};
 pub use memory::{MemoryStore, MemoryStoreError};
 pub use ops::{
     AccountTrust, accept_account, accept_identity, check_account, decrypt, decrypt_in_place,

@@ -17,6 +17,7 @@ use crate::session::{
 use crate::session::{
     PreKeyIds, RecordSource, RecordView, is_prekey_message, owned, ratchet_parts, ratchet_parts_mut,
 };
+use crate::store::account_devices::{check_listed, listing};
 use crate::store::prekeys::{lookup, store_err};
 use crate::store::{Address, Change, Changes, ProtocolStore};
 
@@ -25,7 +26,11 @@ use crate::store::{Address, Change, Changes, ProtocolStore};
 ///
 /// The bundle must be the one published for `address`'s device ([`Error::WrongDevice`]) and
 /// carry the identity remembered for `address`, if one is ([`Error::UntrustedIdentity`]);
-/// else its identity is remembered from now on.
+/// else its identity is remembered from now on. If `address` is an account's device (its
+/// user part a phone number in E.164 form, PROTOCOL.md §11.7), the bundle's identity key must
+/// be that device's on the account's accepted device list ([`Error::DeviceNotOnList`];
+/// [`Error::NoDeviceList`] if no list is accepted for the number), checked before anything
+/// is computed; on any error nothing is written.
 pub fn start_session<S: ProtocolStore, R: CryptoRng + ?Sized>(
     store: &mut S,
     address: &Address,
@@ -39,6 +44,7 @@ pub fn start_session<S: ProtocolStore, R: CryptoRng + ?Sized>(
         });
     }
     run(store, |store| {
+        check_listed(store, address, bundle.identity_key())?;
         let known = trusted(store, address, bundle.identity_key())?;
         let session = Session::initiate(&local_identity(store)?, bundle, rng)?;
         let mut record = stored_record(store, address)?.unwrap_or_default();
@@ -52,6 +58,12 @@ pub fn start_session<S: ProtocolStore, R: CryptoRng + ?Sized>(
 /// Encrypt `plaintext` for `address` with its current session. The advanced session is
 /// committed before the message is returned, so a message key is never used twice even if
 /// the app crashes right after.
+///
+/// To an account's device (PROTOCOL.md §11.7), the device must be on the account's accepted
+/// list ([`Error::NoDeviceList`], [`Error::DeviceNotOnList`]: e.g. a device a newer list
+/// removed), with the current session's peer identity as its key ([`Error::DeviceNotOnList`]).
+/// To send to every device of accounts at once, use
+/// [`encrypt_for_accounts`](crate::encrypt_for_accounts).
 pub fn encrypt<S: ProtocolStore>(
     store: &mut S,
     address: &Address,
@@ -100,8 +112,10 @@ fn sending_record<S: ProtocolStore>(
     store: &S,
     address: &Address,
 ) -> Result<(RecordView, Option<IdentityKey>, IdentityKey)> {
+    let listed = listing(store, address)?;
     let record = stored_record(store, address)?.ok_or(Error::NoSession)?;
     let identity = *record.current().ok_or(Error::NoSession)?.remote_identity();
+    listed.check(address, &identity)?;
     let known = trusted(store, address, &identity)?;
     Ok((record, known, identity))
 }
@@ -109,6 +123,12 @@ fn sending_record<S: ProtocolStore>(
 /// Decrypt a message (either kind) from `address`. The plaintext is returned only after the
 /// new state was committed; on any error, including a failed commit, nothing has changed and
 /// the same bytes can be decrypted again later.
+///
+/// From an account's device (PROTOCOL.md §11.7), the device must be on the account's accepted
+/// list ([`Error::NoDeviceList`], [`Error::DeviceNotOnList`]: fetch and accept the list, then
+/// decrypt the same bytes again). A PreKey message's identity key must be the listed one
+/// ([`Error::DeviceNotOnList`]), checked before any prekey is looked up or consumed and before
+/// any key agreement; a ratchet message is tried only in sessions with the listed key.
 pub fn decrypt<S: ProtocolStore, R: CryptoRng + ?Sized>(
     store: &mut S,
     address: &Address,
@@ -167,7 +187,8 @@ fn decrypt_once<S: ProtocolStore, R: CryptoRng + ?Sized>(
 ///
 /// On any error, including a failed commit, `buffer` is as it was (a decrypted ratchet
 /// message whose state could not be committed is sealed again to the same bytes) and
-/// nothing has changed, so the same bytes can be decrypted again later.
+/// nothing has changed, so the same bytes can be decrypted again later. A message from an
+/// account's device is checked against its accepted list as by [`decrypt`].
 pub fn decrypt_in_place<'b, S: ProtocolStore, R: CryptoRng + ?Sized>(
     store: &mut S,
     address: &Address,
@@ -229,9 +250,10 @@ fn decrypt_ratchet<S: ProtocolStore, R: CryptoRng + ?Sized>(
     known: Option<IdentityKey>,
     rng: &mut R,
 ) -> Result<(RecordView, Opened, IdentityKey)> {
+    let trusted = listing(store, address)?.trusted(known);
     let mut record = stored_record(store, address)?.ok_or(Error::NoSession)?;
     let source = StoreSource { store, address };
-    let (opened, sender) = record.decrypt(enc_header, body, known.as_ref(), &source, rng)?;
+    let (opened, sender) = record.decrypt(enc_header, body, trusted.as_ref(), &source, rng)?;
     Ok((record, opened, sender))
 }
 
@@ -242,7 +264,8 @@ fn decrypt_prekey<S: ProtocolStore, R: CryptoRng + ?Sized>(
     known: Option<IdentityKey>,
     rng: &mut R,
 ) -> Result<(RecordView, Decrypted)> {
-    // Checked before any lookup or key agreement (the record checks it too).
+    // Checked before any lookup or key agreement (the record checks the second too).
+    check_listed(store, address, message.identity_key())?;
     if known.is_some_and(|k| k != *message.identity_key()) {
         return Err(Error::UntrustedIdentity);
     }
@@ -359,7 +382,7 @@ fn remember_account<S: ProtocolStore>(
 
 /// The identity remembered for `address`, after checking that `identity` is it. `None` if
 /// none is remembered yet (trust on first use: the caller remembers `identity`).
-fn trusted<S: ProtocolStore>(
+pub(crate) fn trusted<S: ProtocolStore>(
     store: &S,
     address: &Address,
     identity: &IdentityKey,
@@ -372,7 +395,7 @@ fn trusted<S: ProtocolStore>(
 }
 
 /// Remember `identity` for `address` unless one is remembered already.
-fn remember(
+pub(crate) fn remember(
     changes: &mut Changes,
     address: &Address,
     known: Option<IdentityKey>,
