@@ -200,7 +200,8 @@ impl fmt::Display for Error {
             ),
             Error::InvalidLinkingCode { attempts_left } => write!(
                 f,
-                "invalid code: the code typed on the phone is not the one this device shows; check it and type it again ({attempts_left} attempts left)"
+                "invalid code, {attempts_left} attempt{} left: the code typed on the primary device is not the one this device shows; check it and type it again",
+                if *attempts_left == 1 { "" } else { "s" }
             ),
             Error::LinkingCodeExpired => f.write_str(
                 "this linking code failed too often and can no longer be used: show a new code (or QR code) on the new device and start again",
