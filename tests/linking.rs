@@ -179,7 +179,7 @@ impl Pair {
     /// Delivers message `i` (of this run or any other bytes) to the side it is meant for;
     /// what that side answers, if anything.
     fn deliver(&mut self, i: usize, message: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             match self.primary.receive(message, &mut keylink::os_rng())? {
                 PrimaryStep::Send(bytes) => Ok(Some(bytes)),
                 _ => Ok(None),

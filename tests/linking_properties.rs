@@ -333,8 +333,8 @@ impl World {
 
     fn deliver(&mut self, dir: Dir, message: &[u8]) {
         match dir {
-            Dir::ToPrimary => self.to_primary_side(message),
-            Dir::ToCompanion => self.to_companion_side(message),
+            Dir::ToPrimary => self.at_primary(message),
+            Dir::ToCompanion => self.at_companion(message),
         }
         self.check();
     }
@@ -352,7 +352,7 @@ impl World {
         }
     }
 
-    fn to_companion_side(&mut self, message: &[u8]) {
+    fn at_companion(&mut self, message: &[u8]) {
         let before = self.companion.attempts_left();
         let was_linked = self.companion.is_linked();
         match self.companion.receive(message) {
@@ -389,7 +389,7 @@ impl World {
         }
     }
 
-    fn to_primary_side(&mut self, message: &[u8]) {
+    fn at_primary(&mut self, message: &[u8]) {
         let was_linked = self.primary.is_linked();
         match self.primary.receive(message, &mut self.rng) {
             Ok(PrimaryStep::Send(bytes)) => {

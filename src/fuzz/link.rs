@@ -292,12 +292,12 @@ struct PrimaryWorld {
 }
 
 impl PrimaryWorld {
-    fn to_primary(&mut self, message: &[u8]) {
+    fn deliver_to_primary(&mut self, message: &[u8]) {
         let was_linked = self.primary.is_linked();
         match self.primary.receive(message, &mut self.rng) {
             Ok(PrimaryStep::Send(bytes)) => {
                 self.attempts.sent(&bytes, self.right);
-                self.to_companion(&bytes);
+                self.deliver_to_companion(&bytes);
             }
             Ok(PrimaryStep::Linked(done)) => {
                 self.f.check_link(self.right, &done, self.linked.as_deref());
@@ -311,7 +311,7 @@ impl PrimaryWorld {
     }
 
     /// The honest companion answers what the primary sent.
-    fn to_companion(&mut self, message: &[u8]) {
+    fn deliver_to_companion(&mut self, message: &[u8]) {
         self.honest = match self.companion.receive(message) {
             Ok(CompanionStep::Send(bytes)) => Some(bytes),
             Ok(CompanionStep::Linked { reply, account }) => {
@@ -325,7 +325,7 @@ impl PrimaryWorld {
 
     fn step(&mut self, delivery: &Delivery<'_>) {
         if let Some(message) = delivery.message(&mut self.honest) {
-            self.to_primary(&message);
+            self.deliver_to_primary(&message);
             return;
         }
         match delivery {
@@ -389,12 +389,12 @@ struct CompanionWorld {
 }
 
 impl CompanionWorld {
-    fn to_companion(&mut self, message: &[u8]) {
+    fn deliver_to_companion(&mut self, message: &[u8]) {
         let was_linked = self.companion.is_linked();
         match self.companion.receive(message) {
             Ok(CompanionStep::Send(confirmation)) => {
                 assert!(self.right, "a wrong code's reply verified");
-                self.to_primary(&confirmation);
+                self.deliver_to_primary(&confirmation);
             }
             Ok(CompanionStep::Linked { reply, account }) => {
                 assert!(
@@ -404,7 +404,7 @@ impl CompanionWorld {
                 assert!(account.phone() == &self.f.phone);
                 assert!(account.account_key() == self.f.list.account_key());
                 self.linked = Some(account);
-                self.to_primary(&reply);
+                self.deliver_to_primary(&reply);
             }
             Err(e) => {
                 assert!(companion_may_refuse_with(&e), "companion: {e:?}");
@@ -419,7 +419,7 @@ impl CompanionWorld {
     }
 
     /// The honest primary answers what the companion sent.
-    fn to_primary(&mut self, message: &[u8]) {
+    fn deliver_to_primary(&mut self, message: &[u8]) {
         self.honest = match self.primary.receive(message, &mut self.rng) {
             Ok(PrimaryStep::Send(bytes)) => Some(bytes),
             Ok(PrimaryStep::Linked(done)) => {
@@ -445,7 +445,7 @@ impl CompanionWorld {
     fn start(&mut self) {
         let before = self.companion.attempts_left();
         match self.companion.start(&mut self.rng) {
-            Ok(hello) => self.to_primary(&hello),
+            Ok(hello) => self.deliver_to_primary(&hello),
             Err(Error::LinkingCodeExpired) => assert!(before == 0),
             Err(Error::LinkAborted(_)) => assert!(self.companion.is_linked()),
             Err(e) => unreachable!("start: {e:?}"),
@@ -454,7 +454,7 @@ impl CompanionWorld {
 
     fn step(&mut self, delivery: &Delivery<'_>) {
         if let Some(message) = delivery.message(&mut self.honest) {
-            self.to_companion(&message);
+            self.deliver_to_companion(&message);
             return;
         }
         match delivery {
