@@ -193,12 +193,13 @@ fn misread(code: &LinkingCode) -> Res<LinkingCode> {
             .nth((i + 1) % 32)
             .ok_or_else(|| "alphabet".into())
     };
-    let mut symbols: Vec<char> = code.to_string().chars().collect();
-    symbols[0] = shift(symbols[0])?;
-    symbols[8] = shift(symbols[8])?;
-    Ok(LinkingCode::parse(
-        &symbols.into_iter().collect::<String>(),
-    )?)
+    // "ABCD-EFGH": the first symbol is at 0, the check symbol at 8.
+    let shown = code.to_string();
+    let typed = shown
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i == 0 || i == 8 { shift(c) } else { Ok(c) });
+    Ok(LinkingCode::parse(&typed.collect::<Res<String>>()?)?)
 }
 
 /// One run of the link protocol, both sides: the app would carry each message over its own

@@ -99,7 +99,7 @@ impl LinkKeys {
     }
 
     /// The 128 bytes `k_pc || k_cp || conf_p || conf_c` (test vectors).
-    #[cfg(any(test, feature = "hazmat"))]
+    #[cfg(feature = "hazmat")]
     pub(crate) fn okm(&self) -> &[u8; LINK_KEYS_LEN] {
         &self.okm
     }
