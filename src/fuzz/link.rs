@@ -338,7 +338,7 @@ impl PrimaryWorld {
 }
 
 /// A `Primary` (typed code or scanned QR code, the first input byte says which and whether
-/// right) fed a schedule from the input, at most [`MAX_STEPS`] steps: per step, the honest
+/// right) fed a schedule from the input, at most `MAX_STEPS` steps: per step, the honest
 /// companion's next message, a mutated copy of it, raw bytes, or a restart (the companion
 /// starts a new run, or the primary abandons its run).
 pub fn fuzz_link_primary(data: &[u8]) {
@@ -467,7 +467,7 @@ impl CompanionWorld {
 }
 
 /// A `Companion` (typed code or QR code; the first input byte says which, and whether the
-/// honest primary typed it right) fed a schedule from the input, at most [`MAX_STEPS`] steps:
+/// honest primary typed it right) fed a schedule from the input, at most `MAX_STEPS` steps:
 /// per step, the honest primary's next message, a mutated copy of it, raw bytes, or a restart
 /// (the primary abandons its run, or the companion starts a new one).
 pub fn fuzz_link_companion(data: &[u8]) {
