@@ -977,6 +977,47 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Writes the `sqlite_file` seed of schema 3 (also `tests/sqlite/schema-3.db`): the
+    /// schema-2 seed migrated, with a device list accepted for Bob's number (signed by the
+    /// fixture's account key). Only a keylink writing schema 3 (commit f283331) can run it:
+    /// `cargo test --all-features --lib write_sqlite_schema_3_seed -- --ignored`.
+    #[cfg(feature = "sqlite")]
+    #[test]
+    #[ignore]
+    fn write_sqlite_schema_3_seed() {
+        use crate::account::{DeviceEntry, SignedDeviceList};
+        use crate::store::SqliteStore;
+        use crate::store::at_rest::StorageKey;
+
+        let dir = std::env::temp_dir().join(format!("keylink-seed-3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("store.db");
+        std::fs::copy(corpus("sqlite_file").join("schema-2.db"), &path).unwrap();
+        let key = StorageKey::from_bytes(SQLITE_SEED_KEY);
+        let mut store = SqliteStore::open(&path, &key).unwrap();
+        assert_eq!(crate::store::SCHEMA_VERSION, 3, "run at schema 3 only");
+        let rng = &mut FuzzRng::new(0xACC0);
+        let (_alice, bob) = (AccountKeyPair::generate(rng), AccountKeyPair::generate(rng));
+        let f = safety_fixture().unwrap();
+        assert_eq!(*bob.public(), f.bob_key);
+        let device = crate::keys::IdentityKeyPair::from_seed(&[0x5B; 32]);
+        let t = Timestamp::from_unix_secs(1_800_000_000);
+        let primary = DeviceEntry::primary(&bob, &device, t);
+        let list = SignedDeviceList::issue(&bob, &f.bob_phone, 1, t, vec![primary]).unwrap();
+        crate::accept_device_list(&mut store, &f.bob_phone, list).unwrap();
+        drop(store);
+        for out in [
+            corpus("sqlite_file").join("schema-3.db"),
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sqlite/schema-3.db"),
+        ] {
+            let _ = std::fs::remove_file(&out);
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute("VACUUM INTO ?1", [out.to_str().unwrap()])
+                .unwrap();
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn the_accounts_seed_reaches_the_snapshot_field() {
         let seed = std::fs::read(corpus("records").join("store-accounts")).unwrap();
