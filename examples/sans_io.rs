@@ -94,7 +94,7 @@ fn main() -> keylink::Result<()> {
     alice.set_current(Session::initiate(&alice_identity, &verified, &mut rng)?);
     let mut outbox = Vec::new();
     for text in ["Hi Bob!", "Are you there?"] {
-        let message = alice.encrypt(text.as_bytes())?;
+        let message = alice.encrypt(0, text.as_bytes())?;
         // Persist the advanced record here, before the message leaves the device.
         let _alice_row = alice.to_bytes();
         outbox.push(message.to_bytes());
@@ -133,7 +133,7 @@ fn main() -> keylink::Result<()> {
     // Bob replies on the session; Alice's record decrypts it and stops sending PreKey messages.
     let row = bob.sessions.get("alice").ok_or(keylink::Error::NoSession)?;
     let mut record = SessionRecord::from_bytes(row)?;
-    let reply = record.encrypt(b"Hi Alice!")?.to_bytes();
+    let reply = record.encrypt(0, b"Hi Alice!")?.to_bytes();
     bob.sessions
         .insert("alice".into(), record.to_bytes().to_vec());
     let Message::Ratchet(reply) = Message::try_from(reply.as_slice())? else {

@@ -850,6 +850,7 @@ pub fn fuzz_sqlite_file(data: &[u8]) {
         Ok(mut store) => {
             let alice = Address::new("alice", 1);
             let _ = store.local_identity();
+            let _ = store.local_account();
             for id in 0..4u32 {
                 let _ = store.signed_prekey(id.into());
                 let _ = store.one_time_prekey(id.into());
@@ -922,11 +923,16 @@ mod tests {
             count += 1;
         }
         assert!(count >= 3, "seeds for sqlite_file");
-        // The schema-1 seed (migrated) and the schema-2 seed open, under the seed key; the
-        // second remembers the fixture's account key.
+        // The schema-1 seed (migrated), the schema-2 and schema-3 seeds open, under the seed
+        // key; the later two remember the fixture's account key.
         let key = crate::store::at_rest::StorageKey::from_bytes(SQLITE_SEED_KEY);
         let f = safety_fixture().unwrap();
-        for (name, account) in [("schema-1.db", None), ("schema-2.db", Some(f.bob_key))] {
+        let seeds = [
+            ("schema-1.db", None),
+            ("schema-2.db", Some(f.bob_key)),
+            ("schema-3.db", Some(f.bob_key)),
+        ];
+        for (name, account) in seeds {
             let seed = std::fs::read(corpus("sqlite_file").join(name)).unwrap();
             let path =
                 std::env::temp_dir().join(format!("keylink-seed-{}-{name}", std::process::id()));

@@ -78,7 +78,10 @@
 //!   and the [`LinkingQr`](link::LinkingQr) payload, each ending in a shared
 //!   [`LinkSecret`](link::LinkSecret).
 //!   Device lists ([`SignedDeviceList`](account::SignedDeviceList)) say which device keys
-//!   belong to an account; [`accept_device_list`] accepts one only forward.
+//!   belong to an account; [`accept_device_list`] accepts one only forward, and
+//!   [`accept_own_device_list`] this device's own account list, whose version every message
+//!   carries: [`encrypt`] refuses to send to an account whose devices sent a newer version
+//!   than the list accepted for it, and [`device_list_needed`] says which to fetch.
 //! - [`link`]: linking a new device to an account: the typed
 //!   [`LinkingCode`](link::LinkingCode) and the [`LinkingQr`](link::LinkingQr) payload (the
 //!   handshake is not there yet).
@@ -111,8 +114,9 @@ pub(crate) mod wire;
 
 pub use error::{Error, Result};
 pub use store::{
-    AccountTrust, accept_account, accept_device_list, accept_identity, check_account, decrypt,
-    decrypt_in_place, encrypt, encrypt_in_place, start_session,
+    AccountTrust, accept_account, accept_device_list, accept_identity, accept_own_device_list,
+    check_account, decrypt, decrypt_in_place, device_list_needed, encrypt, encrypt_in_place,
+    start_session,
 };
 pub use time::Timestamp;
 

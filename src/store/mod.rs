@@ -2,7 +2,8 @@
 //! it.
 //!
 //! Every store-backed operation ([`start_session`], [`encrypt`], [`decrypt`],
-//! [`accept_identity`], [`check_account`], [`accept_account`], also at the crate root, and
+//! [`accept_identity`], [`check_account`], [`accept_account`], [`accept_device_list`],
+//! [`accept_own_device_list`], [`device_list_needed`], also at the crate root, and
 //! [`PreKeyUpkeep::run`](crate::account::PreKeyUpkeep::run)) reads what it needs through the
 //! getters of [`ProtocolStore`], computes with the sans-IO core, and then hands *all* its
 //! writes to [`ProtocolStore::commit`] as one [`Changes`] value. A database-backed store
@@ -24,7 +25,7 @@ mod sqlite;
 pub use address::Address;
 pub use async_store::{AsyncStore, Pending, WorkerStopped};
 pub use changes::{Change, Changes};
-pub use device_lists::accept_device_list;
+pub use device_lists::{accept_device_list, accept_own_device_list, device_list_needed};
 pub use memory::{MemoryStore, MemoryStoreError};
 pub use ops::{
     AccountTrust, accept_account, accept_identity, check_account, decrypt, decrypt_in_place,
@@ -60,6 +61,11 @@ pub trait ProtocolStore {
 
     /// This device's identity key pair, if one was stored.
     fn local_identity(&self) -> Result<Option<IdentityKeyPair>, Self::Error>;
+
+    /// The phone number of this device's own account, if one was stored: the row written by
+    /// [`Change::LocalAccount`] (see [`accept_own_device_list`]). `None` for a device outside
+    /// any account.
+    fn local_account(&self) -> Result<Option<PhoneNumber>, Self::Error>;
 
     /// The identity key remembered for `address`, if any.
     fn peer_identity(&self, address: &Address) -> Result<Option<IdentityKey>, Self::Error>;
