@@ -93,6 +93,8 @@ fn main() -> keylink::Result<()> {
     let mut alice = SessionRecord::new();
     alice.set_current(Session::initiate(&alice_identity, &verified, &mut rng)?);
     let mut outbox = Vec::new();
+    // Every message carries the version of the sender's own account device list (0: Alice's
+    // device belongs to no account here; an app with one passes the accepted list's version).
     for text in ["Hi Bob!", "Are you there?"] {
         let message = alice.encrypt(0, text.as_bytes())?;
         // Persist the advanced record here, before the message leaves the device.
