@@ -164,7 +164,7 @@ fn fan_out(c: &mut Criterion) {
     group.bench_function("5 x SessionRecord::encrypt (sans-IO)", |b| {
         b.iter(|| {
             for record in &mut records {
-                let Ok(Message::Ratchet(m)) = record.encrypt(&plaintext) else {
+                let Ok(Message::Ratchet(m)) = record.encrypt(0, &plaintext) else {
                     panic!("not a ratchet message")
                 };
                 black_box(m);

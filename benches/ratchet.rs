@@ -127,7 +127,7 @@ fn pair() -> (SessionRecord, SessionRecord) {
     let mut a = bundle
         .and_then(|b| Session::initiate(&alice, &b, &mut rng))
         .ok();
-    let Some(Ok(Message::PreKey(first))) = a.as_mut().map(|a| a.encrypt(b"hi")) else {
+    let Some(Ok(Message::PreKey(first))) = a.as_mut().map(|a| a.encrypt(0, b"hi")) else {
         panic!("setup failed")
     };
     let (b, _) = Session::respond(&bob, &spk, None, &kem, &first, &mut rng).expect("respond");
@@ -140,7 +140,7 @@ fn pair() -> (SessionRecord, SessionRecord) {
 fn confirmed_pair() -> (SessionRecord, SessionRecord) {
     let (mut alice, mut bob) = pair();
     let mut rng = keylink::os_rng();
-    let Ok(Message::Ratchet(m)) = bob.encrypt(b"ok") else {
+    let Ok(Message::Ratchet(m)) = bob.encrypt(0, b"ok") else {
         panic!("reply failed")
     };
     let _ = alice.decrypt(&m, None, &mut rng).expect("reply decrypts");
@@ -182,14 +182,14 @@ fn ratchet(c: &mut Criterion) {
         let (mut alice, _) = confirmed_pair();
         // Encryption to wire bytes, as decryption below starts from wire bytes.
         group.bench_function(format!("encrypt {name}"), |b| {
-            b.iter(|| black_box(alice.encrypt(&plaintext).map(|m| m.to_bytes().len())))
+            b.iter(|| black_box(alice.encrypt(0, &plaintext).map(|m| m.to_bytes().len())))
         });
         // A fresh pair: every message the setup encrypts is decrypted, in order, exactly once.
         let (mut alice, mut bob) = confirmed_pair();
         let mut rng = keylink::os_rng();
         group.bench_function(format!("decrypt {name}"), |b| {
             b.iter_batched(
-                || match alice.encrypt(&plaintext) {
+                || match alice.encrypt(0, &plaintext) {
                     Ok(Message::Ratchet(m)) => m.to_bytes(),
                     _ => panic!("encrypt failed"),
                 },
@@ -227,11 +227,11 @@ fn steps(c: &mut Criterion) {
     // The first message of a new chain: a DH ratchet step on receipt (2 DH + 1 keygen).
     let (mut alice, mut bob) = confirmed_pair();
     let mut rng = keylink::os_rng();
-    let Ok(Message::Ratchet(reply)) = alice.encrypt(b"a") else {
+    let Ok(Message::Ratchet(reply)) = alice.encrypt(0, b"a") else {
         panic!()
     };
     let _ = bob.decrypt(&reply, None, &mut rng).expect("decrypts");
-    let Ok(Message::Ratchet(new_chain)) = bob.encrypt(&[7u8; 100]) else {
+    let Ok(Message::Ratchet(new_chain)) = bob.encrypt(0, &[7u8; 100]) else {
         panic!()
     };
     decrypt_from_saved(
@@ -244,9 +244,9 @@ fn steps(c: &mut Criterion) {
     // 1,000 messages skipped: 1,000 chain steps, then 1,000 stored message keys.
     let (mut alice, bob) = confirmed_pair();
     for _ in 0..1000 {
-        alice.encrypt(b"lost").expect("encrypt");
+        alice.encrypt(0, b"lost").expect("encrypt");
     }
-    let Ok(Message::Ratchet(after)) = alice.encrypt(&[7u8; 100]) else {
+    let Ok(Message::Ratchet(after)) = alice.encrypt(0, &[7u8; 100]) else {
         panic!()
     };
     decrypt_from_saved(
@@ -260,11 +260,11 @@ fn steps(c: &mut Criterion) {
     let (mut alice, mut bob) = confirmed_pair();
     c.bench_function("ratchet/ping-pong round trip (100 B)", |b| {
         b.iter(|| {
-            let Ok(Message::Ratchet(ping)) = alice.encrypt(&[1u8; 100]) else {
+            let Ok(Message::Ratchet(ping)) = alice.encrypt(0, &[1u8; 100]) else {
                 panic!()
             };
             let _ = bob.decrypt(&ping, None, &mut rng).expect("ping");
-            let Ok(Message::Ratchet(pong)) = bob.encrypt(&[2u8; 100]) else {
+            let Ok(Message::Ratchet(pong)) = bob.encrypt(0, &[2u8; 100]) else {
                 panic!()
             };
             black_box(alice.decrypt(&pong, None, &mut rng).expect("pong"))
@@ -470,7 +470,7 @@ fn add_session_with_skips<R: keylink::rand_core::CryptoRng + ?Sized>(
         .expect("bundle");
     let mut a = SessionRecord::new();
     a.set_current(Session::initiate(alice, &bundle, rng).expect("initiate"));
-    let Ok(Message::PreKey(first)) = a.encrypt(b"hi") else {
+    let Ok(Message::PreKey(first)) = a.encrypt(0, b"hi") else {
         panic!("first message")
     };
     let prekeys = ResponderPreKeys {
@@ -484,15 +484,15 @@ fn add_session_with_skips<R: keylink::rand_core::CryptoRng + ?Sized>(
         .decrypt_prekey(bob, trusted, &first, prekeys, rng)
         .expect("respond");
     for round in 0..6 {
-        let Ok(Message::Ratchet(reply)) = record.encrypt(b"ok") else {
+        let Ok(Message::Ratchet(reply)) = record.encrypt(0, b"ok") else {
             panic!("reply")
         };
         let _ = a.decrypt(&reply, None, rng).expect("reply decrypts");
         // A new sending chain of Alice's; on the first 5 its message 0 is lost.
         if round < 5 {
-            a.encrypt(b"lost").expect("encrypt");
+            a.encrypt(0, b"lost").expect("encrypt");
         }
-        let Ok(Message::Ratchet(m)) = a.encrypt(b"m") else {
+        let Ok(Message::Ratchet(m)) = a.encrypt(0, b"m") else {
             panic!("message")
         };
         let _ = record.decrypt(&m, trusted, rng).expect("decrypts");
@@ -586,7 +586,7 @@ fn forged_prekey(c: &mut Criterion) {
         .verify()
         .expect("bundle");
     let mut a = Session::initiate(&alice, &bundle, &mut rng).expect("initiate");
-    let Ok(Message::PreKey(real)) = a.encrypt(&[7u8; SIZE]) else {
+    let Ok(Message::PreKey(real)) = a.encrypt(0, &[7u8; SIZE]) else {
         panic!("first message")
     };
     let bytes = real.to_bytes();
@@ -643,7 +643,7 @@ fn forged_prekey(c: &mut Criterion) {
 /// Wire sizes: a 100 B message and its 69-byte encrypted header (41 B of plaintext header).
 fn wire_sizes() {
     let (mut alice, _) = confirmed_pair();
-    let Ok(Message::Ratchet(m)) = alice.encrypt(&[7u8; SIZE]) else {
+    let Ok(Message::Ratchet(m)) = alice.encrypt(0, &[7u8; SIZE]) else {
         panic!("encrypt")
     };
     let bytes = m.to_bytes();

@@ -107,7 +107,7 @@ fn setup(c: &mut Criterion) {
         b.iter(|| black_box(Session::initiate(&alice, &verified, &mut rng)))
     });
     let first =
-        Session::initiate(&alice, &verified, &mut rng).and_then(|mut s| s.encrypt(b"hello"));
+        Session::initiate(&alice, &verified, &mut rng).and_then(|mut s| s.encrypt(0, b"hello"));
     let Ok(Message::PreKey(first)) = first else {
         return;
     };

@@ -125,7 +125,7 @@ fn confirmed_records() -> (SessionRecord, SessionRecord, IdentityKey) {
         .expect("bundle");
     let mut dut = SessionRecord::new();
     dut.set_current(Session::initiate(&dut_identity, &bundle, &mut rng).expect("initiate"));
-    let Ok(Message::PreKey(first)) = dut.encrypt(b"hi") else {
+    let Ok(Message::PreKey(first)) = dut.encrypt(0, b"hi") else {
         panic!("first message")
     };
     let prekeys = ResponderPreKeys {
@@ -138,7 +138,7 @@ fn confirmed_records() -> (SessionRecord, SessionRecord, IdentityKey) {
     let _ = peer
         .decrypt_prekey(&peer_identity, None, &first, prekeys, &mut rng)
         .expect("respond");
-    let Ok(Message::Ratchet(reply)) = peer.encrypt(b"ok") else {
+    let Ok(Message::Ratchet(reply)) = peer.encrypt(0, b"ok") else {
         panic!("reply")
     };
     let _ = dut.decrypt(&reply, None, &mut rng).expect("reply decrypts");
@@ -246,6 +246,11 @@ impl<S: ProtocolStore> ProtocolStore for Recording<S> {
         self.inner.prekey_state()
     }
 
+    fn local_account(&self) -> Result<Option<keylink::account::PhoneNumber>, S::Error> {
+        self.read("local_account");
+        self.inner.local_account()
+    }
+
     fn commit(&mut self, changes: Changes) -> Result<(), S::Error> {
         for change in &changes {
             self.writes.push(match change {
@@ -262,6 +267,7 @@ impl<S: ProtocolStore> ProtocolStore for Recording<S> {
                 Change::UsedBaseKey { .. } => "UsedBaseKey",
                 Change::PreKeyState(_) => "PreKeyState",
                 Change::DeviceList { .. } => "DeviceList",
+                Change::LocalAccount(_) => "LocalAccount",
                 Change::SignedPreKey(_) => "SignedPreKey",
                 Change::OneTimePreKeys(_) => "OneTimePreKeys",
                 Change::KemPreKeys(_) => "KemPreKeys",
@@ -488,6 +494,10 @@ impl ProtocolStore for Collector {
     }
 
     fn prekey_state(&self) -> Result<Option<keylink::account::PreKeyState>, Infallible> {
+        Ok(None)
+    }
+
+    fn local_account(&self) -> Result<Option<keylink::account::PhoneNumber>, Infallible> {
         Ok(None)
     }
 
@@ -779,12 +789,12 @@ fn messages(c: &mut Criterion, dir: &Path, key: &StorageKey, large: &Large) {
     assert_eq!(memory.session_rows(&peer_address()), (1, 0), "in order");
     let (mut dut, mut peer, peer_identity) = confirmed_records();
     group.bench_function("encrypt_100B/sans_io", |b| {
-        b.iter(|| black_box(dut.encrypt(&PLAINTEXT).expect("encrypt")))
+        b.iter(|| black_box(dut.encrypt(0, &PLAINTEXT).expect("encrypt")))
     });
     let mut rng = keylink::os_rng();
     group.bench_function("decrypt_100B/sans_io", |b| {
         b.iter_batched(
-            || peer.encrypt(&PLAINTEXT).expect("encrypt").to_bytes(),
+            || peer.encrypt(0, &PLAINTEXT).expect("encrypt").to_bytes(),
             |bytes| {
                 let message = RatchetMessage::try_from(bytes.as_slice()).expect("parses");
                 dut.decrypt(&message, Some(&peer_identity), &mut rng)
@@ -902,7 +912,7 @@ fn responder<S: Device>(b: &mut Bencher<'_>, store: &mut S, device: &mut Respond
             .map(|id| {
                 let bundle = store.verified_bundle(id, id);
                 let mut session = Session::initiate(sender, &bundle, &mut rng).expect("initiate");
-                let Ok(Message::PreKey(m)) = session.encrypt(&PLAINTEXT) else {
+                let Ok(Message::PreKey(m)) = session.encrypt(0, &PLAINTEXT) else {
                     panic!("a PreKey message")
                 };
                 (Address::new(format!("sender{id}"), 1), m.to_bytes())

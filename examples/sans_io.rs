@@ -93,8 +93,10 @@ fn main() -> keylink::Result<()> {
     let mut alice = SessionRecord::new();
     alice.set_current(Session::initiate(&alice_identity, &verified, &mut rng)?);
     let mut outbox = Vec::new();
+    // Every message carries the version of the sender's own account device list (0: Alice's
+    // device belongs to no account here; an app with one passes the accepted list's version).
     for text in ["Hi Bob!", "Are you there?"] {
-        let message = alice.encrypt(text.as_bytes())?;
+        let message = alice.encrypt(0, text.as_bytes())?;
         // Persist the advanced record here, before the message leaves the device.
         let _alice_row = alice.to_bytes();
         outbox.push(message.to_bytes());
@@ -133,7 +135,7 @@ fn main() -> keylink::Result<()> {
     // Bob replies on the session; Alice's record decrypts it and stops sending PreKey messages.
     let row = bob.sessions.get("alice").ok_or(keylink::Error::NoSession)?;
     let mut record = SessionRecord::from_bytes(row)?;
-    let reply = record.encrypt(b"Hi Alice!")?.to_bytes();
+    let reply = record.encrypt(0, b"Hi Alice!")?.to_bytes();
     bob.sessions
         .insert("alice".into(), record.to_bytes().to_vec());
     let Message::Ratchet(reply) = Message::try_from(reply.as_slice())? else {

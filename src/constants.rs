@@ -58,6 +58,9 @@ pub const HEADER_KEY_B_INFO: &[u8] = b"keylink v1 header key B";
 pub const HEADER_INFO: &[u8] = b"keylink v1 header";
 /// Length of an encrypted header: `h_nonce (12) || AES-256-GCM(header (41)) || tag (16)`.
 pub const ENC_HEADER_LEN: usize = 69;
+/// Length of the sender's device list version, `u64be`, that leads the AEAD plaintext of
+/// every ratchet message (the app's plaintext follows it).
+pub const LIST_VERSION_LEN: usize = 8;
 
 // ---- Limits -------------------------------------------------------------------------------
 

@@ -120,6 +120,21 @@ pub enum Error {
         /// The devices to fetch a bundle for and start a session with, in list order.
         devices: Vec<Address>,
     },
+    /// This device's own account list does not have this device's identity key: the device
+    /// was removed from its account, or was never linked to it.
+    NotOnOwnDeviceList,
+    /// A device list offered as this device's own account list is for another phone number
+    /// than the account this device already belongs to.
+    OtherLocalAccount,
+    /// A peer device of this account sent a message under a newer device list than the one
+    /// accepted for the account: nothing is sent to the account until a list at least that
+    /// new is accepted (a server withholding a list change cannot go unnoticed).
+    StaleDeviceList {
+        /// The version of the list accepted for the account (0 if none is).
+        accepted: u64,
+        /// The highest version the account's devices sent.
+        seen: u64,
+    },
     /// A [`PreKeyPolicy`](crate::account::PreKeyPolicy) whose values do not work together;
     /// the text says which.
     InvalidPreKeyPolicy(&'static str),
@@ -223,6 +238,16 @@ impl fmt::Display for Error {
                 f,
                 "{} device(s) on the accepted device lists have no session (the error lists them): fetch their bundles and call start_session for each, then send again; nothing was sent",
                 devices.len()
+            ),
+            Error::NotOnOwnDeviceList => f.write_str(
+                "this device is not on its account's device list: it was removed or never linked; do not accept the list as this device's own, and link the device again (or register it anew) to use the account",
+            ),
+            Error::OtherLocalAccount => f.write_str(
+                "the device list is for another phone number than the account this device belongs to; a device belongs to one account: accept the list with accept_device_list as a peer's list instead",
+            ),
+            Error::StaleDeviceList { accepted, seen } => write!(
+                f,
+                "the account has a newer device list (version {seen}) than the one accepted (version {accepted}); fetch the account's device list and accept it with accept_device_list, then send again; nothing was sent or changed"
             ),
             Error::InvalidPreKeyPolicy(problem) => {
                 write!(f, "invalid prekey policy: {problem}")

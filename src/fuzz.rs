@@ -854,6 +854,7 @@ pub fn fuzz_sqlite_file(data: &[u8]) {
         Ok(mut store) => {
             let alice = Address::new("alice", 1);
             let _ = store.local_identity();
+            let _ = store.local_account();
             for id in 0..4u32 {
                 let _ = store.signed_prekey(id.into());
                 let _ = store.one_time_prekey(id.into());
@@ -926,11 +927,16 @@ mod tests {
             count += 1;
         }
         assert!(count >= 3, "seeds for sqlite_file");
-        // The schema-1 seed (migrated) and the schema-2 seed open, under the seed key; the
-        // second remembers the fixture's account key.
+        // The schema-1 seed (migrated), the schema-2 and schema-3 seeds open, under the seed
+        // key; the later two remember the fixture's account key.
         let key = crate::store::at_rest::StorageKey::from_bytes(SQLITE_SEED_KEY);
         let f = safety_fixture().unwrap();
-        for (name, account) in [("schema-1.db", None), ("schema-2.db", Some(f.bob_key))] {
+        let seeds = [
+            ("schema-1.db", None),
+            ("schema-2.db", Some(f.bob_key)),
+            ("schema-3.db", Some(f.bob_key)),
+        ];
+        for (name, account) in seeds {
             let seed = std::fs::read(corpus("sqlite_file").join(name)).unwrap();
             let path =
                 std::env::temp_dir().join(format!("keylink-seed-{}-{name}", std::process::id()));
@@ -978,6 +984,47 @@ mod tests {
         conn.execute("VACUUM INTO ?1", [out.to_str().unwrap()])
             .unwrap();
         drop(conn);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Writes the `sqlite_file` seed of schema 3 (also `tests/sqlite/schema-3.db`): the
+    /// schema-2 seed migrated, with a device list accepted for Bob's number (signed by the
+    /// fixture's account key). Only a keylink writing schema 3 (commit f283331) can run it:
+    /// `cargo test --all-features --lib write_sqlite_schema_3_seed -- --ignored`.
+    #[cfg(feature = "sqlite")]
+    #[test]
+    #[ignore]
+    fn write_sqlite_schema_3_seed() {
+        use crate::account::{DeviceEntry, SignedDeviceList};
+        use crate::store::SqliteStore;
+        use crate::store::at_rest::StorageKey;
+
+        let dir = std::env::temp_dir().join(format!("keylink-seed-3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("store.db");
+        std::fs::copy(corpus("sqlite_file").join("schema-2.db"), &path).unwrap();
+        let key = StorageKey::from_bytes(SQLITE_SEED_KEY);
+        let mut store = SqliteStore::open(&path, &key).unwrap();
+        assert_eq!(crate::store::SCHEMA_VERSION, 3, "run at schema 3 only");
+        let rng = &mut FuzzRng::new(0xACC0);
+        let (_alice, bob) = (AccountKeyPair::generate(rng), AccountKeyPair::generate(rng));
+        let f = safety_fixture().unwrap();
+        assert_eq!(*bob.public(), f.bob_key);
+        let device = crate::keys::IdentityKeyPair::from_seed(&[0x5B; 32]);
+        let t = Timestamp::from_unix_secs(1_800_000_000);
+        let primary = DeviceEntry::primary(&bob, &device, t);
+        let list = SignedDeviceList::issue(&bob, &f.bob_phone, 1, t, vec![primary]).unwrap();
+        crate::accept_device_list(&mut store, &f.bob_phone, list).unwrap();
+        drop(store);
+        for out in [
+            corpus("sqlite_file").join("schema-3.db"),
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sqlite/schema-3.db"),
+        ] {
+            let _ = std::fs::remove_file(&out);
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute("VACUUM INTO ?1", [out.to_str().unwrap()])
+                .unwrap();
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

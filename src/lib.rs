@@ -83,7 +83,10 @@
 //!   account: sessions and messages with it are refused unless the accepted list names that
 //!   device with that identity key (no ghost devices), and [`encrypt_for_accounts`] sends one
 //!   message to every listed device of some accounts in one commit. Other user parts
-//!   (`"bob"`) are outside accounts.
+//!   (`"bob"`) are outside accounts. [`accept_own_device_list`] accepts this device's own
+//!   account list, whose version every message carries: [`encrypt`] refuses to send to an
+//!   account whose devices sent a newer version than the list accepted for it, and
+//!   [`device_list_needed`] says which to fetch.
 //! - [`link`]: linking a new device to an account: the typed
 //!   [`LinkingCode`](link::LinkingCode) and the [`LinkingQr`](link::LinkingQr) payload (the
 //!   handshake is not there yet).
@@ -116,9 +119,9 @@ pub(crate) mod wire;
 
 pub use error::{Error, Result};
 pub use store::{
-    AccountTrust, FanOut, accept_account, accept_device_list, accept_identity, check_account,
-    decrypt, decrypt_in_place, devices_without_session, encrypt, encrypt_for_accounts,
-    encrypt_in_place, start_session,
+    AccountTrust, FanOut, accept_account, accept_device_list, accept_identity,
+    accept_own_device_list, check_account, decrypt, decrypt_in_place, device_list_needed,
+    devices_without_session, encrypt, encrypt_for_accounts, encrypt_in_place, start_session,
 };
 pub use time::Timestamp;
 

@@ -80,7 +80,7 @@ fn chain_exhausted() -> Error {
     let current = record.current.as_mut().unwrap();
     current.sending_chain.as_mut().unwrap().index = u32::MAX - 1;
     let mut record = SessionRecord::from_bytes(&proto::encode(bytes[0], &record)).unwrap();
-    let last = record.encrypt(b"the last message").unwrap();
+    let last = record.encrypt(0, b"the last message").unwrap();
     let Message::Ratchet(last) = last else {
         panic!("expected a ratchet message")
     };
@@ -90,7 +90,7 @@ fn chain_exhausted() -> Error {
     let index = after.current.unwrap().sending_chain.unwrap().index;
     assert_eq!(index, u32::MAX);
     let before = record.to_bytes();
-    let e = record.encrypt(b"one too many").unwrap_err();
+    let e = record.encrypt(0, b"one too many").unwrap_err();
     assert_eq!(*record.to_bytes(), *before);
     e
 }

@@ -22,7 +22,7 @@ fn sans_io_alice_and_bob() -> (SessionRecord, Address, Device) {
     let mut bob = Device::new("bob", 1);
     let mut alice = SessionRecord::new();
     alice.set_current(Session::initiate(&alice_id, &bob.bundle(None), &mut rng).unwrap());
-    let first = alice.encrypt(b"first").unwrap().to_bytes();
+    let first = alice.encrypt(0, b"first").unwrap().to_bytes();
     bob.recv_ok(&alice_addr, &first, b"first");
     let Message::Ratchet(reply) = bob.send(&alice_addr, b"reply") else {
         panic!("expected a ratchet message")
@@ -42,7 +42,7 @@ fn sans_io_alice_and_bob() -> (SessionRecord, Address, Device) {
 fn encrypt_chain(alice: &mut SessionRecord, count: u32, keep: &[u32]) -> BTreeMap<u32, Vec<u8>> {
     let mut kept = BTreeMap::new();
     for i in 0..count {
-        let m = alice.encrypt(&i.to_be_bytes()).unwrap();
+        let m = alice.encrypt(0, &i.to_be_bytes()).unwrap();
         let Message::Ratchet(r) = &m else {
             panic!("expected a ratchet message")
         };
@@ -164,7 +164,7 @@ fn prekey_message_skipping_past_max_skip_is_rejected() {
     let mut alice = Session::initiate(&alice_id, &bob.bundle(Some(FIRST_OTPK)), &mut rng).unwrap();
     let mut kept = BTreeMap::new();
     for i in 0..=MAX_SKIP + 1 {
-        let m = alice.encrypt(&i.to_be_bytes()).unwrap();
+        let m = alice.encrypt(0, &i.to_be_bytes()).unwrap();
         assert!(m.is_prekey());
         if i >= MAX_SKIP {
             kept.insert(i, m.to_bytes());

@@ -159,6 +159,9 @@ impl keylink::store::ProtocolStore for Panicking {
     fn prekey_state(&self) -> Result<Option<keylink::account::PreKeyState>, Self::Error> {
         self.0.prekey_state()
     }
+    fn local_account(&self) -> Result<Option<keylink::account::PhoneNumber>, Self::Error> {
+        self.0.local_account()
+    }
     fn commit(&mut self, changes: keylink::store::Changes) -> Result<(), Self::Error> {
         self.0.commit(changes)
     }

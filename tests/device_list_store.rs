@@ -245,7 +245,7 @@ mod sqlite {
     }
 
     #[test]
-    fn a_schema_2_file_is_migrated_to_schema_3() {
+    fn a_schema_2_file_is_migrated_to_the_current_schema() {
         let db = TempDb::new("schema-2");
         std::fs::copy(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sqlite/schema-2.db"),
@@ -260,7 +260,7 @@ mod sqlite {
         // The fuzz seed's storage key (src/fuzz.rs).
         let key = StorageKey::from_bytes([0x42; 32]);
         let mut store = SqliteStore::open(&db.0, &key).unwrap();
-        assert_eq!(pragma("user_version"), 3);
+        assert_eq!(pragma("user_version"), 4);
         // What schema 2 held still opens: the remembered account, the prekey upkeep state.
         let bob = PhoneNumber::parse("+447700900123").unwrap();
         assert!(store.peer_account(&bob).unwrap().is_some());

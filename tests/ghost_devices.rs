@@ -135,6 +135,9 @@ impl<S: ProtocolStore> ProtocolStore for Watched<S> {
     fn device_list(&self, phone: &PhoneNumber) -> WResult<Option<SignedDeviceList>, S> {
         self.inner.device_list(phone).map_err(WatchError::Inner)
     }
+    fn local_account(&self) -> WResult<Option<PhoneNumber>, S> {
+        self.inner.local_account().map_err(WatchError::Inner)
+    }
     fn signed_prekey(&self, id: SignedPreKeyId) -> WResult<Option<SignedPreKey>, S> {
         self.inner.signed_prekey(id).map_err(WatchError::Inner)
     }

@@ -154,7 +154,7 @@ fn the_sans_io_record_encrypts_and_decrypts_in_place() {
     let mut b = bob.record(&alice.addr);
     for len in [0, 100, 70_000] {
         let mut buffer = plaintext(len);
-        a.encrypt_in_place(&mut buffer).unwrap();
+        a.encrypt_in_place(0, &mut buffer).unwrap();
         let before = b.to_bytes();
         let mut tampered = buffer.clone();
         *tampered.last_mut().unwrap() ^= 1;
@@ -163,7 +163,7 @@ fn the_sans_io_record_encrypts_and_decrypts_in_place() {
             .unwrap_err();
         assert!(matches!(e, Error::DecryptionFailed));
         assert_eq!(b.to_bytes(), before);
-        let (out, sender) = b.decrypt_in_place(&mut buffer, None, &mut rng()).unwrap();
+        let (out, sender, _) = b.decrypt_in_place(&mut buffer, None, &mut rng()).unwrap();
         assert_eq!(out, plaintext(len).as_slice());
         assert_eq!(sender, alice.identity_key());
     }

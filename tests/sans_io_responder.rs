@@ -57,7 +57,7 @@ fn alice(bob: &Bob) -> (Session, PreKeyMessage, PreKeyMessage) {
     let alice = IdentityKeyPair::generate(&mut rng);
     let bundle = PreKeyBundle::try_from(bob.bundle.as_slice()).unwrap();
     let mut session = Session::initiate(&alice, &bundle.verify().unwrap(), &mut rng).unwrap();
-    let mut prekey = |text: &[u8]| match session.encrypt(text).unwrap() {
+    let mut prekey = |text: &[u8]| match session.encrypt(0, text).unwrap() {
         Message::PreKey(m) => *m,
         Message::Ratchet(_) => panic!("an initiator sends PreKey messages until a reply"),
     };

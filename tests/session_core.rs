@@ -31,7 +31,7 @@ fn sans_io_transcript(seed: u64) -> Vec<Vec<u8>> {
     let mut alice = SessionRecord::new();
     alice.set_current(session);
     let mut out = Vec::new();
-    let first = alice.encrypt(b"sans-io hello").unwrap();
+    let first = alice.encrypt(0, b"sans-io hello").unwrap();
     out.push(first.to_bytes());
     let Message::PreKey(first) = first else {
         panic!("expected a PreKey message")
@@ -66,7 +66,7 @@ fn sans_io_transcript(seed: u64) -> Vec<Vec<u8>> {
         };
         for i in 0..3u8 {
             let text = [b'm', turn, i];
-            let m = sender.encrypt(&text).unwrap();
+            let m = sender.encrypt(0, &text).unwrap();
             out.push(m.to_bytes());
             let Message::Ratchet(m) = m else {
                 panic!("expected a ratchet message")
@@ -98,7 +98,7 @@ fn sans_io_core_without_store() {
         .verify()
         .unwrap();
     let mut alice = Session::initiate(&alice_id, &bundle, &mut rng).unwrap();
-    let Message::PreKey(m) = alice.encrypt(b"x").unwrap() else {
+    let Message::PreKey(m) = alice.encrypt(0, b"x").unwrap() else {
         panic!("expected a PreKey message")
     };
     assert_eq!(m.kem_prekey_id(), 2.into());

@@ -163,7 +163,9 @@ fn body_aad(ad: &[u8; 64], enc_header: &[u8]) -> Vec<u8> {
 fn seal(ad: &[u8; 64], hk: &[u8; 32], ck: [u8; 32], header: Header, plaintext: &[u8]) -> Vec<u8> {
     let enc_header = seal_header(ad, hk, header);
     let (key, nonce) = body_aead(&message_key(ck, header.counter));
-    let ciphertext = aes_gcm_seal(&key, &nonce, &body_aad(ad, &enc_header), plaintext);
+    // The body leads with the sender's list version: 0, a sender outside accounts.
+    let body = [&0u64.to_be_bytes()[..], plaintext].concat();
+    let ciphertext = aes_gcm_seal(&key, &nonce, &body_aad(ad, &enc_header), &body);
     proto::encode(
         0x11,
         &proto::RatchetMessage {
@@ -174,16 +176,19 @@ fn seal(ad: &[u8; 64], hk: &[u8; 32], ck: [u8; 32], header: Header, plaintext: &
 }
 
 /// Open a serialized ratchet message whose header is sealed under `hk`, with the chain key `ck`
-/// of its ratchet key, and check that sealing the result again gives the same bytes.
+/// of its ratchet key, check that its body leads with list version 0 and that sealing the
+/// result again gives the same bytes: the app's plaintext.
 fn open(ad: &[u8; 64], hk: &[u8; 32], ck: [u8; 32], message: &[u8]) -> (Header, Vec<u8>) {
-    let (header, plaintext) =
+    let (header, body) =
         try_open(ad, hk, ck, message).expect("does not decrypt as DESIGN.md says it should");
+    let (version, plaintext) = body.split_at(8);
+    assert_eq!(version, [0; 8], "a sender outside accounts: list version 0");
     assert_eq!(
-        seal(ad, hk, ck, header, &plaintext),
+        seal(ad, hk, ck, header, plaintext),
         message,
         "byte for byte"
     );
-    (header, plaintext)
+    (header, plaintext.to_vec())
 }
 
 /// [`open`] without the resealing, `None` if the header or the body does not authenticate.

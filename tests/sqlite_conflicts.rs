@@ -95,6 +95,9 @@ impl ProtocolStore for Interfering<'_> {
     fn prekey_state(&self) -> R<Option<keylink::account::PreKeyState>> {
         self.inner.prekey_state()
     }
+    fn local_account(&self) -> R<Option<keylink::account::PhoneNumber>> {
+        self.inner.local_account()
+    }
     fn commit(&mut self, changes: Changes) -> R<()> {
         self.commits += 1;
         (self.interfere)(self.commits);

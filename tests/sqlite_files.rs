@@ -891,7 +891,7 @@ fn a_newer_schema_is_refused_and_left_alone() {
     let file = keylink_file();
     {
         let conn = rusqlite::Connection::open(&file.path).unwrap();
-        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.pragma_update(None, "user_version", 5).unwrap();
     }
     assert_eq!(listing(file.dir.path()).len(), 1);
     let e = refused(file.dir.path(), &file.path, &file.key);
@@ -899,8 +899,8 @@ fn a_newer_schema_is_refused_and_left_alone() {
         matches!(
             e,
             SqliteStoreError::NewerSchema {
-                found: 4,
-                supported: 3
+                found: 5,
+                supported: 4
             }
         ),
         "{e:?}"

@@ -211,14 +211,16 @@ struct Keystreams {
 impl Keystreams {
     fn add(&mut self, name: String, message: &[u8], plaintext: &[u8]) {
         let ciphertext = body_ciphertext(message);
+        // The AEAD plaintext: the sender's list version (0, no local account), then the text.
+        let body = [&0u64.to_be_bytes()[..], plaintext].concat();
         assert_eq!(
             ciphertext.len(),
-            plaintext.len() + 16,
-            "{name}: the body is the plaintext and a 16-byte tag"
+            body.len() + 16,
+            "{name}: the body is the list version, the plaintext and a 16-byte tag"
         );
         let mut stream = [0u8; KEYSTREAM_LEN];
         for (i, s) in stream.iter_mut().enumerate() {
-            *s = ciphertext[i] ^ plaintext[i];
+            *s = ciphertext[i] ^ body[i];
         }
         match self.seen.get(&stream) {
             Some((p, other)) if p != plaintext => self.reuses.push(format!(

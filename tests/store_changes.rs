@@ -69,6 +69,7 @@ fn kind(change: &Change) -> &'static str {
         Change::UsedBaseKey { .. } => "used base key",
         Change::PreKeyState(_) => "prekey state",
         Change::DeviceList { .. } => "device list",
+        Change::LocalAccount(_) => "local account",
         Change::SignedPreKey(_) => "signed prekey",
         Change::OneTimePreKeys(_) => "one-time prekeys",
         Change::KemPreKeys(_) => "KEM prekeys",
@@ -126,6 +127,9 @@ impl ProtocolStore for Recording {
     }
     fn prekey_state(&self) -> Result<Option<keylink::account::PreKeyState>, Self::Error> {
         self.inner.prekey_state()
+    }
+    fn local_account(&self) -> Result<Option<keylink::account::PhoneNumber>, Self::Error> {
+        self.inner.local_account()
     }
     fn commit(&mut self, changes: Changes) -> Result<(), Self::Error> {
         let mut kinds: Vec<_> = changes.iter().map(kind).collect();

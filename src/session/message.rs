@@ -45,6 +45,17 @@ impl RatchetMessage {
         head
     }
 
+    /// The length of [`RatchetMessage::head`] for a body of `body_len` bytes.
+    pub(crate) fn head_len(body_len: usize) -> usize {
+        let mut len = body_len as u64;
+        let mut varint = 1;
+        while len >= 0x80 {
+            varint += 1;
+            len >>= 7;
+        }
+        3 + ENC_HEADER_LEN + 1 + varint
+    }
+
     fn to_proto(&self) -> proto::RatchetMessage {
         proto::RatchetMessage {
             enc_header: self.enc_header.to_vec(),
@@ -299,6 +310,7 @@ mod head_tests {
             let bytes = message.to_bytes();
             let head = RatchetMessage::head(&message.enc_header, len);
             assert_eq!(head.len() + len, bytes.len(), "{len}");
+            assert_eq!(RatchetMessage::head_len(len), head.len(), "{len}");
             assert_eq!(bytes.get(..head.len()), Some(head.as_slice()), "{len}");
         }
     }

@@ -17,4 +17,5 @@ pub(crate) use responder::PreKeyIds;
 pub use responder::{ConsumedPreKeys, Decrypted, ResponderPreKeys};
 pub use rows::{SessionId, SessionIndex, SkippedKeyId, SkippedMessageKey};
 pub use state::Session;
+pub(crate) use state::in_place_plaintext;
 pub(crate) use view::{RecordSource, RecordView, Writes, owned};

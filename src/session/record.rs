@@ -20,7 +20,7 @@ use crate::ratchet::{Body, MessageKey, Opened, SkippedDelta};
 use crate::session::message::{Message, PreKeyMessage, RatchetMessage, ratchet_parts_mut};
 use crate::session::responder::{ConsumedPreKeys, Decrypted, ResponderPreKeys};
 use crate::session::rows::{SessionId, SkippedKeyId, SkippedMessageKey};
-use crate::session::state::{IdentityCache, Session};
+use crate::session::state::{IdentityCache, Session, in_place_plaintext};
 use crate::session::view::{RecordSource, RecordView, Writes, owned};
 use crate::wire::{self, Kind, proto};
 
@@ -155,44 +155,53 @@ impl SessionRecord {
         self.keys.0.len()
     }
 
-    /// Encrypt with the current session. The record has changed when this returns:
-    /// **persist it before sending the message**, or a restart could reuse a message key.
-    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Message> {
-        let message = self.view.encrypt(plaintext)?;
+    /// Encrypt with the current session. `list_version` is the version of the device list
+    /// of this device's own account, 0 outside accounts (see [`Session::encrypt`]). The
+    /// record has changed when this returns: **persist it before sending the message**, or a
+    /// restart could reuse a message key.
+    ///
+    /// This layer does not refuse to send to an account whose devices sent a newer list
+    /// version than the one accepted; apps doing their own I/O compare
+    /// [`Session::peer_list_version`] with their accepted list themselves (the store-backed
+    /// [`encrypt`](crate::encrypt) does, PROTOCOL.md §11.6).
+    pub fn encrypt(&mut self, list_version: u64, plaintext: &[u8]) -> Result<Message> {
+        let message = self.view.encrypt(list_version, plaintext)?;
         self.applied();
         Ok(message)
     }
 
     /// [`SessionRecord::encrypt`] in place: `buffer` holds the plaintext and, on success, the
     /// serialized message (see [`Session::encrypt_in_place`]).
-    pub fn encrypt_in_place(&mut self, buffer: &mut Vec<u8>) -> Result<()> {
-        drop(self.view.encrypt_in_place(buffer)?);
+    pub fn encrypt_in_place(&mut self, list_version: u64, buffer: &mut Vec<u8>) -> Result<()> {
+        drop(self.view.encrypt_in_place(list_version, buffer)?);
         self.applied();
         Ok(())
     }
 
     /// [`SessionRecord::decrypt`] in place, for a serialized ratchet message in `buffer`: its
     /// ciphertext is authenticated and decrypted where it is, in one AES-GCM pass. Returns
-    /// the plaintext, part of `buffer`, and the sender's identity. On failure `buffer` and
-    /// the record are unchanged. (A PreKey message goes through
+    /// the plaintext, part of `buffer`, the sender's identity and the list version the
+    /// message carried (as [`Decrypted::sender_list_version`]). On failure `buffer` and the
+    /// record are unchanged. (A PreKey message goes through
     /// [`SessionRecord::decrypt_prekey`].)
     pub fn decrypt_in_place<'b, R: CryptoRng + ?Sized>(
         &mut self,
         buffer: &'b mut [u8],
         trusted: Option<&IdentityKey>,
         rng: &mut R,
-    ) -> Result<(&'b mut [u8], IdentityKey)> {
+    ) -> Result<(&'b mut [u8], IdentityKey, u64)> {
         let (enc_header, sealed) = ratchet_parts_mut(buffer)?;
         let mut body = Body::InPlace(sealed);
-        let (opened, sender) =
+        let (opened, sender, list_version) =
             self.view
                 .decrypt(&enc_header, &mut body, trusted, &self.keys, rng)?;
         self.applied();
         let (Opened::InPlace(len, _), Body::InPlace(sealed)) = (opened, body) else {
             return Err(Error::Internal("an in-place body decrypts in place"));
         };
-        let (plaintext, _) = sealed.split_at_mut(len.min(sealed.len()));
-        Ok((plaintext, sender))
+        let plaintext = sealed.get_mut(in_place_plaintext(len));
+        let plaintext = plaintext.ok_or(Error::Internal("a plaintext outside its body"))?;
+        Ok((plaintext, sender, list_version))
     }
 
     /// Decrypt a ratchet message with the current session, else with the archived ones, most
@@ -210,13 +219,14 @@ impl SessionRecord {
     ) -> Result<Decrypted> {
         let mut body = Body::Borrowed(&message.ciphertext);
         let enc_header = &message.enc_header;
-        let (opened, sender) = self
+        let (opened, sender, sender_list_version) = self
             .view
             .decrypt(enc_header, &mut body, trusted, &self.keys, rng)?;
         self.applied();
         Ok(Decrypted {
             plaintext: owned(opened)?,
             sender,
+            sender_list_version,
             consumed: ConsumedPreKeys::default(),
         })
     }

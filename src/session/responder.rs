@@ -62,6 +62,12 @@ pub struct Decrypted {
     /// The identity of the session that decrypted it: remember it for the sender's address if
     /// none is remembered yet.
     pub sender: IdentityKey,
+    /// The version of the sender's own account device list that the message carried (0 for a
+    /// sender outside accounts). The session keeps the highest one
+    /// ([`Session::peer_list_version`](crate::session::Session::peer_list_version)); a
+    /// version above the list accepted for the sender's account means that list is stale
+    /// (PROTOCOL.md §11.6).
+    pub sender_list_version: u64,
     /// The prekey state a PreKey message used up; empty otherwise.
     pub consumed: ConsumedPreKeys,
 }
@@ -71,6 +77,7 @@ impl core::fmt::Debug for Decrypted {
         f.debug_struct("Decrypted")
             .field("plaintext_len", &self.plaintext.len())
             .field("sender", &self.sender)
+            .field("sender_list_version", &self.sender_list_version)
             .field("consumed", &self.consumed)
             .finish()
     }

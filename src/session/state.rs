@@ -5,7 +5,7 @@ use core::fmt;
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use crate::constants::ENC_HEADER_LEN;
+use crate::constants::{ENC_HEADER_LEN, LIST_VERSION_LEN};
 use crate::primitives::TAG_LEN;
 
 use crate::error::{Error, Result};
@@ -27,7 +27,8 @@ const WHAT: &str = "session record";
 /// sealed it could not be persisted: that message must never be sent, and the caller gets
 /// its plaintext back to try again. Dropping it wipes what it holds.
 pub(crate) enum Unsend {
-    /// A ratchet message: `head` leading bytes, the body encrypted in place, then its tag.
+    /// A ratchet message: `head` leading bytes, the body (list version and plaintext)
+    /// encrypted in place, then its tag.
     Ratchet {
         /// How many bytes precede the body.
         head: usize,
@@ -43,19 +44,21 @@ impl Unsend {
     pub(crate) fn restore(self, buffer: &mut Vec<u8>) -> Result<()> {
         match self {
             Unsend::Ratchet { head, reseal } => {
-                let body = buffer
-                    .len()
-                    .checked_sub(head + TAG_LEN)
-                    .ok_or(Error::Internal(
-                        "an encrypted message shorter than its head",
-                    ))?;
+                let end = buffer.len().checked_sub(TAG_LEN);
+                let end =
+                    end.filter(|end| *end >= head + LIST_VERSION_LEN)
+                        .ok_or(Error::Internal(
+                            "an encrypted message shorter than its head",
+                        ))?;
                 let tag: [u8; TAG_LEN] = buffer
-                    .get(head + body..)
+                    .get(end..)
                     .and_then(|tag| tag.try_into().ok())
                     .ok_or(Error::Internal("an encrypted message's tag"))?;
-                buffer.truncate(head + body);
-                buffer.drain(..head);
-                reseal.unseal(buffer, &tag)
+                let body = buffer.get_mut(head..end);
+                reseal.unseal(body.ok_or(Error::Internal("a body"))?, &tag)?;
+                buffer.truncate(end);
+                buffer.drain(..head + LIST_VERSION_LEN);
+                Ok(())
             }
             Unsend::PreKey(mut plaintext) => {
                 core::mem::swap(buffer, &mut *plaintext);
@@ -96,6 +99,56 @@ pub struct Session {
     /// The base key of the session this one was started simultaneously with, if both sides
     /// started one at once (see `SessionRecord`'s simultaneous-start rule).
     simultaneous_with: Option<PublicKey>,
+    /// The highest device list version the peer's messages on this session carried.
+    peer_list_version: u64,
+}
+
+/// A decryption computed and not applied yet: the ratchet's update, and the sender's device
+/// list version that led the message's plaintext.
+pub(crate) struct SessionUpdate {
+    ratchet: PendingUpdate,
+    list_version: u64,
+}
+
+impl SessionUpdate {
+    /// The sender's device list version the message carried.
+    pub(crate) fn list_version(&self) -> u64 {
+        self.list_version
+    }
+}
+
+/// Where the app's plaintext is in a body of `len` bytes decrypted in place: after the list
+/// version.
+pub(crate) fn in_place_plaintext(len: usize) -> core::ops::Range<usize> {
+    LIST_VERSION_LEN.min(len)..len
+}
+
+/// The list version leading an opened body, and the body without it (an in-place body keeps
+/// it: see [`in_place_plaintext`]). A body too short to hold one (only a buggy peer sends
+/// it) fails as any body that does not decrypt, with an in-place body restored.
+fn split_list_version(opened: Opened, body: &mut Body<'_>) -> Result<(Opened, u64)> {
+    match opened {
+        Opened::Owned(mut plaintext) => {
+            let version = plaintext.first_chunk::<LIST_VERSION_LEN>();
+            let version = u64::from_be_bytes(*version.ok_or(Error::DecryptionFailed)?);
+            plaintext.drain(..LIST_VERSION_LEN);
+            Ok((Opened::Owned(plaintext), version))
+        }
+        Opened::InPlace(len, reseal) => {
+            let version = match &*body {
+                Body::InPlace(sealed) => sealed.get(..len).and_then(|p| p.first_chunk().copied()),
+                Body::Borrowed(_) => None,
+            };
+            let opened = Opened::InPlace(len, reseal);
+            match version {
+                Some(version) => Ok((opened, u64::from_be_bytes(version))),
+                None => {
+                    opened.undo(body)?;
+                    Err(Error::DecryptionFailed)
+                }
+            }
+        }
+    }
 }
 
 impl Session {
@@ -119,6 +172,7 @@ impl Session {
             ratchet,
             setup_digest: None,
             simultaneous_with: None,
+            peer_list_version: 0,
             pending: Some(Box::new(PendingPreKey {
                 local_identity: *ours.public(),
                 signed_prekey_id,
@@ -183,6 +237,7 @@ impl Session {
             pending: None,
             setup_digest: Some(message.setup_digest()),
             simultaneous_with: None,
+            peer_list_version: 0,
         };
         let inner = &message.message;
         let mut body = Body::Borrowed(&inner.ciphertext);
@@ -198,13 +253,16 @@ impl Session {
         Ok((session, plaintext, skipped))
     }
 
-    /// Encrypt a message to the peer.
+    /// Encrypt a message to the peer. `list_version` is the version of the device list of
+    /// this device's own account (0 outside accounts): it leads the AEAD plaintext, so the
+    /// peer learns it authenticated (PROTOCOL.md §6.4, §11.6).
     ///
     /// The session has advanced when this returns: **persist it before you send the
     /// message** (or at least in the same transaction), else a restart could encrypt the next
     /// message with the same key.
-    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Message> {
-        let mut ciphertext = Vec::with_capacity(plaintext.len() + TAG_LEN);
+    pub fn encrypt(&mut self, list_version: u64, plaintext: &[u8]) -> Result<Message> {
+        let mut ciphertext = Vec::with_capacity(LIST_VERSION_LEN + plaintext.len() + TAG_LEN);
+        ciphertext.extend_from_slice(&list_version.to_be_bytes());
         ciphertext.extend_from_slice(plaintext);
         let (enc_header, tag, _) = self.ratchet.encrypt_in_place(&self.ad(), &mut ciphertext)?;
         ciphertext.extend_from_slice(&tag);
@@ -218,30 +276,64 @@ impl Session {
     /// Encrypt the plaintext in `buffer` in place: on return `buffer` holds the serialized
     /// message ([`Message::to_bytes`]). A ratchet message costs one AES-GCM pass over the
     /// plaintext and one move of it to make room for the message's 73 to 78 leading bytes
-    /// (no reallocation if `buffer` has 94 bytes of spare capacity). A PreKey message (sent
-    /// until the peer replies) is built as by [`Session::encrypt`] and copied into `buffer`.
+    /// and the 8-byte list version (no reallocation if `buffer` has 102 bytes of spare
+    /// capacity: those, and the 16-byte tag). A PreKey message (sent until the peer replies)
+    /// is built as by [`Session::encrypt`] and copied into `buffer`. `list_version` as for
+    /// [`Session::encrypt`].
     ///
     /// Persist the session before sending, as for [`Session::encrypt`].
-    pub fn encrypt_in_place(&mut self, buffer: &mut Vec<u8>) -> Result<()> {
-        self.encrypt_in_place_undoable(buffer).map(drop)
+    pub fn encrypt_in_place(&mut self, list_version: u64, buffer: &mut Vec<u8>) -> Result<()> {
+        self.encrypt_in_place_undoable(list_version, buffer)
+            .map(drop)
     }
 
     /// [`Session::encrypt_in_place`], and what gives the plaintext back if the advanced
     /// session cannot be persisted (the message must then not be sent).
-    pub(crate) fn encrypt_in_place_undoable(&mut self, buffer: &mut Vec<u8>) -> Result<Unsend> {
+    pub(crate) fn encrypt_in_place_undoable(
+        &mut self,
+        list_version: u64,
+        buffer: &mut Vec<u8>,
+    ) -> Result<Unsend> {
         if self.pending.is_some() {
-            let message = self.encrypt(buffer)?.to_bytes();
+            let message = self.encrypt(list_version, buffer)?.to_bytes();
             let plaintext = Zeroizing::new(core::mem::replace(buffer, message));
             return Ok(Unsend::PreKey(plaintext));
         }
-        let (enc_header, tag, reseal) = self.ratchet.encrypt_in_place(&self.ad(), buffer)?;
+        let body_len = LIST_VERSION_LEN + buffer.len() + TAG_LEN;
+        let head = RatchetMessage::head_len(body_len);
+        // The one move: room for the head, then the version, before the plaintext.
+        let room = head + LIST_VERSION_LEN;
+        buffer.splice(0..0, core::iter::repeat_n(0, room));
+        let (enc_header, reseal) = match self.seal_after_head(list_version, head, buffer) {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                buffer.drain(..room);
+                return Err(e);
+            }
+        };
+        let lead = RatchetMessage::head(&enc_header, body_len);
+        match buffer.get_mut(..head) {
+            Some(slot) if slot.len() == lead.len() => slot.copy_from_slice(&lead),
+            _ => return Err(Error::Internal("a ratchet message's head")),
+        }
+        Ok(Unsend::Ratchet { head, reseal })
+    }
+
+    /// Write `list_version` after the `head` bytes of `buffer`, encrypt the rest in place and
+    /// append its tag: the encrypted header and what undoes the encryption.
+    fn seal_after_head(
+        &mut self,
+        list_version: u64,
+        head: usize,
+        buffer: &mut Vec<u8>,
+    ) -> Result<([u8; ENC_HEADER_LEN], Reseal)> {
+        let version = buffer.get_mut(head..head + LIST_VERSION_LEN);
+        let version = version.ok_or(Error::Internal("room for the list version"))?;
+        version.copy_from_slice(&list_version.to_be_bytes());
+        let body = buffer.get_mut(head..).ok_or(Error::Internal("a body"))?;
+        let (enc_header, tag, reseal) = self.ratchet.encrypt_in_place(&self.ad(), body)?;
         buffer.extend_from_slice(&tag);
-        let head = RatchetMessage::head(&enc_header, buffer.len());
-        buffer.splice(0..0, head.iter().copied());
-        Ok(Unsend::Ratchet {
-            head: head.len(),
-            reseal,
-        })
+        Ok((enc_header, reseal))
     }
 
     /// `message`, as a PreKey message while no reply has arrived.
@@ -263,27 +355,46 @@ impl Session {
     /// Decrypt without changing anything: `Ok(None)` if no header key of this session opens
     /// the message's header; an error is final for the message (its header opened here).
     /// Stored skipped keys are read from `stored`, only when a header opens under their
-    /// chain's header key.
+    /// chain's header key. The opened plaintext is the app's (an in-place one starts after
+    /// the list version: [`in_place_plaintext`]); the update holds the list version.
     pub(crate) fn try_decrypt(
         &self,
         enc_header: &[u8; ENC_HEADER_LEN],
         body: &mut Body<'_>,
         stored: &dyn SkippedKeySource,
-    ) -> Result<Option<(Opened, PendingUpdate)>> {
-        self.ratchet
-            .try_decrypt(&self.ad(), enc_header, body, stored)
+    ) -> Result<Option<(Opened, SessionUpdate)>> {
+        let opened = self
+            .ratchet
+            .try_decrypt(&self.ad(), enc_header, body, stored)?;
+        let Some((opened, ratchet)) = opened else {
+            return Ok(None);
+        };
+        let (opened, list_version) = split_list_version(opened, body)?;
+        let update = SessionUpdate {
+            ratchet,
+            list_version,
+        };
+        Ok(Some((opened, update)))
     }
 
-    /// Apply a decryption; returns the writes to this session's skipped-key rows.
+    /// Apply a decryption; returns the writes to this session's skipped-key rows. The peer's
+    /// list version seen only grows (an older message may arrive late).
     pub(crate) fn commit<R: CryptoRng + ?Sized>(
         &mut self,
-        update: PendingUpdate,
+        update: SessionUpdate,
         rng: &mut R,
     ) -> Result<SkippedDelta> {
-        let skipped = self.ratchet.commit(update, rng)?;
+        let skipped = self.ratchet.commit(update.ratchet, rng)?;
         // A message from the peer proves it has the session: stop sending PreKey messages.
         self.pending = None;
+        self.peer_list_version = self.peer_list_version.max(update.list_version);
         Ok(skipped)
+    }
+
+    /// The highest device list version the peer's messages on this session carried
+    /// (PROTOCOL.md §11.6): the list of the peer's account is at least that new.
+    pub fn peer_list_version(&self) -> u64 {
+        self.peer_list_version
     }
 
     /// `AD = IK_A || IK_B`, initiator first.
@@ -429,6 +540,7 @@ impl Session {
                 setup_digest: self.setup_digest.as_ref().map_or(&[], |d| d.as_slice()),
                 simultaneous_with: (self.simultaneous_with.as_ref())
                     .map_or(&[], |k| k.as_bytes().as_slice()),
+                peer_list_version: self.peer_list_version,
             })
         })
     }
@@ -473,6 +585,7 @@ impl Session {
             pending,
             setup_digest,
             simultaneous_with,
+            peer_list_version: session.peer_list_version,
         })
     }
 }
@@ -496,5 +609,67 @@ impl IdentityCache {
         let key = IdentityKey::from_bytes(&bytes)?;
         self.0.push(key);
         Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod list_version_tests {
+    use super::*;
+    use crate::ratchet::MessageKey;
+
+    const AD: [u8; 64] = [3; 64];
+    const ENC_HEADER: [u8; ENC_HEADER_LEN] = [4; ENC_HEADER_LEN];
+
+    /// `body` sealed under a fixed message key, with its tag: `ciphertext || tag`.
+    fn sealed(body: &[u8]) -> Vec<u8> {
+        let mut buf = body.to_vec();
+        let key = MessageKey::new(&[9; 32], 0);
+        let (tag, _) = key.seal_in_place(&AD, &ENC_HEADER, &mut buf).unwrap();
+        buf.extend_from_slice(&tag);
+        buf
+    }
+
+    fn open(body: &mut Body<'_>) -> Opened {
+        let key = MessageKey::new(&[9; 32], 0);
+        key.open(&AD, &ENC_HEADER, body).unwrap()
+    }
+
+    #[test]
+    fn the_version_leads_the_body_and_is_split_off() {
+        let message = sealed(&[&7u64.to_be_bytes()[..], b"app"].concat());
+        let mut body = Body::Borrowed(&message);
+        let opened = open(&mut body);
+        let (Opened::Owned(plaintext), 7) = split_list_version(opened, &mut body).unwrap() else {
+            panic!("version 7, into a new buffer");
+        };
+        assert_eq!(&plaintext[..], b"app");
+        let mut in_place = message.clone();
+        let mut body = Body::InPlace(&mut in_place);
+        let opened = open(&mut body);
+        let (Opened::InPlace(len, _), 7) = split_list_version(opened, &mut body).unwrap() else {
+            panic!("version 7, in place");
+        };
+        assert_eq!(&in_place[in_place_plaintext(len)], b"app");
+    }
+
+    #[test]
+    fn a_body_shorter_than_a_version_fails_and_is_restored() {
+        for short in [&b""[..], b"1234567"] {
+            let message = sealed(short);
+            let mut body = Body::Borrowed(&message);
+            let opened = open(&mut body);
+            let Err(err) = split_list_version(opened, &mut body) else {
+                panic!("a short body must fail");
+            };
+            assert!(matches!(err, Error::DecryptionFailed));
+            let mut in_place = message.clone();
+            let mut body = Body::InPlace(&mut in_place);
+            let opened = open(&mut body);
+            let Err(err) = split_list_version(opened, &mut body) else {
+                panic!("a short body must fail");
+            };
+            assert!(matches!(err, Error::DecryptionFailed));
+            assert_eq!(in_place, message, "the buffer holds the ciphertext again");
+        }
     }
 }

@@ -231,26 +231,37 @@ impl RecordView {
         }
     }
 
-    /// Encrypt with the current session.
-    pub(crate) fn encrypt(&mut self, plaintext: &[u8]) -> Result<Message> {
+    /// The current session's peer list version (0 without a current session).
+    pub(crate) fn peer_list_version(&self) -> u64 {
+        self.current().map_or(0, Session::peer_list_version)
+    }
+
+    /// Encrypt with the current session, carrying `list_version` (see [`Session::encrypt`]).
+    pub(crate) fn encrypt(&mut self, list_version: u64, plaintext: &[u8]) -> Result<Message> {
         let current = self.current.as_mut().ok_or(Error::NoSession)?;
-        let message = current.session.encrypt(plaintext)?;
+        let message = current.session.encrypt(list_version, plaintext)?;
         current.dirty = true;
         Ok(message)
     }
 
     /// Encrypt the plaintext in `buffer` in place with the current session (see
     /// [`Session::encrypt_in_place`]).
-    pub(crate) fn encrypt_in_place(&mut self, buffer: &mut Vec<u8>) -> Result<Unsend> {
+    pub(crate) fn encrypt_in_place(
+        &mut self,
+        list_version: u64,
+        buffer: &mut Vec<u8>,
+    ) -> Result<Unsend> {
         let current = self.current.as_mut().ok_or(Error::NoSession)?;
-        let unsend = current.session.encrypt_in_place_undoable(buffer)?;
+        let unsend = current
+            .session
+            .encrypt_in_place_undoable(list_version, buffer)?;
         current.dirty = true;
         Ok(unsend)
     }
 
     /// Decrypt a ratchet message, its encrypted header and `body`: see
     /// [`SessionRecord::decrypt`](crate::session::SessionRecord::decrypt). Returns the
-    /// plaintext and the sender's identity.
+    /// plaintext, the sender's identity and the list version the message carried.
     pub(crate) fn decrypt<R: CryptoRng + ?Sized>(
         &mut self,
         enc_header: &[u8; ENC_HEADER_LEN],
@@ -258,7 +269,7 @@ impl RecordView {
         trusted: Option<&IdentityKey>,
         source: &dyn RecordSource,
         rng: &mut R,
-    ) -> Result<(Opened, IdentityKey)> {
+    ) -> Result<(Opened, IdentityKey, u64)> {
         for slot in self.slots() {
             let loaded = self.get(slot, source)?;
             let session = &loaded.session;
@@ -273,6 +284,7 @@ impl RecordView {
             let Some((opened, update)) = session.try_decrypt(enc_header, body, &keys)? else {
                 continue;
             };
+            let list_version = update.list_version();
             let skipped = match loaded.session.commit(update, rng) {
                 Ok(skipped) => skipped,
                 Err(e) => return Err(opened.undo(body).err().unwrap_or(e)),
@@ -280,7 +292,7 @@ impl RecordView {
             loaded.dirty = true;
             self.note_skipped(id, skipped);
             return match self.used_by(slot) {
-                Ok(sender) => Ok((opened, sender)),
+                Ok(sender) => Ok((opened, sender, list_version)),
                 Err(e) => Err(opened.undo(body).err().unwrap_or(e)),
             };
         }
@@ -329,12 +341,14 @@ impl RecordView {
             .session
             .try_decrypt(&inner.enc_header, &mut body, &keys)?
             .ok_or(Error::DecryptionFailed)?;
+        let sender_list_version = update.list_version();
         let skipped = loaded.session.commit(update, rng)?;
         loaded.dirty = true;
         self.note_skipped(id, skipped);
         Ok(Decrypted {
             plaintext: owned(opened)?,
             sender: self.used_by(slot)?,
+            sender_list_version,
             consumed: ConsumedPreKeys::default(),
         })
     }
@@ -379,10 +393,13 @@ impl RecordView {
             used_base_key: Some((ids.signed, *message.base_key())),
         };
         self.note_skipped(session.id(), skipped);
+        // A new session has seen exactly the version of its first message.
+        let sender_list_version = session.peer_list_version();
         self.insert_responder(session);
         Ok(Decrypted {
             plaintext,
             sender: *message.identity_key(),
+            sender_list_version,
             consumed,
         })
     }

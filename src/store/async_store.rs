@@ -166,6 +166,20 @@ impl<S: ProtocolStore + Send + 'static> AsyncStore<S> {
         self.run(move |store| crate::accept_device_list(store, &phone, list))
     }
 
+    /// [`accept_own_device_list`](crate::accept_own_device_list) on the store's thread.
+    pub fn accept_own_device_list(
+        &self,
+        phone: PhoneNumber,
+        list: SignedDeviceList,
+    ) -> Pending<DeviceListChanges> {
+        self.run(move |store| crate::accept_own_device_list(store, &phone, list))
+    }
+
+    /// [`device_list_needed`](crate::device_list_needed) on the store's thread.
+    pub fn device_list_needed(&self, phone: PhoneNumber) -> Pending<Option<u64>> {
+        self.run(move |store| crate::device_list_needed(store, &phone))
+    }
+
     /// Run `f` with the store on its thread, in turn with the operations: for
     /// [`PreKeyUpkeep::run`](crate::account::PreKeyUpkeep::run) and what the store offers
     /// besides them (adding prekeys, reading a row).

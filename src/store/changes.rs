@@ -97,6 +97,9 @@ pub enum Change {
         /// The list, verified when it was accepted (boxed: it is large beside the others).
         list: Box<SignedDeviceList>,
     },
+    /// Remember `phone` as the phone number of this device's own account (replace the one
+    /// remembered, if any: keylink only writes it when none is, or the same one is).
+    LocalAccount(PhoneNumber),
     /// Delete this one-time prekey: a session set up with it authenticated its first message.
     RemoveOneTimePreKey(OneTimePreKeyId),
     /// Delete this one-time KEM prekey, for the same reason. Never the last-resort one.

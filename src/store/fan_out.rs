@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::keys::IdentityKey;
 use crate::session::{Message, RecordView};
 use crate::store::account_devices::accepted_list;
+use crate::store::device_lists::{check_list_fresh, own_list_version};
 use crate::store::ops::{Failure, Outcome, local_identity, remember, run, stored_record, trusted};
 use crate::store::{Address, Changes, ProtocolStore};
 
@@ -160,6 +161,7 @@ fn account_recipients<S: ProtocolStore>(
     ours: &IdentityKey,
 ) -> Result<Vec<Recipient>> {
     let list = accepted_list(store, phone)?;
+    check_list_fresh(store, phone)?;
     let devices = list.devices().iter().filter(|d| d.identity_key() != ours);
     let recipients = devices.map(|d| Recipient {
         address: Address::new(phone.as_str(), d.device_id()),
@@ -184,6 +186,7 @@ fn seal_all<S: ProtocolStore>(
     ready: Vec<Ready>,
     plaintext: &[u8],
 ) -> Outcome<FanOut, S::Error> {
+    let version = own_list_version(store)?;
     let mut changes = Changes::new();
     let mut messages = Vec::with_capacity(ready.len());
     for Ready {
@@ -192,7 +195,7 @@ fn seal_all<S: ProtocolStore>(
         known,
     } in ready
     {
-        let message = record.encrypt(plaintext)?;
+        let message = record.encrypt(version, plaintext)?;
         let Recipient { address, identity } = recipient;
         remember(&mut changes, &address, known, &identity);
         changes.record(&address, record);

@@ -24,6 +24,7 @@ use crate::wire::{self, Kind, proto};
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     identity: Option<IdentityKeyPair>,
+    local_account: Option<PhoneNumber>,
     peers: BTreeMap<Address, IdentityKey>,
     accounts: BTreeMap<PhoneNumber, AccountKey>,
     device_lists: BTreeMap<PhoneNumber, SignedDeviceList>,
@@ -230,6 +231,8 @@ impl MemoryStore {
             .identity
             .as_ref()
             .map_or_else(Vec::new, |i| i.to_bytes().to_vec());
+        snapshot.local_account =
+            (self.local_account.as_ref()).map_or_else(String::new, |p| p.as_str().to_owned());
         snapshot.peers = self.peers.iter().map(peer_to_proto).collect();
         snapshot.peer_accounts = self.accounts.iter().map(account_to_proto).collect();
         let lists = self.device_lists.values();
@@ -283,6 +286,9 @@ impl MemoryStore {
             identity,
             ..Self::default()
         };
+        if !snapshot.local_account.is_empty() {
+            store.local_account = Some(e164(&snapshot.local_account)?);
+        }
         for peer in &snapshot.peers {
             let key = IdentityKey::try_from(peer.identity_key.as_slice())?;
             store
@@ -364,12 +370,18 @@ fn account_to_proto((phone, key): (&PhoneNumber, &AccountKey)) -> proto::PeerAcc
 /// A remembered account from a snapshot: the phone number must be in E.164 form (as
 /// `to_bytes` writes it), and the key a valid account key.
 fn account_from_proto(account: &proto::PeerAccount) -> Result<(PhoneNumber, AccountKey)> {
-    const BAD_PHONE: Error = Error::Malformed("memory store snapshot (phone number)");
-    let phone = PhoneNumber::parse(&account.phone).map_err(|_| BAD_PHONE)?;
-    if phone.as_str() != account.phone {
-        return Err(BAD_PHONE);
-    }
+    let phone = e164(&account.phone)?;
     Ok((phone, AccountKey::try_from(account.account_key.as_slice())?))
+}
+
+/// A phone number from a snapshot, which holds it in E.164 form and no other.
+fn e164(text: &str) -> Result<PhoneNumber> {
+    const BAD_PHONE: Error = Error::Malformed("memory store snapshot (phone number)");
+    let phone = PhoneNumber::parse(text).map_err(|_| BAD_PHONE)?;
+    match phone.as_str() == text {
+        true => Ok(phone),
+        false => Err(BAD_PHONE),
+    }
 }
 
 impl ProtocolStore for MemoryStore {
@@ -377,6 +389,10 @@ impl ProtocolStore for MemoryStore {
 
     fn local_identity(&self) -> Result<Option<IdentityKeyPair>, MemoryStoreError> {
         Ok(self.identity.clone())
+    }
+
+    fn local_account(&self) -> Result<Option<PhoneNumber>, MemoryStoreError> {
+        Ok(self.local_account.clone())
     }
 
     fn peer_identity(&self, address: &Address) -> Result<Option<IdentityKey>, MemoryStoreError> {
@@ -525,6 +541,7 @@ impl MemoryStore {
                     .insert((signed_prekey, base_key.to_bytes()));
             }
             Change::PreKeyState(state) => self.prekey_state = Some(state),
+            Change::LocalAccount(phone) => self.local_account = Some(phone),
             Change::DeviceList { phone, list } => {
                 self.device_lists.insert(phone, *list);
             }

@@ -3,7 +3,8 @@
 //!
 //! Every store-backed operation ([`start_session`], [`encrypt`], [`decrypt`],
 //! [`accept_identity`], [`check_account`], [`accept_account`], [`accept_device_list`],
-//! [`encrypt_for_accounts`], also at the crate root, and
+//! [`encrypt_for_accounts`], [`accept_own_device_list`], [`device_list_needed`], also at
+//! the crate root, and
 //! [`PreKeyUpkeep::run`](crate::account::PreKeyUpkeep::run)) reads what it needs through the
 //! getters of [`ProtocolStore`], computes with the sans-IO core, and then hands *all* its
 //! writes to [`ProtocolStore::commit`] as one [`Changes`] value. A database-backed store
@@ -27,7 +28,7 @@ mod sqlite;
 pub use address::Address;
 pub use async_store::{AsyncStore, Pending, WorkerStopped};
 pub use changes::{Change, Changes};
-pub use device_lists::accept_device_list;
+pub use device_lists::{accept_device_list, accept_own_device_list, device_list_needed};
 pub use fan_out::{FanOut, devices_without_session, encrypt_for_accounts};
 pub use memory::{MemoryStore, MemoryStoreError};
 pub use ops::{
@@ -64,6 +65,11 @@ pub trait ProtocolStore {
 
     /// This device's identity key pair, if one was stored.
     fn local_identity(&self) -> Result<Option<IdentityKeyPair>, Self::Error>;
+
+    /// The phone number of this device's own account, if one was stored: the row written by
+    /// [`Change::LocalAccount`] (see [`accept_own_device_list`]). `None` for a device outside
+    /// any account.
+    fn local_account(&self) -> Result<Option<PhoneNumber>, Self::Error>;
 
     /// The identity key remembered for `address`, if any.
     fn peer_identity(&self, address: &Address) -> Result<Option<IdentityKey>, Self::Error>;

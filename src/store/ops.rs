@@ -15,9 +15,11 @@ use crate::session::{
     SkippedKeyId,
 };
 use crate::session::{
-    PreKeyIds, RecordSource, RecordView, is_prekey_message, owned, ratchet_parts, ratchet_parts_mut,
+    PreKeyIds, RecordSource, RecordView, in_place_plaintext, is_prekey_message, owned,
+    ratchet_parts, ratchet_parts_mut,
 };
 use crate::store::account_devices::{check_listed, listing};
+use crate::store::device_lists::{account_of, freshness, own_list_version};
 use crate::store::prekeys::{lookup, store_err};
 use crate::store::{Address, Change, Changes, ProtocolStore};
 
@@ -57,21 +59,29 @@ pub fn start_session<S: ProtocolStore, R: CryptoRng + ?Sized>(
 
 /// Encrypt `plaintext` for `address` with its current session. The advanced session is
 /// committed before the message is returned, so a message key is never used twice even if
-/// the app crashes right after.
+/// the app crashes right after. The message carries the version of this device's own account
+/// list (see [`accept_own_device_list`](crate::accept_own_device_list); 0 without one).
 ///
 /// To an account's device (PROTOCOL.md §11.7), the device must be on the account's accepted
 /// list ([`Error::NoDeviceList`], [`Error::DeviceNotOnList`]: e.g. a device a newer list
 /// removed), with the current session's peer identity as its key ([`Error::DeviceNotOnList`]).
 /// To send to every device of accounts at once, use
 /// [`encrypt_for_accounts`](crate::encrypt_for_accounts).
+///
+/// [`Error::NoSession`] without a current session; [`Error::UntrustedIdentity`] if its
+/// identity is not the one remembered for `address`; [`Error::StaleDeviceList`] if
+/// `address` is a device of an account (its user part a phone number in E.164 form) one of
+/// whose devices sent a newer device list version than the list accepted for it: accept that
+/// list first ([`device_list_needed`](crate::device_list_needed) says which version);
+/// [`Error::ChainExhausted`]; [`Error::Store`]. On any error nothing was written.
 pub fn encrypt<S: ProtocolStore>(
     store: &mut S,
     address: &Address,
     plaintext: &[u8],
 ) -> Result<Message> {
     run(store, |store| {
-        let (mut record, known, identity) = sending_record(store, address)?;
-        let message = record.encrypt(plaintext)?;
+        let (mut record, known, identity, version) = sending_record(store, address)?;
+        let message = record.encrypt(version, plaintext)?;
         let mut changes = Changes::new();
         remember(&mut changes, address, known, &identity);
         commit_record(store, changes, address, record)?;
@@ -82,19 +92,21 @@ pub fn encrypt<S: ProtocolStore>(
 /// [`encrypt`] in place, for large messages: `buffer` holds the plaintext and, on success,
 /// the serialized message (what [`Message::to_bytes`] gives). A ratchet message costs one
 /// AES-GCM pass over the plaintext and one move of it to make room for the message's 73 to
-/// 78 leading bytes (reserve 94 bytes of spare capacity to avoid a reallocation); a PreKey
-/// message, sent until the peer replies, is built as by [`encrypt`] and copied in.
+/// 78 leading bytes and the 8-byte list version (reserve 102 bytes of spare capacity to avoid
+/// a reallocation: those and the 16-byte tag); a PreKey message, sent until the peer replies,
+/// is built as by [`encrypt`] and copied in.
 ///
-/// On any error, including a failed commit, `buffer` holds the plaintext again (a message
-/// encrypted by a session that could not be saved is decrypted back where it is).
+/// The errors of [`encrypt`]. On any error, including a failed commit, `buffer` holds the
+/// plaintext again (a message encrypted by a session that could not be saved is decrypted
+/// back where it is).
 pub fn encrypt_in_place<S: ProtocolStore>(
     store: &mut S,
     address: &Address,
     buffer: &mut Vec<u8>,
 ) -> Result<()> {
     run(store, |store| {
-        let (mut record, known, identity) = sending_record(store, address)?;
-        let unsend = record.encrypt_in_place(buffer)?;
+        let (mut record, known, identity, version) = sending_record(store, address)?;
+        let unsend = record.encrypt_in_place(version, buffer)?;
         let mut changes = Changes::new();
         remember(&mut changes, address, known, &identity);
         match commit_record(store, changes, address, record) {
@@ -107,17 +119,23 @@ pub fn encrypt_in_place<S: ProtocolStore>(
     })
 }
 
-/// The record of `address` with its current session, and the identity remembered for it.
+/// The record of `address` with its current session, the identity remembered for it, and
+/// the list version our messages carry, once sending to `address` is allowed: its account's
+/// accepted list is not older than a version its devices sent.
 fn sending_record<S: ProtocolStore>(
     store: &S,
     address: &Address,
-) -> Result<(RecordView, Option<IdentityKey>, IdentityKey)> {
+) -> Result<(RecordView, Option<IdentityKey>, IdentityKey, u64)> {
     let listed = listing(store, address)?;
     let record = stored_record(store, address)?.ok_or(Error::NoSession)?;
     let identity = *record.current().ok_or(Error::NoSession)?.remote_identity();
     listed.check(address, &identity)?;
     let known = trusted(store, address, &identity)?;
-    Ok((record, known, identity))
+    if let Some(phone) = account_of(address) {
+        let found = freshness(store, &phone)?;
+        found.with_seen(record.peer_list_version()).check()?;
+    }
+    Ok((record, known, identity, own_list_version(store)?))
 }
 
 /// Decrypt a message (either kind) from `address`. The plaintext is returned only after the
@@ -157,11 +175,12 @@ fn decrypt_once<S: ProtocolStore, R: CryptoRng + ?Sized>(
         false => {
             let (enc_header, sealed) = ratchet_parts(bytes)?;
             let mut body = Body::Borrowed(sealed);
-            let (record, opened, sender) =
+            let (record, opened, sender, sender_list_version) =
                 decrypt_ratchet(store, address, enc_header, &mut body, known, rng)?;
             let decrypted = Decrypted {
                 plaintext: owned(opened)?,
                 sender,
+                sender_list_version,
                 consumed: ConsumedPreKeys::default(),
             };
             (record, decrypted)
@@ -171,6 +190,7 @@ fn decrypt_once<S: ProtocolStore, R: CryptoRng + ?Sized>(
         plaintext,
         sender,
         consumed,
+        sender_list_version: _,
     } = decrypted;
     let mut changes = Changes::new();
     remember(&mut changes, address, known, &sender);
@@ -224,7 +244,7 @@ fn decrypt_in_place_once<S: ProtocolStore, R: CryptoRng + ?Sized>(
     let (enc_header, sealed) = ratchet_parts_mut(buffer)?;
     let start = total - sealed.len();
     let mut body = Body::InPlace(sealed);
-    let (record, opened, sender) =
+    let (record, opened, sender, _) =
         decrypt_ratchet(store, address, &enc_header, &mut body, known, rng)?;
     let Body::InPlace(sealed) = body else {
         return Err(Error::Internal("the in-place body").into());
@@ -239,7 +259,8 @@ fn decrypt_in_place_once<S: ProtocolStore, R: CryptoRng + ?Sized>(
         reseal.restore(sealed.get_mut(..len).unwrap_or_default())?;
         return Err(e);
     }
-    Ok(start..start + len)
+    let plaintext = in_place_plaintext(len);
+    Ok(start + plaintext.start..start + plaintext.end)
 }
 
 fn decrypt_ratchet<S: ProtocolStore, R: CryptoRng + ?Sized>(
@@ -249,12 +270,13 @@ fn decrypt_ratchet<S: ProtocolStore, R: CryptoRng + ?Sized>(
     body: &mut Body<'_>,
     known: Option<IdentityKey>,
     rng: &mut R,
-) -> Result<(RecordView, Opened, IdentityKey)> {
+) -> Result<(RecordView, Opened, IdentityKey, u64)> {
     let trusted = listing(store, address)?.trusted(known);
     let mut record = stored_record(store, address)?.ok_or(Error::NoSession)?;
     let source = StoreSource { store, address };
-    let (opened, sender) = record.decrypt(enc_header, body, trusted.as_ref(), &source, rng)?;
-    Ok((record, opened, sender))
+    let (opened, sender, version) =
+        record.decrypt(enc_header, body, trusted.as_ref(), &source, rng)?;
+    Ok((record, opened, sender, version))
 }
 
 fn decrypt_prekey<S: ProtocolStore, R: CryptoRng + ?Sized>(

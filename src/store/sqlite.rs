@@ -26,7 +26,7 @@ mod prekey_rows;
 
 /// The schema this version of keylink writes (`PRAGMA user_version`). A file of an earlier
 /// schema is migrated to it when it is opened (PROTOCOL.md §8.2).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// `PRAGMA application_id` of a keylink store: "klk1".
 const APPLICATION_ID: i32 = 0x6B6C_6B31;
@@ -60,9 +60,14 @@ const TABLES_3: &str = "
 CREATE TABLE device_lists (phone BLOB PRIMARY KEY, value BLOB NOT NULL);
 ";
 
+/// The table schema 4 added: the phone number of this device's own account (one row).
+const TABLES_4: &str = "
+CREATE TABLE local_account (id INTEGER PRIMARY KEY CHECK (id = 0), value BLOB NOT NULL);
+";
+
 /// The tables of a new file: those of schema 1 and those each later schema added, the same
 /// tables a migrated file has.
-const SCHEMA: [&str; 3] = [TABLES_1, TABLES_2, TABLES_3];
+const SCHEMA: [&str; 4] = [TABLES_1, TABLES_2, TABLES_3, TABLES_4];
 
 /// Why a [`SqliteStore`] failed. It reaches callers of the store-backed operations inside
 /// [`Error::Store`], where it can be downcast.
@@ -310,6 +315,7 @@ enum Transaction {
 /// sealed value is bound to.
 enum RowRef {
     Identity,
+    LocalAccount,
     Peer([u8; 32]),
     PeerAccount([u8; 32]),
     DeviceList([u8; 32]),
@@ -328,6 +334,7 @@ impl RowRef {
     fn table(&self) -> &'static str {
         match self {
             RowRef::Identity => "identity",
+            RowRef::LocalAccount => "local_account",
             RowRef::Peer(_) => "peers",
             RowRef::PeerAccount(_) => "peer_accounts",
             RowRef::DeviceList(_) => "device_lists",
@@ -345,7 +352,7 @@ impl RowRef {
     /// The row key a sealed value of this row is bound to (PROTOCOL.md §8.2).
     fn key(&self) -> Vec<u8> {
         match self {
-            RowRef::Identity | RowRef::PreKeyState => Vec::new(),
+            RowRef::Identity | RowRef::LocalAccount | RowRef::PreKeyState => Vec::new(),
             RowRef::Peer(a)
             | RowRef::SessionIndex(a)
             | RowRef::PeerAccount(a)
@@ -542,6 +549,10 @@ impl SqliteStore {
         let found = match row {
             RowRef::Identity => {
                 let mut s = conn.prepare_cached("SELECT value FROM identity WHERE id = 0")?;
+                s.query_row([], |r| r.get(0)).optional()?
+            }
+            RowRef::LocalAccount => {
+                let mut s = conn.prepare_cached("SELECT value FROM local_account WHERE id = 0")?;
                 s.query_row([], |r| r.get(0)).optional()?
             }
             RowRef::Peer(a) => {
@@ -795,6 +806,11 @@ fn apply_in(store: &SqliteStore, change: Change) -> StoreResult<()> {
             )?
             .execute(params![p.as_slice(), value])?;
         }
+        Change::LocalAccount(phone) => {
+            let value = store.seal("local_account", b"", phone.as_str().as_bytes())?;
+            tx.prepare_cached("INSERT OR REPLACE INTO local_account (id, value) VALUES (0, ?1)")?
+                .execute([value])?;
+        }
         Change::PreKeyState(state) => {
             let value = store.seal("prekey_state", b"", &state.to_bytes())?;
             tx.prepare_cached("INSERT OR REPLACE INTO prekey_state (id, value) VALUES (0, ?1)")?
@@ -869,6 +885,17 @@ fn skipped_row_key(address: &[u8; 32], id: &SkippedKeyId) -> Vec<u8> {
     key
 }
 
+/// A phone number stored as the ASCII of its E.164 form: exactly that form, nothing else.
+fn stored_phone(bytes: &[u8]) -> Result<PhoneNumber> {
+    const BAD: Error = Error::Malformed("local account (not a phone number in E.164 form)");
+    let text = core::str::from_utf8(bytes).map_err(|_| BAD)?;
+    let phone = PhoneNumber::parse(text).map_err(|_| BAD)?;
+    match phone.as_str() == text {
+        true => Ok(phone),
+        false => Err(BAD),
+    }
+}
+
 fn record<T>(parsed: Result<T>) -> StoreResult<T> {
     parsed.map_err(SqliteStoreError::Record)
 }
@@ -881,6 +908,11 @@ impl ProtocolStore for SqliteStore {
         value
             .map(|v| record(IdentityKeyPair::from_bytes(&v)))
             .transpose()
+    }
+
+    fn local_account(&self) -> StoreResult<Option<PhoneNumber>> {
+        let value = self.read_sealed(RowRef::LocalAccount)?;
+        value.map(|v| record(stored_phone(&v))).transpose()
     }
 
     fn peer_identity(&self, address: &Address) -> StoreResult<Option<IdentityKey>> {

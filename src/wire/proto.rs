@@ -290,6 +290,9 @@ pub(crate) struct Session {
     /// The number the next chain with skipped keys gets.
     #[prost(uint64, tag = "16")]
     pub next_skipped_chain: u64,
+    /// The highest device list version the peer's messages carried (§11.6); absent = 0.
+    #[prost(uint64, tag = "17")]
+    pub peer_list_version: u64,
 }
 
 /// All sessions with one peer device.
@@ -375,6 +378,9 @@ pub(crate) struct MemoryStore {
     /// The device lists accepted, each a device list record (§11.6), by phone number.
     #[prost(bytes = "vec", repeated, tag = "10")]
     pub device_lists: Vec<Vec<u8>>,
+    /// The phone number of this device's own account (E.164), empty if there is none.
+    #[prost(string, tag = "11")]
+    pub local_account: String,
 }
 
 impl Drop for MemoryStore {

@@ -30,6 +30,8 @@ pub(crate) struct SessionFields<'a> {
     pub(crate) pending_prekey: Option<PendingFields<'a>>,
     pub(crate) setup_digest: &'a [u8],
     pub(crate) simultaneous_with: &'a [u8],
+    /// The highest device list version the peer's messages carried (field 17).
+    pub(crate) peer_list_version: u64,
 }
 
 /// The ratchet's fields of a stored session.
@@ -91,6 +93,7 @@ impl<'a> SessionFields<'a> {
             }),
             setup_digest: &s.setup_digest,
             simultaneous_with: &s.simultaneous_with,
+            peer_list_version: s.peer_list_version,
         }
     }
 
@@ -109,6 +112,7 @@ impl<'a> SessionFields<'a> {
         });
         out.setup_digest = self.setup_digest.to_vec();
         out.simultaneous_with = self.simultaneous_with.to_vec();
+        out.peer_list_version = self.peer_list_version;
         self.ratchet.write_proto(&mut out);
         out
     }
@@ -191,7 +195,8 @@ pub(crate) fn read(bytes: &[u8]) -> Result<SessionFields<'_>> {
 }
 
 /// Keys (tag and wire type) of the fields of `proto::Session`; all length-delimited but
-/// `initiator` (3), `previous_counter` (7) and `next_skipped_chain` (16, two bytes).
+/// `initiator` (3), `previous_counter` (7), `next_skipped_chain` (16, two bytes) and
+/// `peer_list_version` (17, two bytes).
 mod key {
     pub(super) const LOCAL_IDENTITY: &[u8] = &[0x0A];
     pub(super) const REMOTE_IDENTITY: &[u8] = &[0x12];
@@ -209,6 +214,7 @@ mod key {
     pub(super) const NEXT_SEND_HEADER_KEY: &[u8] = &[0x72];
     pub(super) const NEXT_RECEIVE_HEADER_KEY: &[u8] = &[0x7A];
     pub(super) const NEXT_SKIPPED_CHAIN: &[u8] = &[0x80, 0x01];
+    pub(super) const PEER_LIST_VERSION: &[u8] = &[0x88, 0x01];
 
     /// Fields 1 to 5 of a nested message, length-delimited (`b`) or varint (`v`).
     pub(super) const B1: &[u8] = &[0x0A];
@@ -251,6 +257,7 @@ fn session(body: &[u8]) -> Option<SessionFields<'_>> {
         next_receive_header_key: r.bytes_field(key::NEXT_RECEIVE_HEADER_KEY)?,
         next_skipped_chain: r.u64_field(key::NEXT_SKIPPED_CHAIN)?,
     };
+    let peer_list_version = r.u64_field(key::PEER_LIST_VERSION)?;
     r.is_empty().then_some(SessionFields {
         local_identity,
         remote_identity,
@@ -260,6 +267,7 @@ fn session(body: &[u8]) -> Option<SessionFields<'_>> {
         pending_prekey,
         setup_digest,
         simultaneous_with,
+        peer_list_version,
     })
 }
 
@@ -422,6 +430,7 @@ impl Encode for SessionFields<'_> {
         bytes_field(out, key::NEXT_SEND_HEADER_KEY, r.next_send_header_key);
         bytes_field(out, key::NEXT_RECEIVE_HEADER_KEY, r.next_receive_header_key);
         varint_field(out, key::NEXT_SKIPPED_CHAIN, r.next_skipped_chain);
+        varint_field(out, key::PEER_LIST_VERSION, self.peer_list_version);
     }
 }
 
@@ -719,6 +728,7 @@ mod tests {
         full.next_send_header_key = vec![15];
         full.next_receive_header_key = vec![16];
         full.next_skipped_chain = u64::MAX;
+        full.peer_list_version = u64::MAX;
         let mut empty_parts = proto::Session::default();
         empty_parts.sending_chain = Some(proto::Chain::default());
         empty_parts.receiving_chain = Some(proto::Chain::default());
@@ -728,6 +738,7 @@ mod tests {
         let mut small = full.clone();
         small.pending_prekey = None;
         small.next_skipped_chain = 1 << 63;
+        small.peer_list_version = 300;
         small.skipped_chains.truncate(1);
         let mut checked = 0;
         for message in [full, empty_parts, small, proto::Session::default()] {

@@ -49,6 +49,10 @@ impl ProtocolStore for FailingStore {
         self.inner.local_identity().map_err(inner_err)
     }
 
+    fn local_account(&self) -> Result<Option<PhoneNumber>, TestStoreError> {
+        self.inner.local_account().map_err(inner_err)
+    }
+
     fn peer_identity(&self, address: &Address) -> Result<Option<IdentityKey>, TestStoreError> {
         self.inner.peer_identity(address).map_err(inner_err)
     }

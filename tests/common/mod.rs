@@ -9,6 +9,7 @@
 pub mod bundles;
 pub mod device;
 pub mod failing_store;
+pub mod lists;
 pub mod proto;
 pub mod rng;
 pub mod server;

@@ -95,7 +95,7 @@ pub fn sans_io_record() -> Vec<Op> {
             "SessionRecord::encrypt 100 B",
             move |n| {
                 time_n(n, || {
-                    black_box(bob_sends.encrypt(&PLAINTEXT).expect("encrypt"));
+                    black_box(bob_sends.encrypt(0, &PLAINTEXT).expect("encrypt"));
                 })
             },
         ),
@@ -105,7 +105,7 @@ pub fn sans_io_record() -> Vec<Op> {
             "SessionRecord::decrypt 100 B (from wire bytes)",
             move |n| {
                 let messages = (0..n)
-                    .map(|_| alice.encrypt(&PLAINTEXT).expect("encrypt").to_bytes())
+                    .map(|_| alice.encrypt(0, &PLAINTEXT).expect("encrypt").to_bytes())
                     .collect();
                 time_each(messages, |bytes: Vec<u8>| {
                     let message = RatchetMessage::try_from(bytes.as_slice()).expect("parses");
@@ -122,11 +122,11 @@ pub fn sans_io_record() -> Vec<Op> {
 pub fn dh_step() -> Vec<Op> {
     let (mut alice, mut bob) = confirmed_pair();
     let mut rng = keylink::os_rng();
-    let Ok(Message::Ratchet(reply)) = alice.encrypt(b"a") else {
+    let Ok(Message::Ratchet(reply)) = alice.encrypt(0, b"a") else {
         panic!("message")
     };
     let _ = bob.decrypt(&reply, None, &mut rng).expect("decrypts");
-    let Ok(Message::Ratchet(new_chain)) = bob.encrypt(&PLAINTEXT) else {
+    let Ok(Message::Ratchet(new_chain)) = bob.encrypt(0, &PLAINTEXT) else {
         panic!("message")
     };
     let saved = alice.to_bytes().to_vec();

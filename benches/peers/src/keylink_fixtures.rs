@@ -20,7 +20,7 @@ pub fn pair() -> (SessionRecord, SessionRecord) {
         .verify()
         .expect("bundle");
     let mut a = Session::initiate(&alice, &bundle, &mut rng).expect("initiate");
-    let Ok(Message::PreKey(first)) = a.encrypt(b"hi") else {
+    let Ok(Message::PreKey(first)) = a.encrypt(0, b"hi") else {
         panic!("first message")
     };
     let (b, _) = Session::respond(&bob, &spk, None, &kem, &first, &mut rng).expect("respond");
@@ -30,7 +30,7 @@ pub fn pair() -> (SessionRecord, SessionRecord) {
 /// A pair whose initiator has received a reply, so both send plain ratchet messages.
 pub fn confirmed_pair() -> (SessionRecord, SessionRecord) {
     let (mut alice, mut bob) = pair();
-    let Ok(Message::Ratchet(reply)) = bob.encrypt(b"ok") else {
+    let Ok(Message::Ratchet(reply)) = bob.encrypt(0, b"ok") else {
         panic!("reply")
     };
     let _ = alice
@@ -93,7 +93,7 @@ impl Responder {
         let mut rng = keylink::os_rng();
         let alice = IdentityKeyPair::generate(&mut rng);
         let mut session = Session::initiate(&alice, &self.bundle, &mut rng).expect("initiate");
-        let Ok(Message::PreKey(first)) = session.encrypt(&vec![7u8; len]) else {
+        let Ok(Message::PreKey(first)) = session.encrypt(0, &vec![7u8; len]) else {
             panic!("first message")
         };
         (*first, *alice.public())

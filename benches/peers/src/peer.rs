@@ -28,7 +28,7 @@ pub fn encrypt() -> Vec<Op> {
     vec![
         Op::new("kl.encrypt100", "encrypt 100 B", "keylink", move |n| {
             time_n(n, || {
-                black_box(wire(alice.encrypt(&PLAINTEXT).expect("encrypt")));
+                black_box(wire(alice.encrypt(0, &PLAINTEXT).expect("encrypt")));
             })
         }),
         Op::new("olm.encrypt100", "encrypt 100 B", "vodozemac", move |n| {
@@ -48,7 +48,7 @@ pub fn decrypt() -> Vec<Op> {
     vec![
         Op::new("kl.decrypt100", "decrypt 100 B", "keylink", move |n| {
             let messages = (0..n)
-                .map(|_| wire(alice.encrypt(&PLAINTEXT).expect("encrypt")))
+                .map(|_| wire(alice.encrypt(0, &PLAINTEXT).expect("encrypt")))
                 .collect();
             time_each(messages, |bytes: Vec<u8>| {
                 let message = RatchetMessage::try_from(bytes.as_slice()).expect("parses");
@@ -160,11 +160,11 @@ pub fn ping_pong() -> Vec<Op> {
             "keylink",
             move |n| {
                 time_n(n, || {
-                    let Ok(Message::Ratchet(ping)) = alice.encrypt(&PLAINTEXT) else {
+                    let Ok(Message::Ratchet(ping)) = alice.encrypt(0, &PLAINTEXT) else {
                         panic!("ping")
                     };
                     let _ = bob.decrypt(&ping, None, &mut rng).expect("ping decrypts");
-                    let Ok(Message::Ratchet(pong)) = bob.encrypt(&PLAINTEXT) else {
+                    let Ok(Message::Ratchet(pong)) = bob.encrypt(0, &PLAINTEXT) else {
                         panic!("pong")
                     };
                     black_box(
@@ -295,7 +295,7 @@ pub fn fan_out() -> Vec<Op> {
             move |n| {
                 time_n(n, || {
                     for session in &mut sessions {
-                        black_box(wire(session.encrypt(&PLAINTEXT).expect("encrypt")));
+                        black_box(wire(session.encrypt(0, &PLAINTEXT).expect("encrypt")));
                     }
                 })
             },

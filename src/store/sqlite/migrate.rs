@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use super::{
     APPLICATION_ID, RowRef, SCHEMA_VERSION, SqliteStoreError, StoreResult, TABLES_2, TABLES_3,
+    TABLES_4,
 };
 use crate::session::{SessionId, SkippedKeyId};
 use crate::store::at_rest::{Row, Sealer};
@@ -23,7 +24,7 @@ struct Step {
 
 /// Every step, oldest first. A later schema appends the step from the one before it, so a
 /// file of any earlier schema runs every step from its own on.
-const STEPS: [Step; 2] = [
+const STEPS: [Step; 3] = [
     Step {
         from: 1,
         run: one_to_two,
@@ -31,6 +32,10 @@ const STEPS: [Step; 2] = [
     Step {
         from: 2,
         run: two_to_three,
+    },
+    Step {
+        from: 3,
+        run: three_to_four,
     },
 ];
 
@@ -42,6 +47,11 @@ fn one_to_two(conn: &Connection) -> StoreResult<()> {
 /// Schema 2 to 3: the `device_lists` table.
 fn two_to_three(conn: &Connection) -> StoreResult<()> {
     Ok(conn.execute_batch(TABLES_3)?)
+}
+
+/// Schema 3 to 4: the `local_account` table.
+fn three_to_four(conn: &Connection) -> StoreResult<()> {
+    Ok(conn.execute_batch(TABLES_4)?)
 }
 
 /// Bring the file of `conn` from its schema to [`SCHEMA_VERSION`], and give it keylink's
@@ -74,7 +84,7 @@ pub(super) fn to_current(conn: &mut Connection, sealer: &Sealer) -> StoreResult<
 
 /// The tables of sealed values, each with the schema that added it and the query that reads
 /// its rows: rowid, sealed value, then the columns its row key is made of.
-const SEALED: [(&str, u32, &str); 11] = [
+const SEALED: [(&str, u32, &str); 12] = [
     ("identity", 1, "SELECT rowid, value FROM identity"),
     ("peers", 1, "SELECT rowid, value, address FROM peers"),
     (
@@ -114,6 +124,7 @@ const SEALED: [(&str, u32, &str); 11] = [
         3,
         "SELECT rowid, value, phone FROM device_lists",
     ),
+    ("local_account", 4, "SELECT rowid, value FROM local_account"),
 ];
 
 /// Seal every value of a schema-`from` file again for schema `to`: a sealed value is bound
@@ -185,6 +196,7 @@ fn row_ref(table: &str, row: &rusqlite::Row<'_>) -> Option<RowRef> {
     let id = |i: usize| row.get::<_, u32>(i).ok();
     Some(match table {
         "identity" => RowRef::Identity,
+        "local_account" => RowRef::LocalAccount,
         "peers" => RowRef::Peer(hash(2)?),
         "peer_accounts" => RowRef::PeerAccount(hash(2)?),
         "prekey_state" => RowRef::PreKeyState,

@@ -401,22 +401,26 @@ pub fn check_formulas(file: &Value, checked: &mut Checked) {
         let aad = [ad.clone(), enc_header.clone()].concat();
         let key: [u8; 32] = okm[..32].try_into().unwrap();
         let nonce: [u8; 12] = okm[32..].try_into().unwrap();
-        let ciphertext = prim::aes256gcm_seal(&key, &nonce, &aad, &bytes(&m["plaintext"])).unwrap();
+        // The AEAD plaintext: u64be(the sender's own list version) || the app's plaintext.
+        let version = m["sender_list_version"].as_u64().unwrap();
+        let body = [&version.to_be_bytes()[..], &bytes(&m["plaintext"])].concat();
+        checked.eq("body", &body, &bytes(&m["body"]));
+        checked.eq(
+            "sender list version",
+            version,
+            Party::parse(m["sender"].as_str().unwrap()).list_version(),
+        );
+        let ciphertext = prim::aes256gcm_seal(&key, &nonce, &aad, &body).unwrap();
         checked.eq("ciphertext", &ciphertext, &bytes(&m["ciphertext"]));
         checked.eq(
-            "plaintext",
+            "body opens",
             prim::aes256gcm_open(&key, &nonce, &aad, &ciphertext).unwrap(),
-            bytes(&m["plaintext"]),
+            body.clone(),
         );
         checked.ne(
             "ciphertext with the plaintext header as AAD",
-            prim::aes256gcm_seal(
-                &key,
-                &nonce,
-                &[ad.clone(), header.clone()].concat(),
-                &bytes(&m["plaintext"]),
-            )
-            .unwrap(),
+            prim::aes256gcm_seal(&key, &nonce, &[ad.clone(), header.clone()].concat(), &body)
+                .unwrap(),
             ciphertext.clone(),
         );
         checked.eq(

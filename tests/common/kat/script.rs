@@ -31,6 +31,37 @@ impl Party {
         }
     }
 
+    /// The version of the party's own account device list, which every message it sends
+    /// carries (PROTOCOL.md §6.4): fixed for the vectors.
+    pub fn list_version(self) -> u64 {
+        match self {
+            Party::Alice => 3,
+            Party::Bob => 7,
+        }
+    }
+
+    /// The party's own account phone number.
+    fn phone(self) -> keylink::account::PhoneNumber {
+        let phone = match self {
+            Party::Alice => "+14155550100",
+            Party::Bob => "+447700900123",
+        };
+        keylink::account::PhoneNumber::parse(phone).unwrap()
+    }
+
+    /// Make `store` a device of the party's account, whose accepted list has the party's
+    /// version. The account key is random (the vectors hold only the version) and draws
+    /// nothing from the run's RNG.
+    fn join_account(self, store: &mut MemoryStore, device: &IdentityKeyPair) {
+        use keylink::account::{AccountKeyPair, DeviceEntry, SignedDeviceList};
+        let account = AccountKeyPair::generate(&mut keylink::os_rng());
+        let t = keylink::Timestamp::from_unix_millis(1_800_000_000_000);
+        let primary = DeviceEntry::primary(&account, device, t);
+        let (phone, version) = (self.phone(), self.list_version());
+        let list = SignedDeviceList::issue(&account, &phone, version, t, vec![primary]).unwrap();
+        keylink::accept_own_device_list(store, &phone, list).unwrap();
+    }
+
     pub fn peer(self) -> Self {
         match self {
             Party::Alice => Party::Bob,
@@ -113,7 +144,8 @@ pub fn play(script: &Script, rng: &mut TestRng) -> Run {
     let kem = KemPreKey::generate(script.kem_prekey_id, &bob_identity, rng);
     draws.push(("bob_kem_prekey_seed".to_string(), one_draw(rng, 64)));
 
-    let mut bob = MemoryStore::new(bob_identity);
+    let mut bob = MemoryStore::new(bob_identity.clone());
+    Party::Bob.join_account(&mut bob, &bob_identity);
     bob.add_signed_prekey(signed);
     bob.add_one_time_prekeys(one_time);
     bob.add_kem_prekeys([kem]);
@@ -127,7 +159,8 @@ pub fn play(script: &Script, rng: &mut TestRng) -> Run {
     .to_bytes();
     let alice_address = Address::new("alice", 1);
     let bob_address = Address::new("bob", script.device_id);
-    let mut alice = MemoryStore::new(alice_identity);
+    let mut alice = MemoryStore::new(alice_identity.clone());
+    Party::Alice.join_account(&mut alice, &alice_identity);
     let verified = PreKeyBundle::try_from(bundle.as_slice())
         .unwrap()
         .verify()

@@ -191,7 +191,12 @@ pub fn message_value(
         h_nonce,
         "the encrypted header leads with h_nonce"
     );
-    let ciphertext = kat::seal(&mk, ad, &enc_header, &sent.plaintext).unwrap();
+    let body = [
+        &sent.sender.list_version().to_be_bytes()[..],
+        &sent.plaintext,
+    ]
+    .concat();
+    let ciphertext = kat::seal(&mk, ad, &enc_header, &body).unwrap();
     let inner = kat::RatchetMessageInput {
         enc_header: &enc_header,
         ciphertext: &ciphertext,
@@ -207,6 +212,8 @@ pub fn message_value(
         "kind": if sent.prekey { "prekey" } else { "ratchet" },
         "plaintext": hx(&sent.plaintext),
         "plaintext_text": String::from_utf8(sent.plaintext.clone()).unwrap(),
+        "sender_list_version": sent.sender.list_version(),
+        "body": hx(&body),
         "ratchet_key": sent.ratchet_key,
         "ratchet_key_public": hx(&chain.public),
         "previous_counter": sent.previous_counter,
