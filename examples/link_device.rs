@@ -4,8 +4,10 @@
 //! then types it right. The two devices run CPace and the ML-KEM-1024 + X25519 handshake,
 //! the phone issues the account's next device list and sends the laptop the history in a
 //! file only this link can open. Alice sees the new device in Bob's list and her next
-//! message reaches both of his devices. Then Bob removes the laptop: Alice's next message
-//! goes to the phone only, and what the laptop still sends is refused.
+//! message reaches both of his devices. Then Bob removes the laptop, and the server withholds
+//! the new list from Alice: Bob's next message carries its version, so Alice cannot send to
+//! Bob until she has it; once she does, her message goes to the phone only, and what the
+//! laptop still sends is refused.
 //!
 //! Run with `cargo run --example link_device`.
 
@@ -165,12 +167,19 @@ impl Account {
         Ok(Account { phone, key, list })
     }
 
-    /// Publish the current list, and accept it on the primary too.
+    /// Publish the current list, and accept it on the primary as its own account's list.
     fn publish(&self, primary: &mut Device, server: &mut Server) -> Res<()> {
+        self.accept_on(primary)?;
         server
             .lists
             .insert(self.phone.clone(), self.list.signed().to_bytes());
-        keylink::accept_device_list(&mut primary.store, &self.phone, self.list.signed().clone())?;
+        Ok(())
+    }
+
+    /// Accept the current list on the primary: every message it sends carries its version.
+    fn accept_on(&self, primary: &mut Device) -> Res<()> {
+        let list = self.list.signed().clone();
+        keylink::accept_own_device_list(&mut primary.store, &self.phone, list)?;
         Ok(())
     }
 
@@ -320,7 +329,8 @@ fn main() -> Res<()> {
         &mut rng,
     )?;
     keylink::accept_account(&mut laptop.store, &bob_phone, linked.account_key())?;
-    laptop.refresh("Bob", &bob_phone, &server)?;
+    let own = server.list(&bob_phone)?;
+    keylink::accept_own_device_list(&mut laptop.store, &bob_phone, own)?;
     laptop.refresh("Alice", &alice_phone, &server)?;
 
     println!("\n== Alice sees the new device, and her next message reaches both");
@@ -335,22 +345,36 @@ fn main() -> Res<()> {
         device.receive(&alice.address, &bytes, &mut rng)?;
     }
 
-    println!("\n== Bob removes the laptop");
+    println!("\n== Bob removes the laptop (it was stolen); the server withholds the new list");
     let next = bob_account
         .list
         .without_device(&bob_account.key, linked.device_id(), now())?;
     bob_account.list = next.verify(&bob_phone)?;
-    bob_account.publish(&mut phone, &mut server)?;
-    let late = keylink::encrypt(
-        &mut laptop.store,
-        &alice.address,
-        b"one more from the laptop",
-    )?;
+    bob_account.accept_on(&mut phone)?;
+    // The thief's laptop still holds its session with Alice.
+    let late = keylink::encrypt(&mut laptop.store, &alice.address, b"send me your code")?;
+    // Bob's phone writes to Alice: the message carries its list's version, 3.
+    for (to, bytes) in phone.send(&alice_phone, "I lost my laptop, ignore it.")? {
+        assert_eq!(to, alice.address);
+        alice.receive(&phone.address, &bytes, &mut rng)?;
+    }
+    if let Some(version) = keylink::device_list_needed(&mut alice.store, &bob_phone)? {
+        println!("Alice: Bob's devices sent list version {version}, newer than hers");
+    }
+    match alice.send(&bob_phone, "Are you there?") {
+        Err(e) => println!("Alice cannot send to Bob yet: {e}"),
+        Ok(_) => return Err("sent to a stale list".into()),
+    }
+
+    println!("\n== The server hands out the new list; Alice's next message reaches the phone only");
+    server
+        .lists
+        .insert(bob_phone.clone(), bob_account.list.signed().to_bytes());
     alice.refresh("Bob", &bob_phone, &server)?;
     let messages = alice.send(&bob_phone, "Only your phone gets this.")?;
     for (to, bytes) in messages {
-        phone.receive(&alice.address, &bytes, &mut rng)?;
         assert_eq!(to, phone.address, "the laptop gets nothing");
+        phone.receive(&alice.address, &bytes, &mut rng)?;
     }
     match keylink::decrypt(
         &mut alice.store,
