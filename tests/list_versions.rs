@@ -81,13 +81,17 @@ fn seen<S: ProtocolStore>(store: &S, peer: &Address) -> u64 {
 }
 
 /// Alice (any store) accepts Bob's list v1, and has a confirmed session with both his devices:
-/// each got her PreKey message and replied (after accepting `her_list`, if she has one).
+/// each got her PreKey message and replied (after accepting `her_list`, or a list of hers at
+/// version 1 if she has none of her own).
 fn converse<S: ProtocolStore>(alice: &mut S, bob: &mut Bob, her_list: Option<&SignedDeviceList>) {
     accept_device_list(alice, &bob.account.phone, bob.v1()).unwrap();
+    // Alice's address is an account device: Bob's devices need a list of hers to read her.
+    let her_list = her_list.cloned().unwrap_or_else(|| {
+        let identity = alice.local_identity().unwrap().unwrap();
+        Account::new(ALICE).list(1, &[(1, &identity)])
+    });
     for device in [&mut bob.phone, &mut bob.laptop] {
-        if let Some(list) = her_list {
-            accept_device_list(&mut device.store, &phone(ALICE), list.clone()).unwrap();
-        }
+        accept_device_list(&mut device.store, &phone(ALICE), her_list.clone()).unwrap();
         let bundle = device.bundle(Some(FIRST_OTPK));
         keylink::start_session(alice, &device.addr, &bundle, &mut rng()).unwrap();
         let hello = keylink::encrypt(alice, &device.addr, b"hello").unwrap();
@@ -138,6 +142,19 @@ fn a_newer_list_blocks_sending_until_accepted<S: ProtocolStore>(
         assert!(matches!(err, Error::StaleDeviceList { .. }), "{err}");
         assert_eq!(buffer, b"in place");
     }
+    // A fan-out to Bob's account is refused the same way, before anything is sealed.
+    let err =
+        keylink::encrypt_for_accounts(alice, &[bob.account.phone.clone()], b"to all?").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StaleDeviceList {
+                accepted: 1,
+                seen: 2
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(rows_of(alice, &bob.addresses(), &bob.account.phone), before);
 
     let changes = accept_device_list(alice, &bob.account.phone, bob.phone_only(2)).unwrap();
@@ -148,8 +165,8 @@ fn a_newer_list_blocks_sending_until_accepted<S: ProtocolStore>(
         .recv_ok(&alice_address(), &sent.to_bytes(), b"got it");
     let err = keylink::encrypt(alice, &bob.account.address(2), b"laptop?").unwrap_err();
     assert!(
-        matches!(err, Error::NoSession),
-        "the laptop's session is archived: {err}"
+        matches!(err, Error::DeviceNotOnList { device } if u32::from(device) == 2),
+        "the laptop is off the list (and its session archived): {err}"
     );
 }
 
@@ -168,6 +185,10 @@ fn the_version_round_trips_in_prekey_and_ratchet_messages() {
     let mut bob = Bob::new();
     let at_bob = bob.account.address(1);
     accept_device_list(&mut alice.store, &bob.account.phone, bob.v1()).unwrap();
+    // Bob's phone holds an older list of Alice's, version 4.
+    let alice_phone = &alice_account.phone;
+    let v4 = alice_account.list(4, &[(1, &alice.identity)]);
+    accept_device_list(&mut bob.phone.store, alice_phone, v4).unwrap();
     alice.start(&bob.phone, Some(FIRST_OTPK));
     // A PreKey message carries Alice's version 5.
     let first = alice.send(&at_bob, b"first");
@@ -175,17 +196,15 @@ fn the_version_round_trips_in_prekey_and_ratchet_messages() {
     bob.phone
         .recv_ok(&alice_address(), &first.to_bytes(), b"first");
     assert_eq!(seen(&bob.phone.store, &alice_address()), 5);
-    // Bob's device has no list of Alice's yet: it may not answer until it accepted v5.
-    // (`device_list_needed` counts the devices on the accepted list: none yet.)
-    let alice_phone = &alice_account.phone;
+    // Bob's device may not answer until it accepted v5.
     let needed = device_list_needed(&mut bob.phone.store, alice_phone).unwrap();
-    assert_eq!(needed, None);
+    assert_eq!(needed, Some(5));
     let err = keylink::encrypt(&mut bob.phone.store, &alice_address(), b"?").unwrap_err();
     assert!(
         matches!(
             err,
             Error::StaleDeviceList {
-                accepted: 0,
+                accepted: 4,
                 seen: 5
             }
         ),
