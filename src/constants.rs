@@ -75,6 +75,24 @@ pub const MAX_SKIPPED_HEADER_KEYS: usize = 5;
 /// Most archived (previous) sessions kept per peer address.
 pub const MAX_ARCHIVED_SESSIONS: usize = 40;
 
+// ---- Groups: sender keys ----------------------------------------------------------------
+
+/// HKDF info expanding a sender-key message key into an AES-256-GCM key and nonce; separates
+/// it from the pairwise ratchet's [`MESSAGE_INFO`].
+pub const SENDER_KEY_INFO: &[u8] = b"keylink v1 sender key";
+/// Signature context of a group message:
+/// `sig = Sign(signing key, CONTEXT || aad || ct)`.
+pub const SENDER_KEY_MESSAGE_CONTEXT: &[u8] = b"keylink v1 sender key message";
+/// First byte of a group message's 21-byte header `0x02 || distribution_id || u32be(i)`;
+/// separates it from the pairwise ratchet's header ([`HEADER_VERSION`]).
+pub const SENDER_KEY_HEADER_VERSION: u8 = 0x02;
+/// Bytes of a group message header: version, distribution id (16), iteration (4).
+pub const SENDER_KEY_HEADER_LEN: usize = 21;
+/// Bytes of a sender-key distribution id (random, names one sending chain).
+pub const DISTRIBUTION_ID_LEN: usize = 16;
+/// Most bytes of a group id (it is written after a one-byte length in the `aad`).
+pub const MAX_GROUP_ID_LEN: usize = 255;
+
 // ---- Accounts and safety numbers ---------------------------------------------------------
 
 /// Version of the safety number hash chain: `h_0` starts with `u16be(SAFETY_NUMBER_VERSION)`.

@@ -104,6 +104,7 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
+pub mod group;
 #[cfg(feature = "hazmat")]
 pub mod hazmat;
 mod hex;

@@ -32,6 +32,30 @@ pub mod link {
         Ok(Zeroizing::new(*keys.okm()))
     }
 }
+/// Sender keys from fixed bytes (PROTOCOL.md §13), for test vectors.
+pub mod group {
+    use crate::group::{DistributionId, GroupId, SenderKey};
+
+    /// A sending state from a caller-chosen distribution id, chain key (at `iteration`) and
+    /// Ed25519 signing seed, instead of random ones.
+    pub fn sender_key_from_parts(
+        distribution_id: [u8; 16],
+        group: GroupId,
+        chain_key: &[u8; 32],
+        iteration: u32,
+        signing_seed: &[u8; 32],
+        list_version: u64,
+    ) -> SenderKey {
+        SenderKey::from_parts(
+            DistributionId::from_bytes(distribution_id),
+            group,
+            chain_key,
+            iteration,
+            signing_seed,
+            list_version,
+        )
+    }
+}
 pub mod kat;
 pub mod primitives;
 

@@ -25,16 +25,7 @@ impl IdentityKey {
 
     /// Parse and validate a 32-byte Ed25519 public key.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self> {
-        // `from_bytes` keeps the input bytes, so a second encoding of a point would be
-        // accepted as is: canonicity is checked on the bytes first.
-        if !is_canonical_edwards(bytes) {
-            return Err(Error::InvalidKey("identity key"));
-        }
-        let verifying =
-            VerifyingKey::from_bytes(bytes).map_err(|_| Error::InvalidKey("identity key"))?;
-        if verifying.is_weak() {
-            return Err(Error::InvalidKey("identity key"));
-        }
+        let verifying = verifying_key(bytes, "identity key")?;
         Ok(IdentityKey { verifying })
     }
 
@@ -100,6 +91,21 @@ impl core::hash::Hash for IdentityKey {
     fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
         self.as_bytes().hash(state);
     }
+}
+
+/// A validated Ed25519 public key: the canonical encoding of a point not of small order
+/// (`what` names the key in the error).
+pub(crate) fn verifying_key(bytes: &[u8; 32], what: &'static str) -> Result<VerifyingKey> {
+    // `from_bytes` keeps the input bytes, so a second encoding of a point would be
+    // accepted as is: canonicity is checked on the bytes first.
+    if !is_canonical_edwards(bytes) {
+        return Err(Error::InvalidKey(what));
+    }
+    let verifying = VerifyingKey::from_bytes(bytes).map_err(|_| Error::InvalidKey(what))?;
+    if verifying.is_weak() {
+        return Err(Error::InvalidKey(what));
+    }
+    Ok(verifying)
 }
 
 /// Whether `bytes` is the one encoding of its point that RFC 8032 allows: the y-coordinate

@@ -16,7 +16,7 @@ pub use kem_prekey::KemPreKey;
 pub use prekey::{OneTimePreKey, SignedPreKey};
 pub use x25519::PublicKey;
 
-pub(crate) use identity::{is_canonical_edwards, signed_message};
+pub(crate) use identity::{is_canonical_edwards, signed_message, verifying_key};
 #[cfg_attr(not(feature = "hazmat"), allow(unused_imports))]
 pub(crate) use kem::KemKeyPair;
 pub(crate) use x25519::KeyPair;

@@ -98,7 +98,6 @@ fn decode_body<M: Message + Default>(what: &'static str, body: &[u8]) -> Result<
 /// The structures behind the extended kind 7: their leading byte is `0x17`, and a second
 /// byte says which structure follows (PROTOCOL.md §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(clippy::enum_variant_names)] // only linking uses extended kinds so far
 pub(crate) enum ExtKind {
     LinkHello = 0x01,
     LinkReply = 0x02,
@@ -106,6 +105,10 @@ pub(crate) enum ExtKind {
     LinkAccount = 0x04,
     LinkDevice = 0x05,
     LinkAccountPayload = 0x06,
+    SenderKeyDistribution = 0x10,
+    SenderKeyMessage = 0x11,
+    SenderKeyRecord = 0x12,
+    InboundSenderKeyRecord = 0x13,
 }
 
 /// The kind nibble that announces an extended kind in the next byte.
@@ -120,6 +123,10 @@ impl ExtKind {
             ExtKind::LinkAccount => "link account message",
             ExtKind::LinkDevice => "link device message",
             ExtKind::LinkAccountPayload => "link account payload",
+            ExtKind::SenderKeyDistribution => "sender key distribution",
+            ExtKind::SenderKeyMessage => "group message",
+            ExtKind::SenderKeyRecord => "sender key record",
+            ExtKind::InboundSenderKeyRecord => "inbound sender key record",
         }
     }
 

@@ -414,6 +414,10 @@ zeroize_on_drop! {
     Session: root_key, send_header_key, next_send_header_key, next_receive_header_key;
     StoredSession: record;
     LinkAccountPayload: history_key;
+    SenderKeyDistribution: chain_key;
+    SenderKeyRecord: chain_key, signing_seed;
+    InboundSenderKeyRecord: chain_key;
+    SenderSkippedKey: message_key;
 }
 
 /// A `Debug` for the secret-holding messages that prints the named public fields and
@@ -443,6 +447,10 @@ redacted_debug! {
     StoredSession: device;
     MemoryStore: ;
     LinkAccountPayload: device_id, linked_at;
+    SenderKeyDistribution: iteration, list_version;
+    SenderKeyRecord: iteration, list_version;
+    InboundSenderKeyRecord: iteration, list_version;
+    SenderSkippedKey: iteration;
 }
 
 #[cfg(test)]
@@ -621,4 +629,85 @@ pub(crate) struct LinkAccountPayload {
     pub account_signature: Vec<u8>,
     #[prost(bytes = "vec", tag = "6")]
     pub history_key: Vec<u8>,
+}
+
+/// A sender-key distribution (PROTOCOL.md §13.1); holds the chain key.
+#[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
+pub(crate) struct SenderKeyDistribution {
+    #[prost(bytes = "vec", tag = "1")]
+    pub distribution_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub group_id: Vec<u8>,
+    #[prost(uint32, tag = "3")]
+    pub iteration: u32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub chain_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub signing_key: Vec<u8>,
+    #[prost(uint64, tag = "6")]
+    pub list_version: u64,
+}
+
+/// A group message (PROTOCOL.md §13.2).
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct SenderKeyMessage {
+    #[prost(bytes = "vec", tag = "1")]
+    pub distribution_id: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub iteration: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub ciphertext: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub signature: Vec<u8>,
+}
+
+/// The sender's own sending state (PROTOCOL.md §13.3); holds the chain key and signing seed.
+#[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
+pub(crate) struct SenderKeyRecord {
+    #[prost(bytes = "vec", tag = "1")]
+    pub distribution_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub group_id: Vec<u8>,
+    #[prost(uint32, tag = "3")]
+    pub iteration: u32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub chain_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub signing_seed: Vec<u8>,
+    #[prost(uint64, tag = "6")]
+    pub list_version: u64,
+}
+
+/// A receiver's state of one sender's distribution (PROTOCOL.md §13.3).
+#[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
+pub(crate) struct InboundSenderKeyRecord {
+    #[prost(bytes = "vec", tag = "1")]
+    pub distribution_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub group_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub sender_identity: Vec<u8>,
+    #[prost(uint32, tag = "4")]
+    pub iteration: u32,
+    #[prost(bytes = "vec", tag = "5")]
+    pub chain_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "6")]
+    pub signing_key: Vec<u8>,
+    #[prost(uint64, tag = "7")]
+    pub list_version: u64,
+    #[prost(message, repeated, tag = "8")]
+    pub skipped: Vec<SenderSkippedKey>,
+}
+
+/// One stored message key of a sender-key chain.
+#[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
+pub(crate) struct SenderSkippedKey {
+    #[prost(uint32, tag = "1")]
+    pub iteration: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub message_key: Vec<u8>,
 }

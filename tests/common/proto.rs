@@ -251,3 +251,33 @@ pub fn encode<M: prost::Message>(leading: u8, msg: &M) -> Vec<u8> {
     out.extend_from_slice(&msg.encode_to_vec());
     out
 }
+
+/// A sender-key distribution (PROTOCOL.md §13.1), after `0x17 0x10`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SenderKeyDistribution {
+    #[prost(bytes = "vec", tag = "1")]
+    pub distribution_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub group_id: Vec<u8>,
+    #[prost(uint32, tag = "3")]
+    pub iteration: u32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub chain_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub signing_key: Vec<u8>,
+    #[prost(uint64, tag = "6")]
+    pub list_version: u64,
+}
+
+/// A group message (PROTOCOL.md §13.2), after `0x17 0x11`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SenderKeyMessage {
+    #[prost(bytes = "vec", tag = "1")]
+    pub distribution_id: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    pub iteration: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub ciphertext: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub signature: Vec<u8>,
+}
