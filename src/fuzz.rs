@@ -8,8 +8,10 @@
 //! The sessions are built once per process from fixed seeds and a seeded RNG, so every run
 //! (and every reproducer) sees the same keys.
 
+mod group;
 mod link;
 
+pub use group::fuzz_sender_key;
 pub use link::{fuzz_link_companion, fuzz_link_messages, fuzz_link_primary};
 
 use std::convert::Infallible;
