@@ -32,6 +32,7 @@ impl SenderChainKey {
 
     /// `(mk_i, CK_{i+1})`; the next chain key is `None` once the `u32` space is exhausted.
     pub(crate) fn step(&self) -> (SenderMessageKey, Option<SenderChainKey>) {
+        crate::ratchet::derivations::count();
         let (mk, ck) = primitives::hmac_pair(&self.key, &[MESSAGE_KEY_SEED], &[CHAIN_KEY_SEED]);
         let next = self
             .iteration

@@ -152,3 +152,26 @@ fn debug_shows_no_secret() {
         assert!(!text.contains("195"), "{text}");
     }
 }
+
+#[test]
+fn a_forged_message_derives_no_chain_key() {
+    use crate::ratchet::derivations;
+    let alice = alice();
+    let mut s = sending();
+    let mut r = receiving(&s, alice.public());
+    let mut forger = sender_key_from_parts(
+        [0x11; 16],
+        GroupId::new(b"group".to_vec()).unwrap(),
+        &[0xC3; 32],
+        0,
+        &[0x99; 32],
+        3,
+    );
+    let forged = forger.encrypt(alice.public(), b"forged").unwrap();
+    let honest = s.encrypt(alice.public(), b"honest").unwrap();
+    let before = derivations::so_far();
+    assert!(matches!(r.decrypt(&forged), Err(Error::DecryptionFailed)));
+    assert_eq!(derivations::so_far(), before);
+    assert_eq!(&r.decrypt(&honest).unwrap()[..], b"honest");
+    assert_eq!(derivations::so_far(), before + 1);
+}

@@ -29,7 +29,7 @@ use crate::keys::{KeyPair, PublicKey};
 use crate::primitives;
 use crate::wire;
 
-pub(crate) use chain_key::ChainKey;
+pub(crate) use chain_key::{ChainKey, derivations};
 pub(crate) use header::Header;
 pub(crate) use header_key::HeaderKey;
 pub(crate) use message_key::{Body, MessageKey, Opened, Reseal};
