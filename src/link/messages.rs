@@ -104,8 +104,8 @@ impl Hello {
     }
 }
 
-/// An ephemeral X25519 key from a link message, checked as the QR code's is (§12.1):
-/// canonical, on curve25519, not of small order.
+/// An ephemeral X25519 key from a QR code or a link message, checked when it is read
+/// (§12.1): canonical, on curve25519, not of small order.
 pub(crate) fn ephemeral(bytes: &[u8]) -> Result<PublicKey> {
     let key = PublicKey::try_from(bytes)?;
     crate::primitives::check_x25519_public(key.inner())?;

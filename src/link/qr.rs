@@ -50,8 +50,7 @@ impl LinkingQr {
         let payload: &[u8; LINK_QR_LEN] = scanned.try_into().map_err(|_| Error::Malformed(QR))?;
         let (_, rest) = payload.split_at(1);
         let (secret, ephemeral) = rest.split_at(LinkSecret::LEN);
-        let ephemeral = PublicKey::try_from(ephemeral)?;
-        crate::primitives::check_x25519_public(ephemeral.inner())?;
+        let ephemeral = super::messages::ephemeral(ephemeral)?;
         let secret: Zeroizing<[u8; 32]> =
             Zeroizing::new(secret.try_into().map_err(|_| Error::Malformed(QR))?);
         Ok(LinkingQr {
