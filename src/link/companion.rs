@@ -3,7 +3,6 @@
 use core::fmt;
 
 use rand_core::CryptoRng;
-use zeroize::Zeroizing;
 
 use super::cpace::{Initiator, Sid};
 use super::handshake::{Flow, LinkKeys, TranscriptInput};
@@ -311,7 +310,7 @@ impl Companion {
         )?;
         let device_sig = authorization.countersign(&self.identity)?;
         let reply = messages::sealed_to_bytes(ExtKind::LinkDevice, keys.seal_device(&device_sig)?);
-        let history = HistoryKey::new(Zeroizing::new(*payload.history_key), *keys.transcript());
+        let history = HistoryKey::new(payload.history_key, *keys.transcript());
         let account = Box::new(LinkedAccount {
             account: payload.account,
             phone: payload.phone,
