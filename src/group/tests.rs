@@ -1,8 +1,21 @@
 use super::message::header;
 use super::*;
 use crate::Error;
-use crate::hazmat::group::sender_key_from_parts;
 use crate::keys::{IdentityKey, IdentityKeyPair};
+
+/// A sending state from fixed parts (what `hazmat::group::sender_key_from_parts` does, without
+/// needing the `hazmat` feature).
+fn sender_key_from_parts(
+    id: [u8; 16],
+    group: GroupId,
+    chain_key: &[u8; 32],
+    iteration: u32,
+    signing_seed: &[u8; 32],
+    list_version: u64,
+) -> SenderKey {
+    let id = DistributionId::from_bytes(id);
+    SenderKey::from_parts(id, group, chain_key, iteration, signing_seed, list_version)
+}
 
 fn alice() -> IdentityKeyPair {
     IdentityKeyPair::from_seed(&[0xA1; 32])
